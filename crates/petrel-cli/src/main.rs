@@ -1,0 +1,69 @@
+//! `petrel`: a high-throughput batch system whose jobs run in containers.
+//!
+//! This binary is glue: every command parses its flags here and calls a library crate.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+
+/// Petrel runs batch jobs in containers, with HTCondor's job semantics.
+#[derive(Parser, Debug)]
+#[command(name = "petrel", version, propagate_version = true)]
+struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace); PETREL_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one command in a container, with petrel's embedded rootless runtime.
+    Run(commands::run::Args),
+    /// Manage the image store: pull, import, list, inspect, remove, export, collect garbage.
+    Image(commands::image::Args),
+    /// Evaluate ClassAd expressions in the context of ads, as HTCondor's classad_eval does.
+    #[command(name = "classad-eval")]
+    ClassadEval(commands::classad_eval::Args),
+    /// Submit jobs described by an HTCondor submit file (-dry-run prints the job ads).
+    Submit(commands::submit::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Image(args) => commands::image::run(args),
+        Command::ClassadEval(args) => commands::classad_eval::run(args),
+        Command::Submit(args) => commands::submit::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("petrel: {err:#}");
+            ExitCode::from(commands::EXIT_PETREL_ERROR)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PETREL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+}
