@@ -1,8 +1,398 @@
-//! (in progress: being written in this session)
+//! `petrel run`: one command in a container, with the embedded runtime.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use petrel_runtime::{
+    exit_status, Bind, ContainerSpec, IdMapping, Limits, NetMode, Outcome, Overlay, User,
+};
+
+const AFTER_HELP: &str = "\
+The root filesystem is mounted read-only, nosuid and nodev; --writable adds a throw-away
+writable layer and --keep-changes DIR keeps the changes in DIR/upper. A directory given
+with --scratch appears at /srv (or --target-dir) and is the working directory, as in
+HTCondor's container universe.
+
+The job runs in new user, mount, pid, uts and ipc namespaces (and network with
+--net=none), with no capabilities, no_new_privs and a seccomp filter that denies what
+Docker's default profile denies. Your uid and gid stay yours inside (--fakeroot: 0).
+Petrel's init is pid 1: it forwards SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 and SIGQUIT
+to the command and reaps orphaned processes.
+
+Exit status: the command's own, or 128+N when signal N killed it; 125 when petrel could
+not set the container up, 126 when the command cannot be executed, 127 when it is not in
+the image, 247 when the kernel killed the job for exceeding --memory.
+
+Examples:
+  petrel run ./rootfs -- /bin/echo hello
+  petrel run --scratch ./job --memory 512m --cpus 1.5 ./rootfs -- ./analyse input.dat
+  petrel run --net=none --fakeroot --writable ./rootfs -- sh -c 'id; touch /etc/x'";
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(after_help = AFTER_HELP)]
+pub struct Args {
+    /// The root filesystem: a directory holding an unpacked image.
+    #[arg(value_name = "ROOTFS")]
+    rootfs: PathBuf,
 
-pub fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("this command is being written")
+    /// The command and its arguments (after `--`); default /bin/sh.
+    #[arg(last = true, value_name = "CMD")]
+    command: Vec<String>,
+
+    /// Add a writable layer over the image, discarded when the job ends.
+    #[arg(long)]
+    writable: bool,
+
+    /// Add a writable layer kept in DIR (changes in DIR/upper) for the next run.
+    #[arg(long, value_name = "DIR", conflicts_with = "writable")]
+    keep_changes: Option<PathBuf>,
+
+    /// Bind-mount a host path into the container: SRC:DST[:ro]. Repeatable.
+    #[arg(long = "bind", value_name = "SRC:DST[:ro]")]
+    binds: Vec<String>,
+
+    /// The job scratch directory: mounted read-write at the target dir, and the working directory.
+    #[arg(long, value_name = "DIR")]
+    scratch: Option<PathBuf>,
+
+    /// Where the scratch directory appears inside the container.
+    #[arg(long, value_name = "PATH", default_value = petrel_runtime::DEFAULT_TARGET_DIR)]
+    target_dir: String,
+
+    /// Set an environment variable (KEY=VALUE, or KEY to copy it from here). Repeatable.
+    #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+    envs: Vec<String>,
+
+    /// Read environment variables from a file, one KEY=VALUE per line (# comments).
+    #[arg(long, value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+
+    /// Working directory inside the container (default: the target dir with --scratch, else /).
+    #[arg(long, short = 'w', value_name = "DIR")]
+    workdir: Option<String>,
+
+    /// Run as this user inside: UID[:GID] or a name from the image's /etc/passwd. Other
+    /// ids than your own need root.
+    #[arg(long, short = 'u', value_name = "USER")]
+    user: Option<String>,
+
+    /// Be root (uid 0) inside the container, with only your own rights outside.
+    #[arg(long)]
+    fakeroot: bool,
+
+    /// Hostname inside the container (default: the host's).
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
+
+    /// Network: `host` shares the host's, `none` gives only a loopback interface.
+    #[arg(long, value_name = "MODE", default_value = "host", value_parser = ["host", "none"])]
+    net: String,
+
+    /// Keep a capability for the job (root only), e.g. CAP_NET_RAW. Repeatable.
+    #[arg(long, value_name = "CAP")]
+    cap_add: Vec<String>,
+
+    /// Hard memory limit, swap off: bytes with an optional k, m, g or t suffix (512m).
+    #[arg(long, value_name = "BYTES")]
+    memory: Option<String>,
+
+    /// CPU quota in CPUs (1.5 = one and a half CPUs' worth of time).
+    #[arg(long, value_name = "N")]
+    cpus: Option<f64>,
+
+    /// Relative CPU weight, 1 to 10000 (default 100).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    cpu_weight: Option<u32>,
+
+    /// Maximum number of processes and threads.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pids: Option<u64>,
+
+    /// Write exit status, peak memory, CPU and wall time as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    stats_json: Option<PathBuf>,
+
+    /// Do not install the default seccomp filter.
+    #[arg(long)]
+    no_seccomp: bool,
+
+    /// A name for the container (used for its cgroup and in logs).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let spec = build_spec(&args)?;
+    let outcome = match petrel_runtime::run(&spec) {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            eprintln!("petrel: {err}");
+            return Ok(err.exit_status());
+        }
+    };
+    for missed in &outcome.not_applied {
+        eprintln!(
+            "petrel: warning: --{} not applied: {}",
+            missed.limit, missed.reason
+        );
+    }
+    if let Some(path) = &args.stats_json {
+        write_stats(path, &outcome)?;
+    }
+    if outcome.oom_killed {
+        let limit = spec.limits.memory_bytes.map(human_bytes).unwrap_or_default();
+        let peak = outcome
+            .usage
+            .peak_memory_bytes
+            .map(|p| format!(", peak {}", human_bytes(p)))
+            .unwrap_or_default();
+        eprintln!(
+            "petrel: the job ran out of memory: the kernel killed it for exceeding its memory \
+             limit of {limit}{peak}"
+        );
+        return Ok(exit_status::OUT_OF_MEMORY);
+    }
+    Ok(outcome.status.shell_status())
+}
+
+fn build_spec(args: &Args) -> anyhow::Result<ContainerSpec> {
+    let argv = if args.command.is_empty() {
+        vec!["/bin/sh".to_string()]
+    } else {
+        args.command.clone()
+    };
+    let mut spec = ContainerSpec::new(&args.rootfs, argv);
+    spec.overlay = match (&args.keep_changes, args.writable) {
+        (Some(dir), _) => Overlay::Keep(dir.clone()),
+        (None, true) => Overlay::Discard,
+        (None, false) => Overlay::None,
+    };
+    spec.binds = args
+        .binds
+        .iter()
+        .map(|b| Bind::parse(b).map_err(|e| anyhow::anyhow!("invalid --bind {e}")))
+        .collect::<anyhow::Result<_>>()?;
+    spec.scratch = args.scratch.clone();
+    if !args.target_dir.starts_with('/') {
+        bail!("invalid --target-dir '{}': expected an absolute path", args.target_dir);
+    }
+    spec.target_dir = args.target_dir.clone();
+    spec.workdir = args.workdir.clone();
+    spec.hostname = args.hostname.clone();
+    spec.net = if args.net == "none" { NetMode::None } else { NetMode::Host };
+    spec.id_mapping = if args.fakeroot { IdMapping::FakeRoot } else { IdMapping::Identity };
+    spec.cap_add = args.cap_add.clone();
+    spec.seccomp = !args.no_seccomp;
+    spec.name = args.name.clone();
+    spec.limits = Limits {
+        memory_bytes: args
+            .memory
+            .as_deref()
+            .map(|m| parse_bytes(m).with_context(|| format!("invalid --memory '{m}'")))
+            .transpose()?,
+        cpus: match args.cpus {
+            Some(c) if !(c > 0.0 && c.is_finite()) => {
+                bail!("invalid --cpus '{c}': expected a positive number of CPUs")
+            }
+            other => other,
+        },
+        cpu_weight: args.cpu_weight,
+        pids: args.pids,
+    };
+    spec.user = args
+        .user
+        .as_deref()
+        .map(|u| parse_user(u, &args.rootfs))
+        .transpose()?;
+    spec.env = environment(args, spec.user, spec.id_mapping)?;
+    Ok(spec)
+}
+
+/// The job's environment: petrel's defaults, then --env-file files, then --env, later
+/// entries replacing earlier ones with the same key.
+fn environment(args: &Args, user: Option<User>, mapping: IdMapping) -> anyhow::Result<Vec<String>> {
+    let root = match (user, mapping) {
+        (Some(u), _) => u.uid == 0,
+        (None, IdMapping::FakeRoot) => true,
+        (None, IdMapping::Identity) => libc_getuid() == 0,
+    };
+    let mut env = vec![
+        format!("PATH={}", petrel_runtime::DEFAULT_PATH),
+        format!("HOME={}", if root { "/root" } else { "/" }),
+    ];
+    if let Ok(term) = std::env::var("TERM") {
+        env.push(format!("TERM={term}"));
+    }
+    for file in &args.env_file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("reading --env-file {}", file.display()))?;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let entry = env_entry(line).with_context(|| format!("{}:{}", file.display(), n + 1))?;
+            set_env(&mut env, entry);
+        }
+    }
+    for e in &args.envs {
+        set_env(&mut env, env_entry(e).context("invalid --env")?);
+    }
+    Ok(env)
+}
+
+fn libc_getuid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// `KEY=VALUE`, or `KEY` alone to copy the variable from petrel's own environment.
+fn env_entry(text: &str) -> anyhow::Result<String> {
+    let key = text.split('=').next().unwrap_or("");
+    let valid = !key.is_empty()
+        && !key.starts_with(|c: char| c.is_ascii_digit())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        bail!("'{text}': expected KEY=VALUE with KEY made of letters, digits and _");
+    }
+    if text.contains('=') {
+        return Ok(text.to_string());
+    }
+    match std::env::var(key) {
+        Ok(value) => Ok(format!("{key}={value}")),
+        Err(_) => bail!("'{key}' is not set in petrel's environment, so it cannot be copied"),
+    }
+}
+
+fn set_env(env: &mut Vec<String>, entry: String) {
+    let key = entry.split('=').next().unwrap_or("").to_string();
+    env.retain(|e| e.split('=').next() != Some(key.as_str()));
+    env.push(entry);
+}
+
+/// `UID[:GID]`, or a user name looked up in the image's `/etc/passwd`.
+fn parse_user(text: &str, rootfs: &Path) -> anyhow::Result<User> {
+    let (name, group) = match text.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (text, None),
+    };
+    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    let entry = passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        let matches = f.first() == Some(&name) || f.get(2) == Some(&name);
+        (f.len() >= 4 && matches).then(|| (f[2].parse::<u32>().ok(), f[3].parse::<u32>().ok()))
+    });
+    let uid = match name.parse::<u32>() {
+        Ok(uid) => uid,
+        Err(_) => match entry {
+            Some((Some(uid), _)) => uid,
+            _ => bail!(
+                "invalid --user '{text}': '{name}' is neither a number nor a user in {}/etc/passwd",
+                rootfs.display()
+            ),
+        },
+    };
+    let gid = match group {
+        Some(g) => g
+            .parse::<u32>()
+            .with_context(|| format!("invalid --user '{text}': group '{g}' is not a number"))?,
+        None => entry.and_then(|(_, gid)| gid).unwrap_or(uid),
+    };
+    Ok(User { uid, gid })
+}
+
+/// Bytes with an optional binary suffix: `512m`, `1G`, `64MiB`, `1048576`.
+pub fn parse_bytes(text: &str) -> anyhow::Result<u64> {
+    let lower = text.trim().to_ascii_lowercase();
+    let digits_end = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let (number, suffix) = lower.split_at(digits_end);
+    let multiplier: u64 = match suffix.trim_end_matches("ib").trim_end_matches('b') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => bail!("expected bytes with an optional k, m, g or t suffix (e.g. 512m)"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| anyhow::anyhow!("expected bytes with an optional k, m, g or t suffix (e.g. 512m)"))?;
+    let bytes = n
+        .checked_mul(multiplier)
+        .ok_or_else(|| anyhow::anyhow!("too large"))?;
+    if bytes < 1 << 20 {
+        bail!("below the 1 MiB minimum a job needs to start");
+    }
+    Ok(bytes)
+}
+
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn write_stats(path: &Path, outcome: &Outcome) -> anyhow::Result<()> {
+    let json = serde_json::json!({
+        "exit_code": outcome.status.exit_code(),
+        "signal": outcome.status.signal(),
+        "oom_killed": outcome.oom_killed,
+        "peak_memory_bytes": outcome.usage.peak_memory_bytes,
+        "peak_memory_source": outcome.usage.memory_source,
+        "cpu_user_seconds": outcome.usage.user_cpu_seconds,
+        "cpu_system_seconds": outcome.usage.system_cpu_seconds,
+        "wall_seconds": outcome.usage.wall_seconds,
+        "cgroup": outcome.cgroup,
+        "limits_not_applied": outcome.not_applied,
+    });
+    let text = serde_json::to_string_pretty(&json)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing --stats-json {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(parse_bytes("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("2097152").unwrap(), 2 << 20);
+        assert!(parse_bytes("12x").is_err());
+        assert!(parse_bytes("m").is_err());
+        assert!(parse_bytes("10").is_err());
+        assert!(parse_bytes("99999999999t").is_err());
+    }
+
+    #[test]
+    fn env_entries() {
+        assert_eq!(env_entry("A=b=c").unwrap(), "A=b=c");
+        assert!(env_entry("1A=x").is_err());
+        assert!(env_entry("A-B=x").is_err());
+        let mut env = vec!["A=1".to_string(), "B=2".to_string()];
+        set_env(&mut env, "A=3".into());
+        assert_eq!(env, ["B=2", "A=3"]);
+    }
+
+    #[test]
+    fn users_from_passwd() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nalice:x:1000:100::/:/bin/sh\n").unwrap();
+        assert_eq!(parse_user("alice", dir.path()).unwrap(), User { uid: 1000, gid: 100 });
+        assert_eq!(parse_user("1000", dir.path()).unwrap(), User { uid: 1000, gid: 100 });
+        assert_eq!(parse_user("7:8", dir.path()).unwrap(), User { uid: 7, gid: 8 });
+        assert_eq!(parse_user("42", dir.path()).unwrap(), User { uid: 42, gid: 42 });
+        assert!(parse_user("bob", dir.path()).unwrap_err().to_string().contains("etc/passwd"));
+    }
 }
