@@ -1,0 +1,574 @@
+//! Safe unpacking of (possibly hostile) layer tarballs into a directory.
+//!
+//! Every entry is created with `*at` system calls relative to a directory file
+//! descriptor obtained by walking the entry's parent path one component at a time with
+//! `O_NOFOLLOW | O_DIRECTORY`, starting at the layer root. So no entry can reach outside
+//! the root: absolute paths and `..` components are refused before any walk, a symlink
+//! anywhere in the parent path is refused (the walk never follows one), hardlink targets
+//! are resolved the same way, and the final component is created with `O_EXCL |
+//! O_NOFOLLOW` (an existing entry is unlinked first, never written through). Each
+//! refusal is an [`Error::UnsafeEntry`] naming the layer and the entry.
+//!
+//! Whiteouts (`.wh.NAME`) and opaque-directory markers (`.wh..wh..opq`) are not created;
+//! they are returned in [`Whiteouts`] and applied when layers are stacked
+//! (`store::rootfs`). Device nodes are created only when privileged (else skipped and
+//! listed in the report); xattrs are applied where the kernel allows, failures counted.
+//! Ownership is kept when `preserve_owner` (root); otherwise everything belongs to the
+//! invoking user and directories get `u+rwx` so the user can always delete the tree.
+//! Modes, including setuid/setgid bits, are kept: image mounts are `nosuid`.
+
+use std::ffi::{OsStr, OsString};
+use std::io::{self, BufRead, BufReader, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
+use serde::{Deserialize, Serialize};
+
+use crate::digest::{is_limit, LimitReader};
+use crate::error::{Error, IoContext, Result};
+
+/// How to unpack.
+#[derive(Debug, Clone)]
+pub struct UnpackOptions {
+    /// Keep the uid/gid recorded in the tarball (only meaningful as root).
+    pub preserve_owner: bool,
+    /// Create block/char device nodes (needs CAP_MKNOD); otherwise they are skipped.
+    pub allow_devices: bool,
+    /// Refuse a layer whose decompressed stream exceeds this many bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for UnpackOptions {
+    fn default() -> Self {
+        let root = rustix::process::geteuid().is_root();
+        UnpackOptions {
+            preserve_owner: root,
+            allow_devices: root,
+            max_bytes: 64 << 30,
+        }
+    }
+}
+
+/// Whiteouts found in a layer, as paths relative to the root.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Whiteouts {
+    /// Paths removed from the layers below (`dir/.wh.name` gives `dir/name`).
+    pub files: Vec<String>,
+    /// Directories whose lower content is hidden (`dir/.wh..wh..opq` gives `dir`).
+    pub opaque: Vec<String>,
+}
+
+/// What an unpack did.
+#[derive(Debug, Clone, Default)]
+pub struct UnpackReport {
+    /// Entries created.
+    pub entries: u64,
+    /// Bytes of regular-file content written.
+    pub bytes: u64,
+    /// Whiteouts to apply to the layers below.
+    pub whiteouts: Whiteouts,
+    /// Device nodes not created (unprivileged), by path.
+    pub skipped_devices: Vec<String>,
+    /// Extended attributes the kernel refused.
+    pub xattr_failures: u64,
+}
+
+/// Opens `reader` through the right decompressor, sniffing the magic number:
+/// gzip (`1f 8b`), zstd (`28 b5 2f fd`) or a plain tar.
+pub fn decompress<'a, R: Read + 'a>(reader: R) -> io::Result<Box<dyn Read + 'a>> {
+    let mut buf = BufReader::with_capacity(256 * 1024, reader);
+    let head = buf.fill_buf()?;
+    Ok(if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::bufread::MultiGzDecoder::new(buf))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(zstd::stream::read::Decoder::with_buffer(buf)?)
+    } else {
+        Box::new(buf)
+    })
+}
+
+/// Unpacks the (decompressed) tar stream `reader` into the existing directory `dest`.
+/// `layer` names the layer in errors.
+pub fn unpack_layer<R: Read>(
+    reader: R,
+    dest: &Path,
+    layer: &str,
+    opts: &UnpackOptions,
+) -> Result<UnpackReport> {
+    let root = rfs::open(
+        dest,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx("open layer directory", dest)?;
+    let mut u = Unpacker {
+        root,
+        dest,
+        layer,
+        opts,
+        report: UnpackReport::default(),
+        cache: None,
+        dirs: Vec::new(),
+    };
+    let limited = LimitReader::new(reader, opts.max_bytes);
+    let mut archive = tar::Archive::new(limited);
+    let read_err = |e: io::Error| {
+        if is_limit(&e) {
+            Error::TooLarge {
+                what: format!("layer {layer} (decompressed)"),
+                limit: opts.max_bytes,
+            }
+        } else {
+            Error::Layer {
+                layer: layer.to_string(),
+                reason: format!("reading tar: {e}"),
+            }
+        }
+    };
+    for entry in archive.entries().map_err(read_err)? {
+        let mut entry = entry.map_err(read_err)?;
+        u.entry(&mut entry).map_err(|e| match e {
+            Error::Io { ref source, .. } if is_limit(source) => read_err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                crate::digest::LimitExceeded,
+            )),
+            other => other,
+        })?;
+    }
+    u.finish_dirs()?;
+    Ok(u.report)
+}
+
+struct DeferredDir {
+    path: Vec<OsString>,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    mtime: u64,
+}
+
+struct Unpacker<'a> {
+    root: OwnedFd,
+    dest: &'a Path,
+    layer: &'a str,
+    opts: &'a UnpackOptions,
+    report: UnpackReport,
+    /// The last parent directory opened, by its component path.
+    cache: Option<(Vec<OsString>, OwnedFd)>,
+    dirs: Vec<DeferredDir>,
+}
+
+/// Splits an entry path into normal components, refusing absolute paths and `..`.
+fn components(path: &Path) -> std::result::Result<Vec<OsString>, &'static str> {
+    let mut out = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(s) => out.push(s.to_os_string()),
+            Component::CurDir => {}
+            Component::ParentDir => return Err("'..' path components are refused"),
+            Component::RootDir | Component::Prefix(_) => return Err("absolute paths are refused"),
+        }
+    }
+    Ok(out)
+}
+
+impl Unpacker<'_> {
+    fn refuse(&self, entry: &Path, reason: impl Into<String>) -> Error {
+        Error::UnsafeEntry {
+            layer: self.layer.to_string(),
+            entry: entry.display().to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn io_err(&self, entry: &Path, what: &str, e: impl Into<io::Error>) -> Error {
+        Error::io(
+            format!(
+                "layer {}: entry {:?}: {what}",
+                self.layer,
+                entry.display().to_string()
+            ),
+            e.into(),
+        )
+    }
+
+    /// Opens the directory at `comps` under the root without following any symlink,
+    /// creating missing directories when `create`.
+    fn open_dir(&mut self, entry: &Path, comps: &[OsString], create: bool) -> Result<OwnedFd> {
+        if let Some((p, fd)) = &self.cache {
+            if p.as_slice() == comps {
+                return fd.try_clone().map_err(|e| self.io_err(entry, "dup", e));
+            }
+        }
+        let mut cur = self
+            .root
+            .try_clone()
+            .map_err(|e| self.io_err(entry, "dup", e))?;
+        for (i, c) in comps.iter().enumerate() {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let next = match rfs::openat(&cur, c.as_os_str(), flags, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(rustix::io::Errno::NOENT) if create => {
+                    match rfs::mkdirat(&cur, c.as_os_str(), Mode::from_raw_mode(0o755)) {
+                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                        Err(e) => return Err(self.io_err(entry, "create parent directory", e)),
+                    }
+                    rfs::openat(&cur, c.as_os_str(), flags, Mode::empty())
+                        .map_err(|e| self.io_err(entry, "open parent directory", e))?
+                }
+                Err(rustix::io::Errno::LOOP) | Err(rustix::io::Errno::NOTDIR) => {
+                    let shown: PathBuf = comps[..=i].iter().collect();
+                    let is_link = rfs::statat(&cur, c.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
+                        .map(|st| FileType::from_raw_mode(st.st_mode) == FileType::Symlink)
+                        .unwrap_or(false);
+                    return Err(self.refuse(
+                        entry,
+                        if is_link {
+                            format!(
+                                "parent {} is a symlink; writing through it is refused",
+                                shown.display()
+                            )
+                        } else {
+                            format!("parent {} is not a directory", shown.display())
+                        },
+                    ));
+                }
+                Err(e) => return Err(self.io_err(entry, "open parent directory", e)),
+            };
+            cur = next;
+        }
+        if create {
+            let dup = cur.try_clone().map_err(|e| self.io_err(entry, "dup", e))?;
+            self.cache = Some((comps.to_vec(), dup));
+        }
+        Ok(cur)
+    }
+
+    /// Removes whatever is at `name` in `parent`, so a new entry can take its place.
+    fn clear(
+        &mut self,
+        entry: &Path,
+        parent: &OwnedFd,
+        comps: &[OsString],
+        keep_dir: bool,
+    ) -> Result<bool> {
+        let name = comps[comps.len() - 1].as_os_str();
+        let st = match rfs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(rustix::io::Errno::NOENT) => return Ok(false),
+            Err(e) => return Err(self.io_err(entry, "stat", e)),
+        };
+        let is_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+        if is_dir && keep_dir {
+            return Ok(true);
+        }
+        self.cache = None;
+        if is_dir {
+            let full: PathBuf = comps.iter().collect();
+            std::fs::remove_dir_all(self.dest.join(full))
+                .map_err(|e| self.io_err(entry, "remove existing directory", e))?;
+        } else {
+            rfs::unlinkat(parent, name, AtFlags::empty())
+                .map_err(|e| self.io_err(entry, "remove existing entry", e))?;
+        }
+        Ok(false)
+    }
+
+    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>) -> Result<()> {
+        let path = entry
+            .path()
+            .map_err(|e| Error::Layer {
+                layer: self.layer.to_string(),
+                reason: format!("bad entry path: {e}"),
+            })?
+            .into_owned();
+        let comps = components(&path).map_err(|r| self.refuse(&path, r))?;
+        let Some(name) = comps.last().cloned() else {
+            return Ok(()); // the root directory itself
+        };
+        let header = entry.header();
+        let kind = header.entry_type();
+        let mode = header.mode().unwrap_or(0o644) & 0o7777;
+        let uid = header.uid().unwrap_or(0);
+        let gid = header.gid().unwrap_or(0);
+        let mtime = header.mtime().unwrap_or(0);
+        let parent_comps = &comps[..comps.len() - 1];
+
+        // Whiteouts are recorded, not created.
+        let name_bytes = name.as_bytes();
+        if let Some(target) = name_bytes.strip_prefix(b".wh.") {
+            self.open_dir(&path, parent_comps, true)?;
+            let parent: PathBuf = parent_comps.iter().collect();
+            if target == b".wh..opq" {
+                self.report
+                    .whiteouts
+                    .opaque
+                    .push(parent.to_string_lossy().into_owned());
+            } else if target.starts_with(b".wh.") || target.is_empty() {
+                tracing::debug!(layer = self.layer, entry = %path.display(), "skipping aufs metadata entry");
+            } else {
+                let t = parent.join(OsStr::from_bytes(target));
+                self.report
+                    .whiteouts
+                    .files
+                    .push(t.to_string_lossy().into_owned());
+            }
+            return Ok(());
+        }
+
+        let parent = self.open_dir(&path, parent_comps, true)?;
+        let n = name.as_os_str();
+        use tar::EntryType as T;
+        match kind {
+            T::Directory => {
+                let exists = self.clear(&path, &parent, &comps, true)?;
+                if !exists {
+                    rfs::mkdirat(&parent, n, Mode::from_raw_mode(0o700))
+                        .map_err(|e| self.io_err(&path, "create directory", e))?;
+                }
+                self.dirs.push(DeferredDir {
+                    path: comps.clone(),
+                    mode,
+                    uid,
+                    gid,
+                    mtime,
+                });
+            }
+            T::Regular | T::Continuous | T::GNUSparse => {
+                if kind == T::GNUSparse {
+                    return Err(self.refuse(&path, "GNU sparse files are not supported"));
+                }
+                self.clear(&path, &parent, &comps, false)?;
+                let fd = rfs::openat(
+                    &parent,
+                    n,
+                    OFlags::WRONLY
+                        | OFlags::CREATE
+                        | OFlags::EXCL
+                        | OFlags::NOFOLLOW
+                        | OFlags::CLOEXEC,
+                    Mode::from_raw_mode(0o600),
+                )
+                .map_err(|e| self.io_err(&path, "create file", e))?;
+                let mut file = std::fs::File::from(fd);
+                let n =
+                    io::copy(entry, &mut file).map_err(|e| self.io_err(&path, "write file", e))?;
+                self.report.bytes += n;
+                let fd = OwnedFd::from(file);
+                self.apply_xattrs(entry, &fd);
+                self.set_owner_mode(&path, &fd, mode, uid, gid)?;
+                let ts = timestamps(mtime);
+                rfs::futimens(&fd, &ts).map_err(|e| self.io_err(&path, "set mtime", e))?;
+            }
+            T::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| self.refuse(&path, "symlink without a target"))?;
+                let target = OsStr::from_bytes(&target).to_os_string();
+                self.clear(&path, &parent, &comps, false)?;
+                rfs::symlinkat(target.as_os_str(), &parent, n)
+                    .map_err(|e| self.io_err(&path, "create symlink", e))?;
+                if self.opts.preserve_owner {
+                    rfs::chownat(
+                        &parent,
+                        n,
+                        Some(uid_of(uid)),
+                        Some(gid_of(gid)),
+                        AtFlags::SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(|e| self.io_err(&path, "chown symlink", e))?;
+                }
+                let _ = rfs::utimensat(&parent, n, &timestamps(mtime), AtFlags::SYMLINK_NOFOLLOW);
+            }
+            T::Link => {
+                let target = entry
+                    .link_name()
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| self.refuse(&path, "hardlink without a target"))?
+                    .into_owned();
+                let tcomps = components(&target).map_err(|r| {
+                    self.refuse(&path, format!("hardlink target {}: {r}", target.display()))
+                })?;
+                let Some(tname) = tcomps.last() else {
+                    return Err(self.refuse(&path, "hardlink to the root directory"));
+                };
+                let tparent = self
+                    .open_dir(&path, &tcomps[..tcomps.len() - 1], false)
+                    .map_err(|e| match e {
+                        Error::UnsafeEntry { reason, .. } => self.refuse(
+                            &path,
+                            format!("hardlink target {}: {reason}", target.display()),
+                        ),
+                        Error::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                            self.refuse(
+                                &path,
+                                format!(
+                                    "hardlink target {} is not in this layer",
+                                    target.display()
+                                ),
+                            )
+                        }
+                        other => other,
+                    })?;
+                match rfs::statat(&tparent, tname.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+                        return Err(self.refuse(
+                            &path,
+                            format!("hardlink target {} is a directory", target.display()),
+                        ));
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        return Err(self.refuse(
+                            &path,
+                            format!("hardlink target {} is not in this layer", target.display()),
+                        ))
+                    }
+                }
+                if tcomps == comps {
+                    return Ok(());
+                }
+                self.clear(&path, &parent, &comps, false)?;
+                rfs::linkat(&tparent, tname.as_os_str(), &parent, n, AtFlags::empty())
+                    .map_err(|e| self.io_err(&path, "create hardlink", e))?;
+            }
+            T::Char | T::Block | T::Fifo => {
+                let (ft, dev) = match kind {
+                    T::Fifo => (FileType::Fifo, 0),
+                    _ => {
+                        if !self.opts.allow_devices {
+                            tracing::info!(layer = self.layer, entry = %path.display(), "device node skipped (unprivileged)");
+                            self.report.skipped_devices.push(path.display().to_string());
+                            return Ok(());
+                        }
+                        let major = header.device_major().ok().flatten().unwrap_or(0);
+                        let minor = header.device_minor().ok().flatten().unwrap_or(0);
+                        let ft = if kind == T::Char {
+                            FileType::CharacterDevice
+                        } else {
+                            FileType::BlockDevice
+                        };
+                        (ft, rfs::makedev(major, minor))
+                    }
+                };
+                self.clear(&path, &parent, &comps, false)?;
+                rfs::mknodat(&parent, n, ft, Mode::from_raw_mode(mode), dev)
+                    .map_err(|e| self.io_err(&path, "create special file", e))?;
+                if self.opts.preserve_owner {
+                    rfs::chownat(
+                        &parent,
+                        n,
+                        Some(uid_of(uid)),
+                        Some(gid_of(gid)),
+                        AtFlags::SYMLINK_NOFOLLOW,
+                    )
+                    .map_err(|e| self.io_err(&path, "chown", e))?;
+                }
+                rfs::chmodat(&parent, n, Mode::from_raw_mode(mode), AtFlags::empty())
+                    .map_err(|e| self.io_err(&path, "chmod", e))?;
+            }
+            T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => return Ok(()),
+            other => {
+                tracing::info!(layer = self.layer, entry = %path.display(), kind = ?other, "unsupported tar entry type skipped");
+                return Ok(());
+            }
+        }
+        self.report.entries += 1;
+        Ok(())
+    }
+
+    fn set_owner_mode(
+        &self,
+        path: &Path,
+        fd: &OwnedFd,
+        mode: u32,
+        uid: u64,
+        gid: u64,
+    ) -> Result<()> {
+        if self.opts.preserve_owner {
+            rfs::fchown(fd, Some(uid_of(uid)), Some(gid_of(gid)))
+                .map_err(|e| self.io_err(path, "chown", e))?;
+        }
+        // After chown, which clears setuid/setgid bits.
+        rfs::fchmod(fd, Mode::from_raw_mode(mode)).map_err(|e| self.io_err(path, "chmod", e))
+    }
+
+    fn apply_xattrs<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, fd: &OwnedFd) {
+        let Ok(Some(exts)) = entry.pax_extensions() else {
+            return;
+        };
+        for ext in exts.flatten() {
+            let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") else {
+                continue;
+            };
+            let name = OsStr::from_bytes(name);
+            if rfs::fsetxattr(
+                fd.as_fd(),
+                name,
+                ext.value_bytes(),
+                rfs::XattrFlags::empty(),
+            )
+            .is_err()
+            {
+                self.report.xattr_failures += 1;
+            }
+        }
+    }
+
+    /// Applies directory modes, owners and times last, deepest first, so a read-only
+    /// directory does not stop its own children from being written.
+    fn finish_dirs(&mut self) -> Result<()> {
+        let dirs = std::mem::take(&mut self.dirs);
+        self.cache = None;
+        for d in dirs.iter().rev() {
+            let path: PathBuf = d.path.iter().collect();
+            let fd = match self.open_dir(&path, &d.path, false) {
+                Ok(fd) => fd,
+                // Replaced by a later entry or under a later symlink: nothing to fix.
+                Err(_) => continue,
+            };
+            let mode = if self.opts.preserve_owner {
+                d.mode
+            } else {
+                d.mode | 0o700
+            };
+            self.set_owner_mode(&path, &fd, mode, d.uid, d.gid)?;
+            let _ = rfs::futimens(&fd, &timestamps(d.mtime));
+        }
+        Ok(())
+    }
+}
+
+fn uid_of(uid: u64) -> rfs::Uid {
+    rfs::Uid::from_raw(u32::try_from(uid).unwrap_or(u32::MAX - 1))
+}
+
+fn gid_of(gid: u64) -> rfs::Gid {
+    rfs::Gid::from_raw(u32::try_from(gid).unwrap_or(u32::MAX - 1))
+}
+
+fn timestamps(mtime: u64) -> Timestamps {
+    let t = Timespec {
+        tv_sec: i64::try_from(mtime).unwrap_or(0),
+        tv_nsec: 0,
+    };
+    Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_refuse_escape() {
+        assert!(components(Path::new("/etc/passwd")).is_err());
+        assert!(components(Path::new("a/../../b")).is_err());
+        assert_eq!(components(Path::new("./a/b")).unwrap().len(), 2);
+    }
+}
