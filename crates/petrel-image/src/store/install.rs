@@ -306,7 +306,7 @@ impl Store {
         };
         let layer_name = digest.to_string();
         let mut tee = TeeReader::new(reader, out, |n| progress.layer_bytes(digest, n));
-        let report = {
+        let unpacked_result = (|| {
             let dec = decompress(&mut tee).map_err(|e| Error::Layer {
                 layer: layer_name.clone(),
                 reason: format!("reading: {e}"),
@@ -317,21 +317,32 @@ impl Store {
                 layer: layer_name.clone(),
                 reason: format!("reading: {e}"),
             })?;
-            let (actual_diff, _) = diff.finish();
-            diff_id.verify(&actual_diff, || {
-                format!("layer {digest} (uncompressed diff_id)")
-            })?;
-            report
+            Ok::<_, Error>((report, diff.finish().0))
+        })();
+        // Read what is left of the blob either way: when unpacking failed because the
+        // bytes were not the ones named, the digest mismatch is the error to report.
+        let drained = io::copy(&mut tee, &mut io::sink());
+        let (actual, n, mut out) = tee.finish();
+        let (report, actual_diff) = match unpacked_result {
+            Ok(r) => r,
+            Err(e) => {
+                if drained.is_ok() {
+                    digest.verify(&actual, || format!("layer {digest}"))?;
+                }
+                return Err(e);
+            }
         };
-        io::copy(&mut tee, &mut io::sink()).map_err(|e| Error::Layer {
+        drained.map_err(|e| Error::Layer {
             layer: layer_name.clone(),
             reason: format!("reading: {e}"),
         })?;
-        let (actual, n, mut out) = tee.finish();
+        digest.verify(&actual, || format!("layer {digest}"))?;
+        diff_id.verify(&actual_diff, || {
+            format!("layer {digest} (uncompressed diff_id)")
+        })?;
         out.flush()
             .map_err(|e| Error::io(format!("write blob {digest}"), e))?;
         drop(out);
-        digest.verify(&actual, || format!("layer {digest}"))?;
         if n != size {
             return Err(Error::format(
                 format!("layer {digest}"),
