@@ -1,0 +1,277 @@
+//! Printing expressions, values and ads back to text exactly as HTCondor's
+//! unparser does (new syntax), and in the old long form.
+
+use crate::ast::{BinaryOp, Expr, UnaryOp};
+use crate::classad::ClassAd;
+use crate::timefmt;
+use crate::value::Value;
+
+#[derive(Clone, Copy)]
+struct Mode {
+    old: bool,
+}
+
+const NEW: Mode = Mode { old: false };
+const OLD: Mode = Mode { old: true };
+
+/// New-syntax text of an expression.
+pub fn unparse(e: &Expr) -> String {
+    let mut s = String::new();
+    expr(&mut s, e, NEW);
+    s
+}
+
+/// Old-syntax text of an expression (`=?=` rather than `is`, `%.16G` reals,
+/// strings escaped only at quotes).
+pub fn unparse_old(e: &Expr) -> String {
+    let mut s = String::new();
+    expr(&mut s, e, OLD);
+    s
+}
+
+/// New-syntax text of a value.
+pub fn unparse_value(v: &Value) -> String {
+    let mut s = String::new();
+    value(&mut s, v, NEW);
+    s
+}
+
+/// `[ a = 1; b = 2 ]`
+pub fn unparse_ad(ad: &ClassAd) -> String {
+    let mut s = String::new();
+    classad(&mut s, ad, NEW);
+    s
+}
+
+/// `a = 1\nb = 2\n` as `condor_q -long` prints an ad.
+pub fn unparse_ad_old(ad: &ClassAd) -> String {
+    let mut s = String::new();
+    for (name, e) in ad.iter() {
+        ident(&mut s, name);
+        s.push_str(" = ");
+        expr(&mut s, e, OLD);
+        s.push('\n');
+    }
+    s
+}
+
+/// HTCondor's real formatting: `%1.15E` (new syntax) or `%.16G` (old).
+pub fn format_real(r: f64, old: bool) -> String {
+    if r == 0.0 {
+        return if r.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+    }
+    if r.is_nan() {
+        return "real(\"NaN\")".into();
+    }
+    if r.is_infinite() {
+        return if r < 0.0 { "real(\"-INF\")".into() } else { "real(\"INF\")".into() };
+    }
+    if old {
+        let mut g = timefmt::fmt_g(r, 16).replace('e', "E");
+        if !g.contains(['.', 'E']) {
+            g.push_str(".0");
+        }
+        g
+    } else {
+        format_e(r, 15)
+    }
+}
+
+/// C's `%.{prec}E`.
+pub fn format_e(r: f64, prec: usize) -> String {
+    let s = format!("{:.*E}", prec, r);
+    match s.split_once('E') {
+        Some((m, e)) => {
+            let exp: i32 = e.parse().unwrap_or(0);
+            format!("{}E{}{:02}", m, if exp < 0 { '-' } else { '+' }, exp.abs())
+        }
+        None => s,
+    }
+}
+
+/// Append `s` as a quoted string literal with `delim` as the quote.
+fn quoted(out: &mut String, s: &str, delim: u8, mode: Mode) {
+    out.push(delim as char);
+    let mut bytes: Vec<u8> = Vec::with_capacity(s.len());
+    for &c in s.as_bytes() {
+        if c == delim {
+            bytes.push(b'\\');
+            bytes.push(c);
+            continue;
+        }
+        if !mode.old {
+            let esc: Option<&[u8]> = match c {
+                7 => Some(b"\\a"),
+                8 => Some(b"\\b"),
+                12 => Some(b"\\f"),
+                b'\n' => Some(b"\\n"),
+                b'\r' => Some(b"\\r"),
+                b'\t' => Some(b"\\t"),
+                11 => Some(b"\\v"),
+                b'\\' => Some(b"\\\\"),
+                _ => None,
+            };
+            if let Some(e) = esc {
+                bytes.extend_from_slice(e);
+                continue;
+            }
+            if !(0x20..0x7f).contains(&c) {
+                bytes.extend_from_slice(format!("\\{c:03o}").as_bytes());
+                continue;
+            }
+        }
+        bytes.push(c);
+    }
+    out.push_str(&String::from_utf8_lossy(&bytes));
+    out.push(delim as char);
+}
+
+/// A string literal as HTCondor writes it in new syntax.
+pub fn quote_string(s: &str) -> String {
+    let mut out = String::new();
+    quoted(&mut out, s, b'"', NEW);
+    out
+}
+
+const RESERVED: [&str; 7] = ["error", "false", "is", "isnt", "parent", "true", "undefined"];
+
+/// Append an attribute name, quoting it with `'...'` when needed.
+fn ident(out: &mut String, name: &str) {
+    let mut q = String::new();
+    quoted(&mut q, name, b'\'', NEW);
+    let inner = &q[1..q.len() - 1];
+    let b = inner.as_bytes();
+    let plain = !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(inner));
+    if plain {
+        out.push_str(inner);
+    } else {
+        out.push('\'');
+        out.push_str(inner);
+        out.push('\'');
+    }
+}
+
+/// An attribute name as HTCondor prints it (quoted if needed).
+pub fn unparse_name(name: &str) -> String {
+    let mut s = String::new();
+    ident(&mut s, name);
+    s
+}
+
+fn value(out: &mut String, v: &Value, mode: Mode) {
+    match v {
+        Value::Undefined => out.push_str("undefined"),
+        Value::Error => out.push_str("error"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Real(r) => out.push_str(&format_real(*r, mode.old)),
+        Value::String(s) => quoted(out, s, b'"', mode),
+        Value::AbsTime(a) => {
+            out.push_str("absTime(\"");
+            out.push_str(&timefmt::abs_to_string(*a));
+            out.push_str("\")");
+        }
+        Value::RelTime(r) => {
+            out.push_str("relTime(\"");
+            out.push_str(&timefmt::rel_to_string(*r));
+            out.push_str("\")");
+        }
+        Value::List(l) => list(out, l, mode),
+        Value::Ad(a) => classad(out, a, mode),
+    }
+}
+
+fn list(out: &mut String, items: &[Expr], mode: Mode) {
+    out.push_str("{ ");
+    for (i, e) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        expr(out, e, mode);
+    }
+    out.push_str(" }");
+}
+
+fn classad(out: &mut String, ad: &ClassAd, mode: Mode) {
+    out.push_str("[ ");
+    for (i, (name, e)) in ad.iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        ident(out, name);
+        out.push_str(" = ");
+        expr(out, e, mode);
+    }
+    out.push_str(" ]");
+}
+
+fn expr(out: &mut String, e: &Expr, mode: Mode) {
+    match e {
+        Expr::Literal(v) => value(out, v, mode),
+        Expr::Attr { scope, name, absolute } => {
+            if let Some(s) = scope {
+                // HTCondor writes a selected name as-is, without quoting.
+                expr(out, s, mode);
+                out.push('.');
+                out.push_str(name);
+                return;
+            }
+            if *absolute {
+                out.push('.');
+            }
+            ident(out, name);
+        }
+        Expr::Unary(op, x) => {
+            out.push_str(match op {
+                UnaryOp::Plus => " +",
+                UnaryOp::Minus => " -",
+                UnaryOp::Not => " !",
+                UnaryOp::BitNot => " ~",
+            });
+            expr(out, x, mode);
+        }
+        Expr::Binary(BinaryOp::Subscript, a, b) => {
+            expr(out, a, mode);
+            out.push('[');
+            expr(out, b, mode);
+            out.push(']');
+        }
+        Expr::Binary(op, a, b) => {
+            expr(out, a, mode);
+            out.push_str(match (mode.old, op) {
+                (true, BinaryOp::Is) => " =?= ",
+                (true, BinaryOp::Isnt) => " =!= ",
+                _ => op.symbol(),
+            });
+            expr(out, b, mode);
+        }
+        Expr::Ternary(c, a, b) => {
+            expr(out, c, mode);
+            out.push_str(" ? ");
+            expr(out, a, mode);
+            out.push_str(" : ");
+            expr(out, b, mode);
+        }
+        Expr::Paren(x) => {
+            out.push('(');
+            expr(out, x, mode);
+            out.push(')');
+        }
+        Expr::Call { name, args } => {
+            out.push_str(name);
+            out.push('(');
+            for (i, a) in args.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                expr(out, a, mode);
+            }
+            out.push(')');
+        }
+        Expr::List(l) => list(out, l, mode),
+        Expr::Ad(a) => classad(out, a, mode),
+    }
+}
