@@ -29,8 +29,9 @@ pub(crate) fn parse(names: &[String]) -> Result<CapsHashSet, RuntimeError> {
 pub(crate) fn drop_bounding(keep: &CapsHashSet) -> Result<(), StepError> {
     for cap in ::caps::all() {
         if !keep.contains(&cap) {
-            ::caps::drop(None, CapSet::Bounding, cap)
-                .map_err(|e| StepError::step(format!("dropping {cap} from the bounding set: {e}")))?;
+            ::caps::drop(None, CapSet::Bounding, cap).map_err(|e| {
+                StepError::step(format!("dropping {cap} from the bounding set: {e}"))
+            })?;
         }
     }
     ::caps::clear(None, CapSet::Ambient)

@@ -63,14 +63,23 @@ pub(crate) fn parse(mut bytes: &[u8]) -> Vec<Report> {
     while let Some((&tag, rest)) = bytes.split_first() {
         match tag {
             TAG_FAILURE if rest.len() >= 5 => {
-                let Some(failure) = SetupFailure::from_u8(rest[0]) else { break };
+                let Some(failure) = SetupFailure::from_u8(rest[0]) else {
+                    break;
+                };
                 let len = u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-                let Some(text) = rest.get(5..5 + len) else { break };
-                out.push(Report::Failure(failure, String::from_utf8_lossy(text).into_owned()));
+                let Some(text) = rest.get(5..5 + len) else {
+                    break;
+                };
+                out.push(Report::Failure(
+                    failure,
+                    String::from_utf8_lossy(text).into_owned(),
+                ));
                 bytes = &rest[5 + len..];
             }
             TAG_EXIT if rest.len() >= 4 => {
-                out.push(Report::Exit(i32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]])));
+                out.push(Report::Exit(i32::from_le_bytes([
+                    rest[0], rest[1], rest[2], rest[3],
+                ])));
                 bytes = &rest[4..];
             }
             _ => break,

@@ -22,7 +22,7 @@ use crate::exec::{self, ExecPlan};
 use crate::idmap::{self, Maps};
 use crate::init::{self, JobStatus, FORWARDED};
 use crate::setup::{self, OverlayDirs, Plan};
-use crate::spec::{ContainerSpec, IdMapping, Overlay, User};
+use crate::spec::{ContainerSpec, Overlay, User};
 use crate::statedir::StateDir;
 use crate::{caps, namespaces, seccomp};
 
@@ -63,8 +63,8 @@ pub fn run(spec: &ContainerSpec) -> Result<Outcome, RuntimeError> {
     let started = Instant::now();
     // SAFETY: getuid/getgid have no preconditions and cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    let prepared = prepare(spec, uid, gid)?;
-    let name = cgroup_name(spec);
+    let name = container_id(spec);
+    let prepared = prepare(spec, &name, uid, gid)?;
     let (cgroup, not_applied) = if spec.limits.any() {
         Cgroup::create(&name, &spec.limits)
     } else {
@@ -79,9 +79,17 @@ pub fn run(spec: &ContainerSpec) -> Result<Outcome, RuntimeError> {
         peak_memory_bytes: cg_usage
             .peak_memory_bytes
             .or(Some(rusage.ru_maxrss as u64 * 1024)),
-        memory_source: if cg_usage.peak_memory_bytes.is_some() { "cgroup" } else { "rusage" },
-        user_cpu_seconds: cg_usage.user_cpu.map_or(tv(rusage.ru_utime), |d| d.as_secs_f64()),
-        system_cpu_seconds: cg_usage.system_cpu.map_or(tv(rusage.ru_stime), |d| d.as_secs_f64()),
+        memory_source: if cg_usage.peak_memory_bytes.is_some() {
+            "cgroup"
+        } else {
+            "rusage"
+        },
+        user_cpu_seconds: cg_usage
+            .user_cpu
+            .map_or(tv(rusage.ru_utime), |d| d.as_secs_f64()),
+        system_cpu_seconds: cg_usage
+            .system_cpu
+            .map_or(tv(rusage.ru_stime), |d| d.as_secs_f64()),
         wall_seconds: started.elapsed().as_secs_f64(),
     };
     drop(cgroup);
@@ -94,7 +102,8 @@ pub fn run(spec: &ContainerSpec) -> Result<Outcome, RuntimeError> {
     })
 }
 
-fn cgroup_name(spec: &ContainerSpec) -> String {
+/// A unique id for this run, from the container's name: names its cgroup and state directory.
+fn container_id(spec: &ContainerSpec) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
@@ -103,16 +112,24 @@ fn cgroup_name(spec: &ContainerSpec) -> String {
         .as_deref()
         .unwrap_or("petrel")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{base}-{}-{nanos}", std::process::id())
 }
 
 /// Checks the spec and prepares everything the child will need, so the child only acts.
-fn prepare(spec: &ContainerSpec, uid: u32, gid: u32) -> Result<Prepared, RuntimeError> {
+fn prepare(spec: &ContainerSpec, id: &str, uid: u32, gid: u32) -> Result<Prepared, RuntimeError> {
     match fs::metadata(&spec.rootfs) {
         Err(_) => return Err(RuntimeError::RootfsMissing(spec.rootfs.clone())),
-        Ok(meta) if !meta.is_dir() => return Err(RuntimeError::RootfsNotDirectory(spec.rootfs.clone())),
+        Ok(meta) if !meta.is_dir() => {
+            return Err(RuntimeError::RootfsNotDirectory(spec.rootfs.clone()))
+        }
         Ok(_) => {}
     }
     if spec.argv.is_empty() {
@@ -136,7 +153,11 @@ fn prepare(spec: &ContainerSpec, uid: u32, gid: u32) -> Result<Prepared, Runtime
         overlay = Overlay::Discard;
     }
     let need_state = overlay != Overlay::None || spec.hostname.is_some();
-    let state = if need_state { Some(StateDir::create("run")?) } else { None };
+    let state = if need_state {
+        Some(StateDir::create(id)?)
+    } else {
+        None
+    };
     let overlay_dirs = match (&overlay, &state) {
         (Overlay::None, _) | (_, None) => None,
         (Overlay::Discard, Some(state)) => Some(OverlayDirs {
@@ -152,7 +173,8 @@ fn prepare(spec: &ContainerSpec, uid: u32, gid: u32) -> Result<Prepared, Runtime
     };
     if let Some(dirs) = &overlay_dirs {
         for d in [&dirs.mount, &dirs.upper, &dirs.work] {
-            fs::create_dir_all(d).map_err(|e| RuntimeError::io(format!("creating {}", d.display()), e))?;
+            fs::create_dir_all(d)
+                .map_err(|e| RuntimeError::io(format!("creating {}", d.display()), e))?;
         }
     }
     let hostname_file = match (&spec.hostname, &state) {
@@ -170,8 +192,9 @@ fn prepare(spec: &ContainerSpec, uid: u32, gid: u32) -> Result<Prepared, Runtime
         items
             .iter()
             .map(|s| {
-                CString::new(s.as_str())
-                    .map_err(|_| RuntimeError::InvalidSpec(format!("{what} '{s}' contains a NUL byte")))
+                CString::new(s.as_str()).map_err(|_| {
+                    RuntimeError::InvalidSpec(format!("{what} '{s}' contains a NUL byte"))
+                })
             })
             .collect::<Result<Vec<_>, _>>()
     };
@@ -195,12 +218,17 @@ fn prepare(spec: &ContainerSpec, uid: u32, gid: u32) -> Result<Prepared, Runtime
         argv: cstrings(&spec.argv, "argument")?,
         env: cstrings(&spec.env, "environment entry")?,
         path,
-        workdir: CString::new(workdir.clone())
-            .map_err(|_| RuntimeError::InvalidSpec(format!("working directory '{workdir}' contains a NUL byte")))?,
+        workdir: CString::new(workdir.clone()).map_err(|_| {
+            RuntimeError::InvalidSpec(format!("working directory '{workdir}' contains a NUL byte"))
+        })?,
         user,
         set_groups: maps == Maps::Full,
         keep_caps,
-        seccomp: if spec.seccomp { Some(seccomp::build()?) } else { None },
+        seccomp: if spec.seccomp {
+            Some(seccomp::build()?)
+        } else {
+            None
+        },
         rootfs_name: spec.rootfs.display().to_string(),
     };
     Ok(Prepared {
@@ -212,36 +240,42 @@ fn prepare(spec: &ContainerSpec, uid: u32, gid: u32) -> Result<Prepared, Runtime
 }
 
 /// Which id maps the container gets and which user the job switches to.
-fn choose_ids(spec: &ContainerSpec, uid: u32, gid: u32) -> Result<(Maps, Option<User>), RuntimeError> {
-    let single = Maps::choose(spec.id_mapping, uid, gid, false);
-    let Some(user) = spec.user else {
-        return Ok((single, None));
-    };
-    if let Maps::Single {
-        inside_uid,
-        inside_gid,
-    } = single
-    {
-        if user.uid == inside_uid && user.gid == inside_gid {
-            return Ok((single, None));
+fn choose_ids(
+    spec: &ContainerSpec,
+    uid: u32,
+    gid: u32,
+) -> Result<(Maps, Option<User>), RuntimeError> {
+    let maps = Maps::choose(spec.id_mapping, uid, gid);
+    let user = match (maps, spec.user) {
+        (_, None) => None,
+        (Maps::Full, Some(user)) => Some(user),
+        // The one id there is: nothing to switch.
+        (
+            Maps::Single {
+                inside_uid,
+                inside_gid,
+            },
+            Some(user),
+        ) if user.uid == inside_uid && user.gid == inside_gid => None,
+        (Maps::Single { inside_uid, .. }, Some(user)) => {
+            return Err(RuntimeError::InvalidSpec(format!(
+                "--user {}:{}: an unprivileged user namespace holds only one id (yours, seen as \
+                 {inside_uid} inside); run as root to use other ids, or --fakeroot to be 0",
+                user.uid, user.gid
+            )))
         }
-    }
-    if uid != 0 {
-        let inside = if spec.id_mapping == IdMapping::FakeRoot { 0 } else { uid };
-        return Err(RuntimeError::InvalidSpec(format!(
-            "--user {}:{}: an unprivileged user namespace holds only one id (yours, seen as {inside} \
-             inside); run as root to use other ids, or --fakeroot to be 0",
-            user.uid, user.gid
-        )));
-    }
-    Ok((Maps::Full, Some(user)))
+    };
+    Ok((maps, user))
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
     let mut fds = [0; 2];
     // SAFETY: fds is a valid two-element array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(RuntimeError::io("creating a pipe", std::io::Error::last_os_error()));
+        return Err(RuntimeError::io(
+            "creating a pipe",
+            std::io::Error::last_os_error(),
+        ));
     }
     // SAFETY: pipe2 returned two fresh descriptors that nothing else owns.
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
@@ -285,10 +319,20 @@ fn spawn_and_wait(
     // SAFETY: a raw clone without CLONE_VM and with a null stack behaves like fork: the child
     // gets a copy of this (single-threaded at this point) process and returns 0 here.
     let pid = unsafe {
-        libc::syscall(libc::SYS_clone, (flags | libc::SIGCHLD) as libc::c_ulong, 0usize, 0usize, 0usize, 0usize)
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
     };
     if pid < 0 {
-        return Err(namespaces::unavailable(flags, std::io::Error::last_os_error()));
+        return Err(namespaces::unavailable(
+            flags,
+            std::io::Error::last_os_error(),
+        ));
     }
     if pid == 0 {
         drop(report_r);
@@ -332,7 +376,9 @@ fn spawn_and_wait(
     match status {
         Some(status) => Ok((status, rusage)),
         // The init itself was killed (by the OOM killer, or SIGKILL from outside).
-        None if libc::WIFSIGNALED(init_status) => Ok((JobStatus::from_wait_status(init_status), rusage)),
+        None if libc::WIFSIGNALED(init_status) => {
+            Ok((JobStatus::from_wait_status(init_status), rusage))
+        }
         None => Err(RuntimeError::NoReport),
     }
 }
@@ -411,7 +457,9 @@ fn read_reports(report: &OwnedFd, pid: libc::pid_t) -> Vec<u8> {
             let r = unsafe { libc::read(report.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if r > 0 {
                 bytes.extend_from_slice(&buf[..r as usize]);
-            } else if r == 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            } else if r == 0
+                || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
+            {
                 break;
             }
         }
@@ -436,28 +484,38 @@ fn child(prepared: &Prepared, sync_r: Option<OwnedFd>, report: OwnedFd, uid: u32
     unsafe { libc::_exit(i32::from(crate::exit_status::SETUP_FAILED)) }
 }
 
-fn init_setup(prepared: &Prepared, sync_r: Option<OwnedFd>, uid: u32, gid: u32) -> Result<OwnedFd, StepError> {
-    match sync_r {
-        Some(r) => {
-            let mut byte = [0u8; 1];
-            let mut file = fs::File::from(r);
-            if !matches!(file.read(&mut byte), Ok(1)) {
-                // The caller gave up (and is about to kill us); say nothing more.
-                // SAFETY: see above.
-                unsafe { libc::_exit(i32::from(crate::exit_status::SETUP_FAILED)) };
-            }
+fn init_setup(
+    prepared: &Prepared,
+    sync_r: Option<OwnedFd>,
+    uid: u32,
+    gid: u32,
+) -> Result<OwnedFd, StepError> {
+    if let Some(r) = sync_r {
+        let mut byte = [0u8; 1];
+        let mut file = fs::File::from(r);
+        if !matches!(file.read(&mut byte), Ok(1)) {
+            // The caller gave up (and is about to kill us); say nothing more.
+            // SAFETY: see above.
+            unsafe { libc::_exit(i32::from(crate::exit_status::SETUP_FAILED)) };
         }
-        None => idmap::write("self", prepared.maps, uid, gid)
-            .map_err(|e| StepError::step(format!("writing the user namespace's id maps: {e}")))?,
+    }
+    if !prepared.maps.written_by_caller() {
+        idmap::write("self", prepared.maps, uid, gid)
+            .map_err(|e| StepError::step(format!("writing the user namespace's id maps: {e}")))?;
     }
     setup::execute(&prepared.plan)?;
     let mut watched = FORWARDED.to_vec();
     watched.push(libc::SIGCHLD);
     init::block(&watched);
-    init::signalfd(&watched).map_err(|e| StepError::step(format!("creating the init's signalfd: {e}")))
+    init::signalfd(&watched)
+        .map_err(|e| StepError::step(format!("creating the init's signalfd: {e}")))
 }
 
-fn fork_job(prepared: &Prepared, report: &OwnedFd, signals: &OwnedFd) -> Result<libc::pid_t, StepError> {
+fn fork_job(
+    prepared: &Prepared,
+    report: &OwnedFd,
+    signals: &OwnedFd,
+) -> Result<libc::pid_t, StepError> {
     // SAFETY: this process is single-threaded (it is the fork-like clone of the caller).
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -478,4 +536,3 @@ fn fork_job(prepared: &Prepared, report: &OwnedFd, signals: &OwnedFd) -> Result<
     }
     Ok(pid)
 }
-

@@ -57,10 +57,7 @@ pub enum RuntimeError {
         message: String,
     },
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: io::Error,
-    },
+    Io { context: String, source: io::Error },
     #[error("cgroup {path}: {message}")]
     Cgroup { path: PathBuf, message: String },
     #[error("the container's init ended without reporting the job's status (internal error)")]

@@ -120,7 +120,14 @@ fn switch_user(user: User, set_groups: bool, keep_caps: bool) -> Result<(), Step
 /// stdin, stdout and stderr (the report channel closes at `execve` too).
 fn close_inherited_fds() {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors.
-    let rc = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if rc != 0 {
         // Before Linux 5.11: set the flag one by one on what /proc lists.
         if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
@@ -172,7 +179,9 @@ fn exec_command(plan: &ExecPlan) -> StepError {
     let mut denied: Option<String> = None;
     let mut unstartable: Option<String> = None;
     for candidate in &candidates {
-        let Ok(c_path) = CString::new(candidate.as_str()) else { continue };
+        let Ok(c_path) = CString::new(candidate.as_str()) else {
+            continue;
+        };
         match execve(&c_path, &argv, &envp) {
             libc::ENOENT | libc::ENOTDIR => {
                 if std::fs::symlink_metadata(candidate).is_ok() && unstartable.is_none() {
@@ -205,7 +214,9 @@ fn exec_command(plan: &ExecPlan) -> StepError {
             format!(
                 "{path} exists in the image but cannot be started: its interpreter{} or its \
                  dynamic loader is missing from the image",
-                interpreter(&path).map(|i| format!(" ({i})")).unwrap_or_default()
+                interpreter(&path)
+                    .map(|i| format!(" ({i})"))
+                    .unwrap_or_default()
             ),
         );
     }

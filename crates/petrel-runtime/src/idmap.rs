@@ -1,10 +1,11 @@
 //! User-namespace id maps.
 //!
 //! An unprivileged process may map exactly one uid and one gid: its own, to any id inside,
-//! and only after denying `setgroups`. That is what petrel does by default, for root and
-//! non-root callers alike (`Identity`: uid ↦ uid; `FakeRoot`: uid ↦ 0). Root may instead
-//! map the whole id range onto itself, which `--user` needs to become another uid; only a
-//! process outside the namespace can write such a map, so the caller does it.
+//! and only after denying `setgroups`. That is what an unprivileged caller gets
+//! (`Identity`: uid ↦ uid; `FakeRoot`: uid ↦ 0). Root gets every id mapped onto itself
+//! instead: files in an image owned by other users keep their owners (a single-id map would
+//! show them as `nobody`, and overlayfs could not copy them up), and `--user` can become any
+//! uid. Only a process outside the namespace may write such a map, so the caller does it.
 
 use std::fs;
 use std::io;
@@ -16,13 +17,13 @@ use crate::spec::IdMapping;
 pub(crate) enum Maps {
     /// One uid and one gid: the caller's, seen inside as (uid, gid). Written by the child.
     Single { inside_uid: u32, inside_gid: u32 },
-    /// Every id maps to itself (root callers that need other users). Written by the caller.
+    /// Every id maps to itself (root callers). Written by the caller.
     Full,
 }
 
 impl Maps {
-    pub(crate) fn choose(mapping: IdMapping, caller_uid: u32, caller_gid: u32, needs_other_ids: bool) -> Maps {
-        if caller_uid == 0 && needs_other_ids {
+    pub(crate) fn choose(mapping: IdMapping, caller_uid: u32, caller_gid: u32) -> Maps {
+        if caller_uid == 0 {
             return Maps::Full;
         }
         match mapping {
@@ -51,8 +52,14 @@ pub(crate) fn write(pid: &str, maps: Maps, outside_uid: u32, outside_gid: u32) -
             inside_gid,
         } => {
             fs::write(format!("/proc/{pid}/setgroups"), "deny")?;
-            fs::write(format!("/proc/{pid}/uid_map"), format!("{inside_uid} {outside_uid} 1\n"))?;
-            fs::write(format!("/proc/{pid}/gid_map"), format!("{inside_gid} {outside_gid} 1\n"))
+            fs::write(
+                format!("/proc/{pid}/uid_map"),
+                format!("{inside_uid} {outside_uid} 1\n"),
+            )?;
+            fs::write(
+                format!("/proc/{pid}/gid_map"),
+                format!("{inside_gid} {outside_gid} 1\n"),
+            )
         }
         Maps::Full => {
             fs::write(format!("/proc/{pid}/uid_map"), "0 0 4294967295\n")?;

@@ -100,7 +100,13 @@ pub(crate) fn read_signal(fd: &OwnedFd) -> Option<libc::signalfd_siginfo> {
     let size = std::mem::size_of::<libc::signalfd_siginfo>();
     loop {
         // SAFETY: info is a valid buffer of `size` bytes.
-        let n = unsafe { libc::read(fd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size) };
+        let n = unsafe {
+            libc::read(
+                fd.as_raw_fd(),
+                (&mut info as *mut libc::signalfd_siginfo).cast(),
+                size,
+            )
+        };
         if n == size as isize {
             return Some(info);
         }
@@ -115,7 +121,10 @@ pub(crate) fn read_signal(fd: &OwnedFd) -> Option<libc::signalfd_siginfo> {
 /// kernel. Terminal signals (Ctrl-C) come from the kernel to the whole foreground process
 /// group, which includes the job, so passing them on would deliver them twice.
 pub(crate) fn sent_by_process(info: &libc::signalfd_siginfo) -> bool {
-    matches!(info.ssi_code, libc::SI_USER | libc::SI_QUEUE | libc::SI_TKILL)
+    matches!(
+        info.ssi_code,
+        libc::SI_USER | libc::SI_QUEUE | libc::SI_TKILL
+    )
 }
 
 /// The init's loop; never returns. `signals` is a signalfd for [`FORWARDED`] and SIGCHLD.

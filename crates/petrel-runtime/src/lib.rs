@@ -46,12 +46,12 @@ mod statedir;
 
 pub use container::{run, Outcome, Usage};
 pub use error::RuntimeError;
+pub use init::JobStatus;
 pub use seccomp::BLOCKED_SYSCALLS;
 pub use spec::{
     Bind, ContainerSpec, IdMapping, Limits, NetMode, Overlay, User, DEFAULT_PATH,
     DEFAULT_TARGET_DIR,
 };
-pub use init::JobStatus;
 
 /// Exit statuses `petrel run` uses for its own failures, as `docker run` and shells do.
 pub mod exit_status {

@@ -41,7 +41,10 @@ pub(crate) fn mount(
         )
     };
     if rc != 0 {
-        return Err(StepError::os(format_args!("{what} at {}", target.display())));
+        return Err(StepError::os(format_args!(
+            "{what} at {}",
+            target.display()
+        )));
     }
     Ok(())
 }
@@ -76,7 +79,12 @@ struct MountAttr {
 /// `mount_setattr(2)` (Linux 5.12) changes only the named attributes, so flags the kernel
 /// locked on a mount that came from a more privileged namespace are left alone. Older
 /// kernels get a bind remount that carries those flags over from `statvfs`.
-pub(crate) fn add_attrs(target: &Path, attrs: u64, recursive: bool, what: &str) -> Result<(), StepError> {
+pub(crate) fn add_attrs(
+    target: &Path,
+    attrs: u64,
+    recursive: bool,
+    what: &str,
+) -> Result<(), StepError> {
     let tgt = cpath(target)?;
     let attr = MountAttr {
         attr_set: attrs,
@@ -100,12 +108,20 @@ pub(crate) fn add_attrs(target: &Path, attrs: u64, recursive: bool, what: &str) 
         return Ok(());
     }
     if std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS) {
-        return Err(StepError::os(format_args!("{what} at {}", target.display())));
+        return Err(StepError::os(format_args!(
+            "{what} at {}",
+            target.display()
+        )));
     }
     remount_with_attrs(target, &tgt, attrs, what)
 }
 
-fn remount_with_attrs(target: &Path, tgt: &CString, attrs: u64, what: &str) -> Result<(), StepError> {
+fn remount_with_attrs(
+    target: &Path,
+    tgt: &CString,
+    attrs: u64,
+    what: &str,
+) -> Result<(), StepError> {
     // SAFETY: statvfs is plain data; zeroed is a valid initial value.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: tgt is a valid C string and st a valid out-pointer.

@@ -77,13 +77,16 @@ pub(crate) struct OverlayDirs {
     pub(crate) work: PathBuf,
 }
 
-/// Whether the plan needs an overlay because the read-only image lacks a mount point.
+/// Mount points the read-only image lacks; each one makes the plan add an overlay.
 pub(crate) fn missing_mount_points(spec: &ContainerSpec) -> Vec<String> {
     let mut needed: Vec<&str> = vec!["/proc", "/dev"];
     if spec.scratch.is_some() {
         needed.push(&spec.target_dir);
     }
     needed.extend(spec.binds.iter().map(|b| b.target.as_str()));
+    if spec.hostname.is_some() {
+        needed.push("/etc/hostname");
+    }
     needed
         .into_iter()
         .filter(|t| fs::symlink_metadata(resolve_in_root(&spec.rootfs, t)).is_err())
@@ -180,6 +183,7 @@ fn etc_files(spec: &ContainerSpec, hostname_file: Option<&Path>) -> Vec<Op> {
             source: file.to_path_buf(),
             target: "/etc/hostname".into(),
             read_only: true,
+            // An unprivileged user cannot create it in an image owned by root.
             optional: true,
         });
     }
@@ -189,7 +193,9 @@ fn etc_files(spec: &ContainerSpec, hostname_file: Option<&Path>) -> Vec<Op> {
     }
     for target in from_host {
         let in_image = resolve_in_root(&spec.rootfs, target);
-        let image_has_it = fs::metadata(&in_image).map(|m| m.len() > 0).unwrap_or(false);
+        let image_has_it = fs::metadata(&in_image)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false);
         if image_has_it {
             continue;
         }
@@ -324,7 +330,9 @@ pub(crate) fn execute(plan: &Plan) -> Result<(), StepError> {
             Op::Hostname(name) => {
                 // SAFETY: name points to name.len() valid bytes.
                 if unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) } != 0 {
-                    return Err(StepError::os(format_args!("setting the hostname to {name}")));
+                    return Err(StepError::os(format_args!(
+                        "setting the hostname to {name}"
+                    )));
                 }
             }
             Op::LoopbackUp => loopback_up()?,
@@ -379,8 +387,24 @@ fn overlay_root(lower: &Path, upper: &Path, work: &Path, target: &Path) -> Resul
     // Inside a user namespace overlayfs needs `userxattr` (Linux 5.11+); older kernels
     // allow overlay only to real root, which takes the plain form.
     let with_userxattr = format!("{base},userxattr");
-    mounts::mount(Some(Path::new("overlay")), target, Some("overlay"), flags, Some(&with_userxattr), what)
-        .or_else(|_| mounts::mount(Some(Path::new("overlay")), target, Some("overlay"), flags, Some(&base), what))
+    mounts::mount(
+        Some(Path::new("overlay")),
+        target,
+        Some("overlay"),
+        flags,
+        Some(&with_userxattr),
+        what,
+    )
+    .or_else(|_| {
+        mounts::mount(
+            Some(Path::new("overlay")),
+            target,
+            Some("overlay"),
+            flags,
+            Some(&base),
+            what,
+        )
+    })
 }
 
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
@@ -452,11 +476,26 @@ fn dev(dev: &Path) -> Result<(), StepError> {
 fn sys(target: &Path, fresh: bool) -> Result<(), StepError> {
     let ro = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     // A fresh sysfs needs the network namespace to belong to the container's user namespace.
-    if fresh && mounts::mount(Some(Path::new("sysfs")), target, Some("sysfs"), ro, None, "mounting sysfs").is_ok() {
+    if fresh
+        && mounts::mount(
+            Some(Path::new("sysfs")),
+            target,
+            Some("sysfs"),
+            ro,
+            None,
+            "mounting sysfs",
+        )
+        .is_ok()
+    {
         return Ok(());
     }
     mounts::bind(Path::new("/sys"), target, "binding /sys")?;
-    mounts::add_attrs(target, ATTR_RDONLY | ATTR_NOSUID | ATTR_NODEV, true, "making /sys read-only")
+    mounts::add_attrs(
+        target,
+        ATTR_RDONLY | ATTR_NOSUID | ATTR_NODEV,
+        true,
+        "making /sys read-only",
+    )
 }
 
 fn pivot_root(root: &Path) -> Result<(), StepError> {
@@ -519,9 +558,15 @@ mod tests {
         symlink("../../../../etc", root.join("escape")).unwrap();
         symlink("/", root.join("abs")).unwrap();
         assert_eq!(resolve_in_root(root, "/srv"), root.join("real/srv"));
-        assert_eq!(resolve_in_root(root, "/escape/passwd"), root.join("etc/passwd"));
+        assert_eq!(
+            resolve_in_root(root, "/escape/passwd"),
+            root.join("etc/passwd")
+        );
         assert_eq!(resolve_in_root(root, "/abs/../../x"), root.join("x"));
-        assert_eq!(resolve_in_root(root, "/missing/dir"), root.join("missing/dir"));
+        assert_eq!(
+            resolve_in_root(root, "/missing/dir"),
+            root.join("missing/dir")
+        );
     }
 
     #[test]
@@ -559,8 +604,8 @@ mod tests {
                 Op::Sys { fresh: true } => "sysfs",
                 Op::Sys { fresh: false } => "sys-bind",
                 Op::Tmpfs { .. } => "tmp",
-                Op::Bind { optional: false, .. } => "bind",
-                Op::Bind { optional: true, .. } => "etc",
+                Op::Bind { target, .. } if target.starts_with("/etc/") => "etc",
+                Op::Bind { .. } => "bind",
                 Op::RootAttrs { read_only: true } => "ro",
                 Op::RootAttrs { read_only: false } => "rw",
                 Op::PivotRoot => "pivot",
@@ -581,7 +626,10 @@ mod tests {
         let mut spec = ContainerSpec::new(dir.path(), vec!["/bin/true".into()]);
         spec.scratch = Some(dir.path().join("nope"));
         let err = plan(&spec, None, None).unwrap_err().to_string();
-        assert!(err.contains("scratch directory") && err.contains("nope"), "{err}");
+        assert!(
+            err.contains("scratch directory") && err.contains("nope"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -90,7 +90,9 @@ impl Bind {
             _ => return Err(format!("'{text}': expected SRC:DST[:ro]")),
         };
         if source.is_empty() || target.is_empty() {
-            return Err(format!("'{text}': expected SRC:DST[:ro], with neither part empty"));
+            return Err(format!(
+                "'{text}': expected SRC:DST[:ro], with neither part empty"
+            ));
         }
         if !target.starts_with('/') {
             return Err(format!(
@@ -101,7 +103,9 @@ impl Bind {
             None | Some("rw") => false,
             Some("ro") => true,
             Some(other) => {
-                return Err(format!("'{text}': unknown mode '{other}', expected ro or rw"))
+                return Err(format!(
+                    "'{text}': unknown mode '{other}', expected ro or rw"
+                ))
             }
         };
         Ok(Bind {
@@ -185,7 +189,9 @@ mod tests {
         assert!(!Bind::parse("/data:/in").unwrap().read_only);
         assert_eq!(Bind::parse("/data").unwrap().target, "/data");
         assert!(Bind::parse("/data:in").unwrap_err().contains("absolute"));
-        assert!(Bind::parse("/data:/in:rx").unwrap_err().contains("unknown mode"));
+        assert!(Bind::parse("/data:/in:rx")
+            .unwrap_err()
+            .contains("unknown mode"));
         assert!(Bind::parse(":/in").is_err());
     }
 }

@@ -12,23 +12,24 @@ pub(crate) struct StateDir {
 }
 
 impl StateDir {
+    /// Creates the directory `name` (unique per run) under the user's runtime directory.
     pub(crate) fn create(name: &str) -> Result<StateDir, RuntimeError> {
         let base = base_dir();
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(&base)
-            .map_err(|e| RuntimeError::io(format!("creating state directory {}", base.display()), e))?;
+            .map_err(|e| {
+                RuntimeError::io(format!("creating state directory {}", base.display()), e)
+            })?;
         check_private(&base)?;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let path = base.join(format!("{name}-{}-{nanos}", std::process::id()));
+        let path = base.join(name);
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&path)
-            .map_err(|e| RuntimeError::io(format!("creating state directory {}", path.display()), e))?;
+            .map_err(|e| {
+                RuntimeError::io(format!("creating state directory {}", path.display()), e)
+            })?;
         Ok(StateDir { path })
     }
 

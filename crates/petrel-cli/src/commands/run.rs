@@ -140,7 +140,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         write_stats(path, &outcome)?;
     }
     if outcome.oom_killed {
-        let limit = spec.limits.memory_bytes.map(human_bytes).unwrap_or_default();
+        let limit = spec
+            .limits
+            .memory_bytes
+            .map(human_bytes)
+            .unwrap_or_default();
         let peak = outcome
             .usage
             .peak_memory_bytes
@@ -157,6 +161,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 fn build_spec(args: &Args) -> anyhow::Result<ContainerSpec> {
     let argv = if args.command.is_empty() {
+        let shell = args.rootfs.join("bin/sh");
+        if args.rootfs.is_dir() && std::fs::symlink_metadata(&shell).is_err() {
+            bail!(
+                "no command given, and the image {} has no /bin/sh to run by default; give the \
+                 command after --",
+                args.rootfs.display()
+            );
+        }
         vec!["/bin/sh".to_string()]
     } else {
         args.command.clone()
@@ -174,13 +186,24 @@ fn build_spec(args: &Args) -> anyhow::Result<ContainerSpec> {
         .collect::<anyhow::Result<_>>()?;
     spec.scratch = args.scratch.clone();
     if !args.target_dir.starts_with('/') {
-        bail!("invalid --target-dir '{}': expected an absolute path", args.target_dir);
+        bail!(
+            "invalid --target-dir '{}': expected an absolute path",
+            args.target_dir
+        );
     }
     spec.target_dir = args.target_dir.clone();
     spec.workdir = args.workdir.clone();
     spec.hostname = args.hostname.clone();
-    spec.net = if args.net == "none" { NetMode::None } else { NetMode::Host };
-    spec.id_mapping = if args.fakeroot { IdMapping::FakeRoot } else { IdMapping::Identity };
+    spec.net = if args.net == "none" {
+        NetMode::None
+    } else {
+        NetMode::Host
+    };
+    spec.id_mapping = if args.fakeroot {
+        IdMapping::FakeRoot
+    } else {
+        IdMapping::Identity
+    };
     spec.cap_add = args.cap_add.clone();
     spec.seccomp = !args.no_seccomp;
     spec.name = args.name.clone();
@@ -304,7 +327,9 @@ fn parse_user(text: &str, rootfs: &Path) -> anyhow::Result<User> {
 /// Bytes with an optional binary suffix: `512m`, `1G`, `64MiB`, `1048576`.
 pub fn parse_bytes(text: &str) -> anyhow::Result<u64> {
     let lower = text.trim().to_ascii_lowercase();
-    let digits_end = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
     let (number, suffix) = lower.split_at(digits_end);
     let multiplier: u64 = match suffix.trim_end_matches("ib").trim_end_matches('b') {
         "" => 1,
@@ -314,9 +339,9 @@ pub fn parse_bytes(text: &str) -> anyhow::Result<u64> {
         "t" => 1 << 40,
         _ => bail!("expected bytes with an optional k, m, g or t suffix (e.g. 512m)"),
     };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| anyhow::anyhow!("expected bytes with an optional k, m, g or t suffix (e.g. 512m)"))?;
+    let n: u64 = number.parse().map_err(|_| {
+        anyhow::anyhow!("expected bytes with an optional k, m, g or t suffix (e.g. 512m)")
+    })?;
     let bytes = n
         .checked_mul(multiplier)
         .ok_or_else(|| anyhow::anyhow!("too large"))?;
@@ -355,7 +380,8 @@ fn write_stats(path: &Path, outcome: &Outcome) -> anyhow::Result<()> {
         "limits_not_applied": outcome.not_applied,
     });
     let text = serde_json::to_string_pretty(&json)?;
-    std::fs::write(path, text + "\n").with_context(|| format!("writing --stats-json {}", path.display()))
+    std::fs::write(path, text + "\n")
+        .with_context(|| format!("writing --stats-json {}", path.display()))
 }
 
 #[cfg(test)]
@@ -388,11 +414,36 @@ mod tests {
     fn users_from_passwd() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("etc")).unwrap();
-        std::fs::write(dir.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nalice:x:1000:100::/:/bin/sh\n").unwrap();
-        assert_eq!(parse_user("alice", dir.path()).unwrap(), User { uid: 1000, gid: 100 });
-        assert_eq!(parse_user("1000", dir.path()).unwrap(), User { uid: 1000, gid: 100 });
-        assert_eq!(parse_user("7:8", dir.path()).unwrap(), User { uid: 7, gid: 8 });
-        assert_eq!(parse_user("42", dir.path()).unwrap(), User { uid: 42, gid: 42 });
-        assert!(parse_user("bob", dir.path()).unwrap_err().to_string().contains("etc/passwd"));
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nalice:x:1000:100::/:/bin/sh\n",
+        )
+        .unwrap();
+        assert_eq!(
+            parse_user("alice", dir.path()).unwrap(),
+            User {
+                uid: 1000,
+                gid: 100
+            }
+        );
+        assert_eq!(
+            parse_user("1000", dir.path()).unwrap(),
+            User {
+                uid: 1000,
+                gid: 100
+            }
+        );
+        assert_eq!(
+            parse_user("7:8", dir.path()).unwrap(),
+            User { uid: 7, gid: 8 }
+        );
+        assert_eq!(
+            parse_user("42", dir.path()).unwrap(),
+            User { uid: 42, gid: 42 }
+        );
+        assert!(parse_user("bob", dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("etc/passwd"));
     }
 }

@@ -37,6 +37,7 @@ pub struct CgroupUsage {
 
 /// Which cgroup layout the host runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Layout {
     V1,
     V2,
@@ -76,11 +77,21 @@ impl Cgroup {
     pub fn create(name: &str, limits: &Limits) -> (Option<Cgroup>, Vec<NotApplied>) {
         match layout() {
             Some(Layout::V2) => match v2::V2::create(name, limits) {
-                Ok((cg, missed)) => (Some(Cgroup { backend: Backend::V2(cg) }), missed),
+                Ok((cg, missed)) => (
+                    Some(Cgroup {
+                        backend: Backend::V2(cg),
+                    }),
+                    missed,
+                ),
                 Err(reason) => (None, all_limits(limits, &reason)),
             },
             Some(Layout::V1) => match v1::V1::create(name, limits) {
-                Ok((cg, missed)) => (Some(Cgroup { backend: Backend::V1(cg) }), missed),
+                Ok((cg, missed)) => (
+                    Some(Cgroup {
+                        backend: Backend::V1(cg),
+                    }),
+                    missed,
+                ),
                 Err(reason) => (None, all_limits(limits, &reason)),
             },
             None => (
@@ -200,7 +211,9 @@ fn kill_all(dir: &Path) {
         return;
     }
     for _ in 0..50 {
-        let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) else { return };
+        let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) else {
+            return;
+        };
         let pids: Vec<libc::pid_t> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
         if pids.is_empty() {
             return;

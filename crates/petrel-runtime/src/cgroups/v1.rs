@@ -7,7 +7,10 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{not_applied_for, own_path, quota_us, read_key, read_u64, weight_to_shares, write, CgroupUsage, NotApplied};
+use super::{
+    not_applied_for, own_path, quota_us, read_key, read_u64, weight_to_shares, write, CgroupUsage,
+    NotApplied,
+};
 use crate::spec::Limits;
 
 pub(super) struct V1 {
@@ -18,16 +21,22 @@ pub(super) struct V1 {
 /// Mount points of the v1 hierarchies, by controller, from `/proc/self/mountinfo`.
 fn mounts() -> BTreeMap<String, PathBuf> {
     let mut out = BTreeMap::new();
-    let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else { return out };
+    let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
+        return out;
+    };
     for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let mut rfields = right.split(' ');
         if rfields.next() != Some("cgroup") {
             continue;
         }
         let _source = rfields.next();
         let options = rfields.next().unwrap_or("");
-        let Some(mount_point) = left.split(' ').nth(4) else { continue };
+        let Some(mount_point) = left.split(' ').nth(4) else {
+            continue;
+        };
         for opt in options.split(',') {
             out.insert(opt.to_string(), PathBuf::from(mount_point));
         }
@@ -51,7 +60,11 @@ impl V1 {
         let mut missed = Vec::new();
         for controller in wanted {
             let Some(mount) = mounts.get(controller) else {
-                missed.extend(not_applied_for(controller, limits, "the controller is not mounted"));
+                missed.extend(not_applied_for(
+                    controller,
+                    limits,
+                    "the controller is not mounted",
+                ));
                 continue;
             };
             let own = own_path(|_, ctrls| ctrls.split(',').any(|c| c == controller))
@@ -98,14 +111,29 @@ impl V1 {
             }
         };
         if let Some(bytes) = limits.memory_bytes {
-            attempt("memory", "memory", "memory.limit_in_bytes", bytes.to_string());
+            attempt(
+                "memory",
+                "memory",
+                "memory.limit_in_bytes",
+                bytes.to_string(),
+            );
         }
         if let Some(cpus) = limits.cpus {
             attempt("cpu", "cpus", "cpu.cfs_period_us", "100000".into());
-            attempt("cpu", "cpus", "cpu.cfs_quota_us", quota_us(cpus, 100_000).to_string());
+            attempt(
+                "cpu",
+                "cpus",
+                "cpu.cfs_quota_us",
+                quota_us(cpus, 100_000).to_string(),
+            );
         }
         if let Some(weight) = limits.cpu_weight {
-            attempt("cpu", "cpu-weight", "cpu.shares", weight_to_shares(weight).to_string());
+            attempt(
+                "cpu",
+                "cpu-weight",
+                "cpu.shares",
+                weight_to_shares(weight).to_string(),
+            );
         }
         if let Some(pids) = limits.pids {
             attempt("pids", "pids", "pids.max", pids.to_string());

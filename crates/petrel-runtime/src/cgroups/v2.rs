@@ -11,7 +11,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{not_applied_for, own_path, quota_us, read_key, read_u64, write, CgroupUsage, NotApplied};
+use super::{
+    not_applied_for, own_path, quota_us, read_key, read_u64, write, CgroupUsage, NotApplied,
+};
 use crate::spec::Limits;
 
 const ROOT: &str = "/sys/fs/cgroup";
@@ -27,7 +29,10 @@ impl V2 {
         let parent = if own == "/" {
             own_dir.clone()
         } else {
-            own_dir.parent().map(Path::to_path_buf).unwrap_or(own_dir.clone())
+            own_dir
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or(own_dir.clone())
         };
         let mut needed = vec!["memory", "cpu"];
         if limits.pids.is_some() {
@@ -84,10 +89,18 @@ impl V2 {
             attempt("memory", "memory.max", bytes.to_string());
         }
         if let Some(cpus) = limits.cpus {
-            attempt("cpus", "cpu.max", format!("{} 100000", quota_us(cpus, 100_000)));
+            attempt(
+                "cpus",
+                "cpu.max",
+                format!("{} 100000", quota_us(cpus, 100_000)),
+            );
         }
         if let Some(weight) = limits.cpu_weight {
-            attempt("cpu-weight", "cpu.weight", weight.clamp(1, 10000).to_string());
+            attempt(
+                "cpu-weight",
+                "cpu.weight",
+                weight.clamp(1, 10000).to_string(),
+            );
         }
         if let Some(pids) = limits.pids {
             attempt("pids", "pids.max", pids.to_string());

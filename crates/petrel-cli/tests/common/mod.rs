@@ -1,0 +1,210 @@
+//! Shared helpers for tests that run real containers: a busybox root filesystem, the
+//! `petrel` binary, and an unprivileged user to run it as.
+#![allow(dead_code)]
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The unprivileged user the rootless tests run as (created when missing).
+pub const TEST_USER: &str = "petrel-test";
+
+/// Whether a missing tool must fail the test (CI sets this) rather than skip it.
+pub fn required() -> bool {
+    std::env::var_os("PETREL_REQUIRE_ALL").is_some_and(|v| v == "1")
+}
+
+/// Skips (returns false after saying why) or fails when a precondition is missing.
+pub fn need(ok: bool, what: &str) -> bool {
+    if !ok {
+        assert!(!required(), "required for this test: {what}");
+        eprintln!("skipped: {what}");
+    }
+    ok
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn busybox() -> Option<PathBuf> {
+    ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// A world-readable scratch area (tempdirs are 0700, which the test user could not enter).
+pub fn open_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("petrel-test-")
+        .tempdir_in("/tmp")
+        .expect("tempdir");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
+}
+
+/// Builds a busybox root filesystem in `dir/rootfs`; `None` (skip) without busybox.
+pub fn busybox_rootfs(dir: &Path) -> Option<PathBuf> {
+    let bb = busybox()?;
+    let root = dir.join("rootfs");
+    for d in [
+        "bin", "dev", "etc", "proc", "sys", "tmp", "srv", "root", "usr/bin", "sbin",
+    ] {
+        fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    fs::copy(&bb, root.join("bin/busybox")).expect("copy busybox");
+    let list = Command::new(&bb)
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        let link = root.join("bin").join(applet);
+        if !link.exists() {
+            symlink("busybox", link).expect("symlink");
+        }
+    }
+    fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
+    )
+    .expect("passwd");
+    fs::write(root.join("etc/group"), "root:x:0:\n").expect("group");
+    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("chmod");
+    Some(root)
+}
+
+/// The petrel binary, copied where the unprivileged test user can execute it.
+pub fn petrel_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let built = PathBuf::from(env!("CARGO_BIN_EXE_petrel"));
+        let dir = std::env::temp_dir().join(format!("petrel-test-bin-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let bin = dir.join("petrel");
+        fs::copy(&built, &bin).expect("copy petrel");
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod");
+        bin
+    })
+}
+
+/// The test user's (uid, gid), creating the user when running as root.
+pub fn test_user() -> Option<(u32, u32)> {
+    if !is_root() {
+        return None;
+    }
+    static USER: OnceLock<Option<(u32, u32)>> = OnceLock::new();
+    *USER.get_or_init(|| {
+        let lookup = || {
+            let out = Command::new("id").args(["-u", TEST_USER]).output().ok()?;
+            let uid = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+            let out = Command::new("id").args(["-g", TEST_USER]).output().ok()?;
+            let gid = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+            Some((uid, gid))
+        };
+        if let Some(ids) = lookup() {
+            return Some(ids);
+        }
+        // Two test processes may race to create it; whichever loses finds it made.
+        let _ = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                TEST_USER,
+            ])
+            .status();
+        lookup()
+    })
+}
+
+/// Who runs petrel in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum As {
+    Root,
+    User,
+}
+
+/// The modes this machine can test: root (when we are root) and the unprivileged user.
+pub fn modes() -> Vec<As> {
+    let mut modes = Vec::new();
+    if is_root() {
+        modes.push(As::Root);
+        if need(test_user().is_some(), "creating the unprivileged test user") {
+            modes.push(As::User);
+        }
+    } else {
+        modes.push(As::User);
+    }
+    modes
+}
+
+/// A `petrel` command run as `who`.
+pub fn petrel(who: As) -> Command {
+    let bin = petrel_bin();
+    let mut cmd = match (who, is_root()) {
+        (As::User, true) => {
+            let (uid, gid) = test_user().expect("test user");
+            let mut c = Command::new("setpriv");
+            c.args([
+                format!("--reuid={uid}"),
+                format!("--regid={gid}"),
+                "--init-groups".into(),
+                "--".into(),
+            ]);
+            c.arg(bin);
+            c.env_remove("XDG_RUNTIME_DIR");
+            c
+        }
+        _ => Command::new(bin),
+    };
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// Makes `path` (and what is under it) owned by the test user, for scratch directories.
+pub fn give_to_user(path: &Path, who: As) {
+    if who == As::User && is_root() {
+        let (uid, gid) = test_user().expect("test user");
+        let status = Command::new("chown")
+            .arg("-R")
+            .arg(format!("{uid}:{gid}"))
+            .arg(path)
+            .status()
+            .expect("chown");
+        assert!(status.success());
+    }
+}
+
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Ran {
+    fn from(out: Output) -> Ran {
+        Ran {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs `petrel run [opts] ROOTFS -- sh -c SCRIPT` as `who`.
+pub fn run_sh(who: As, rootfs: &Path, opts: &[&str], script: &str) -> Ran {
+    let out = petrel(who)
+        .arg("run")
+        .args(opts)
+        .arg(rootfs)
+        .args(["--", "/bin/sh", "-c", script])
+        .output()
+        .expect("run petrel");
+    out.into()
+}
