@@ -141,7 +141,8 @@ impl<'a> Evaluator<'a> {
             EV::List(l, _) => Value::List(l),
             EV::Ad(id) => match &self.scopes[id] {
                 Scope::Ad { ad, .. } => Value::Ad(ad.to_arc()),
-                _ => Value::Ad(Arc::new(ClassAd::new())),
+                Scope::MatchCtx(side) => Value::Ad(Arc::new(match_context_ad(*side))),
+                Scope::MatchRoot => Value::Ad(Arc::new(ClassAd::new())),
             },
         }
     }
@@ -267,6 +268,8 @@ impl<'a> Evaluator<'a> {
                 }
             }
             (EV::List(l, scope), EV::S(Value::Int(i))) => {
+                // HTCondor reads the index into a C int.
+                let i = i64::from(i as i32);
                 if i < 0 || i as usize >= l.len() {
                     return EV::ERR;
                 }
@@ -407,6 +410,21 @@ impl<'a> Evaluator<'a> {
             None => EV::UNDEF,
         }
     }
+}
+
+/// The context ad HTCondor's `MatchClassAd` puts above each side.
+fn match_context_ad(side: Side) -> ClassAd {
+    let (me, other) = match side {
+        Side::Left => ("LEFT", "RIGHT"),
+        Side::Right => ("RIGHT", "LEFT"),
+    };
+    let abs = |n: &str| Expr::Attr { scope: None, name: Arc::from(n), absolute: true };
+    let mut ad = ClassAd::new();
+    ad.insert("other", abs(other));
+    ad.insert("target", abs(other));
+    ad.insert("my", abs(me));
+    ad.insert("ad", abs(me));
+    ad
 }
 
 /// Evaluate an expression. `my` is the ad it is evaluated in (if any);

@@ -251,12 +251,12 @@ fn time_arith(op: BinaryOp, a: &Value, b: &Value) -> EV {
     use BinaryOp::*;
     let abs = |t: &AbsTime, delta: f64, sign: i64| {
         let d = i64::from(delta as i32);
-        EV::S(Value::AbsTime(AbsTime { secs: t.secs + sign * d, offset: t.offset }))
+        EV::S(Value::AbsTime(AbsTime { secs: t.secs.wrapping_add(sign * d), offset: t.offset }))
     };
     match (op, a, b) {
         (Add, Value::AbsTime(t), Value::RelTime(r)) | (Add, Value::RelTime(r), Value::AbsTime(t)) => abs(t, *r, 1),
         (Add, Value::RelTime(x), Value::RelTime(y)) => EV::S(Value::RelTime(x + y)),
-        (Sub, Value::AbsTime(x), Value::AbsTime(y)) => EV::S(Value::RelTime((x.secs - y.secs) as f64)),
+        (Sub, Value::AbsTime(x), Value::AbsTime(y)) => EV::S(Value::RelTime(x.secs.wrapping_sub(y.secs) as f64)),
         (Sub, Value::AbsTime(t), Value::RelTime(r)) => abs(t, *r, -1),
         (Sub, Value::RelTime(x), Value::RelTime(y)) => EV::S(Value::RelTime(x - y)),
         (Mul, Value::RelTime(r), Value::Int(n)) | (Mul, Value::Int(n), Value::RelTime(r)) => {

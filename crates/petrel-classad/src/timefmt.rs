@@ -65,7 +65,7 @@ pub fn local_offset(_t: i64) -> i32 {
 
 /// `YYYY-MM-DDTHH:MM:SS±hh:mm` as HTCondor prints absolute times.
 pub fn abs_to_string(a: AbsTime) -> String {
-    let tm = gmtime(a.secs + i64::from(a.offset));
+    let tm = gmtime(a.secs.wrapping_add(i64::from(a.offset)));
     let (sign, tz) = if a.offset > 0 { ('+', a.offset) } else { ('-', -a.offset) };
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}",
@@ -315,6 +315,8 @@ pub fn parse_rel(text: &str) -> Option<f64> {
     if i >= 0 && !at(i).is_ascii_whitespace() {
         return None;
     }
-    let total = (days * 86400 + hrs * 3600 + mins * 60) as f64 + secs;
+    let total = days.saturating_mul(86400).saturating_add(hrs.saturating_mul(3600)).saturating_add(mins.saturating_mul(60))
+        as f64
+        + secs;
     Some(if negative { -total } else { total })
 }

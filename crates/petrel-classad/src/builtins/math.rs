@@ -1,6 +1,6 @@
 //! Numeric functions: floor, ceiling, round, pow, quantize, random.
 
-use super::{eval_args, to_real};
+use super::{eval_args, f64_to_i64, to_real};
 use crate::ast::Expr;
 use crate::eval::{Evaluator, EV};
 use crate::value::Value;
@@ -22,7 +22,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
                         "round" => r.round_ties_even(),
                         _ => r.ceil(),
                     };
-                    EV::S(Value::Int(x as i64))
+                    EV::S(Value::Int(f64_to_i64(x)))
                 }
                 Err(_) => EV::ERR,
             }
@@ -34,7 +34,7 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
             let a = eval_args(ev, args, cur);
             if let (EV::S(Value::Int(x)), EV::S(Value::Int(y))) = (&a[0], &a[1]) {
                 if *y >= 0 {
-                    return EV::S(Value::Int(((*x as f64).powf(*y as f64) + 0.5) as i64));
+                    return EV::S(Value::Int(f64_to_i64((*x as f64).powf(*y as f64) + 0.5)));
                 }
             }
             match (to_real(&a[0]), to_real(&a[1])) {
@@ -82,7 +82,7 @@ fn quantize(ev: &mut Evaluator<'_>, args: &[Expr], cur: usize) -> EV {
             return a[0].clone();
         }
         if let EV::S(Value::Int(ival)) = a[0] {
-            return EV::S(Value::Int(((ival + ibase - 1) / ibase) * ibase));
+            return EV::S(Value::Int(ival.wrapping_add(ibase - 1).wrapping_div(ibase).wrapping_mul(ibase)));
         }
         return EV::S(Value::Real((rval / ibase as f64).ceil() * ibase as f64));
     }

@@ -92,6 +92,16 @@ fn if_then_else(ev: &mut Evaluator<'_>, args: &[Expr], cur: usize) -> EV {
     }
 }
 
+/// C's `(long long)` cast of a double on x86-64: NaN and out-of-range
+/// values become `i64::MIN` (Rust's `as` would saturate instead).
+pub(crate) fn f64_to_i64(x: f64) -> i64 {
+    if x.is_nan() || x >= 9.223_372_036_854_775_807e18 || x < -9.223_372_036_854_775_808e18 {
+        i64::MIN
+    } else {
+        x as i64
+    }
+}
+
 /// C's `strtod` on a prefix: `None` when no number starts the string.
 pub(crate) fn strtod(s: &str) -> Option<f64> {
     let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
@@ -180,12 +190,12 @@ pub(crate) fn to_real(v: &EV) -> Result<f64, EV> {
 pub(crate) fn to_int(v: &EV) -> Result<i64, EV> {
     match v {
         EV::S(Value::Undefined) => Err(EV::UNDEF),
-        EV::S(Value::String(s)) => strtod(s).map(|r| r as i64).ok_or(EV::ERR),
+        EV::S(Value::String(s)) => strtod(s).map(f64_to_i64).ok_or(EV::ERR),
         EV::S(Value::Bool(b)) => Ok(i64::from(*b)),
         EV::S(Value::Int(i)) => Ok(*i),
-        EV::S(Value::Real(r)) => Ok(*r as i64),
+        EV::S(Value::Real(r)) => Ok(f64_to_i64(*r)),
         EV::S(Value::AbsTime(a)) => Ok(a.secs),
-        EV::S(Value::RelTime(r)) => Ok(*r as i64),
+        EV::S(Value::RelTime(r)) => Ok(f64_to_i64(*r)),
         _ => Err(EV::ERR),
     }
 }

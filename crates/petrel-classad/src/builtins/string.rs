@@ -179,7 +179,9 @@ fn substr(ev: &mut Evaluator<'_>, args: &[Expr], cur: usize) -> EV {
     };
     let b = s.as_bytes();
     let alen = b.len() as i64;
-    let mut offset = *off;
+    // HTCondor reads offset and length into C ints.
+    let mut offset = i64::from(*off as i32);
+    let len_arg = len_arg.map(|l| i64::from(l as i32));
     if offset < 0 {
         offset = (alen + offset).max(0);
     } else if offset >= alen {

@@ -89,7 +89,7 @@ pub fn strftime(fmt: &str, tm: &Tm, epoch: i64, offset: i32) -> String {
 
 /// `interval(secs)`: `[days+]hh:mm:ss` with leading zero fields dropped.
 pub fn interval(secs: i64) -> String {
-    let (neg, s) = if secs < 0 { ("-", -secs) } else { ("", secs) };
+    let (neg, s) = if secs < 0 { ("-", secs.unsigned_abs()) } else { ("", secs.unsigned_abs()) };
     let (d, h, m, sec) = (s / 86400, (s % 86400) / 3600, (s % 3600) / 60, s % 60);
     if d > 0 {
         format!("{neg}{d}+{h:02}:{m:02}:{sec:02}")
@@ -139,11 +139,10 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
             if a.len() != 1 {
                 return EV::ERR;
             }
-            match &a[0] {
-                EV::S(Value::Int(i)) => EV::S(Value::from(interval(*i))),
-                EV::S(Value::Real(r)) => EV::S(Value::from(interval(*r as i64))),
-                EV::S(Value::RelTime(r)) => EV::S(Value::from(interval(*r as i64))),
-                _ => EV::ERR,
+            match super::to_int(&a[0]) {
+                // HTCondor narrows to a C int here.
+                Ok(i) => EV::S(Value::from(interval(i64::from(i as i32)))),
+                Err(_) => EV::ERR,
             }
         }
         "formattime" => format_time(&a),
@@ -218,7 +217,7 @@ fn format_time(a: &[EV]) -> EV {
         Some(EV::S(Value::Undefined)) => return EV::UNDEF,
         Some(_) => return EV::ERR,
     };
-    let tm = gmtime(secs + i64::from(offset));
+    let tm = gmtime(secs.wrapping_add(i64::from(offset)));
     EV::S(Value::from(strftime(&fmt, &tm, secs, offset)))
 }
 
@@ -228,7 +227,7 @@ fn get_field(n: &str, a: &[EV]) -> EV {
     }
     match &a[0] {
         EV::S(Value::AbsTime(t)) => {
-            let tm = gmtime(t.secs + i64::from(t.offset));
+            let tm = gmtime(t.secs.wrapping_add(i64::from(t.offset)));
             EV::S(Value::Int(match n {
                 "getyear" => tm.year,
                 "getmonth" => tm.mon + 1,
@@ -263,7 +262,7 @@ fn split_time(ev: &mut Evaluator<'_>, a: &[EV]) -> EV {
     let mut ad = ClassAd::new();
     match &a[0] {
         EV::S(Value::AbsTime(t)) => {
-            let tm = gmtime(t.secs + i64::from(t.offset));
+            let tm = gmtime(t.secs.wrapping_add(i64::from(t.offset)));
             ad.insert_value("Type", "Absolute Time");
             ad.insert_value("Year", tm.year);
             ad.insert_value("Month", tm.mon + 1);
