@@ -189,7 +189,9 @@ pub(crate) fn prepare(
         && mode != SquashfsMode::Squashfuse
         && mode != SquashfsMode::Kernel
     {
-        return store.lease(&key, image.to_string());
+        let mut p = store.lease(&key, image.to_string())?;
+        p.method = "extracted";
+        return Ok(p);
     }
     let attempts: &[&str] = match mode {
         SquashfsMode::Auto => &["squashfuse", "kernel"],
