@@ -45,6 +45,9 @@ pub fn unparse_ad(ad: &ClassAd) -> String {
 
 /// `a = 1\nb = 2\n` as `condor_q -long` prints an ad.
 pub fn unparse_ad_old(ad: &ClassAd) -> String {
+    if ad.is_empty() {
+        return "\n".into();
+    }
     let mut s = String::new();
     for (name, e) in ad.iter() {
         ident(&mut s, name);

@@ -80,10 +80,17 @@ pub fn petrel_answer(req: &Json) -> Json {
             let r = ad_of("right")?.unwrap_or_default();
             Ok(matching::matches_with(&l, &r, Semantics::Strict).to_string())
         }
-        "ad" => Ok(ad_of("ad")?.unwrap_or_default().to_new_syntax()),
+        "ad" => {
+            let ad = ad_of("ad")?.unwrap_or_default();
+            Ok(format!("{}\u{0}{}\u{0}{}", ad.to_new_syntax(), ad.to_old_syntax(), ad.to_json()))
+        }
         _ => Err("unknown op".into()),
     })();
     match r {
+        Ok(v) if op == "ad" => {
+            let parts: Vec<&str> = v.split('\u{0}').collect();
+            json!({"ok": true, "value": parts[0], "old": parts[1], "json": parts[2]})
+        }
         Ok(v) => json!({"ok": true, "value": v}),
         Err(e) => json!({"ok": false, "error": e}),
     }
@@ -98,7 +105,7 @@ pub fn compare(requests: &[Json], oracle: &[Json]) -> Vec<String> {
         let p_ok = p["ok"].as_bool().unwrap_or(false);
         let o_err = o["error"].as_str().unwrap_or("");
         if o_ok && p_ok {
-            if o["value"] != p["value"] {
+            if o["value"] != p["value"] || o.get("old") != p.get("old") || o.get("json") != p.get("json") {
                 bad.push(format!("{req}\n    htcondor: {}\n    petrel:   {}", o["value"], p["value"]));
             }
         } else if o_ok != p_ok {
