@@ -492,3 +492,66 @@ fn crashed_staging_is_repaired_on_open() {
     assert!(common::names(&tmp).is_empty());
     assert!(s.list().unwrap().is_empty());
 }
+
+#[test]
+fn bearer_token_dance() {
+    if !tools("bearer_token_dance") {
+        return;
+    }
+    let reg = Registry::start(None);
+    let _layout = push_busybox(&reg, "tok/bb", None);
+    let front = common::Front::start(reg.port, true, None);
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let out = s
+        .pull(
+            &DockerRef::parse(&format!("{}/tok/bb:v1", front.host())).unwrap(),
+            &NoProgress,
+        )
+        .unwrap();
+    assert_eq!(out.layers_unpacked, 2);
+    assert!(front.token_requests.load(Ordering::SeqCst) >= 1);
+}
+
+#[test]
+fn dropped_connection_is_resumed_with_range() {
+    if !tools("dropped_connection_is_resumed_with_range") {
+        return;
+    }
+    let reg = Registry::start(None);
+    let layout = tempfile::tempdir().unwrap();
+    // One big layer, so the cut lands inside it whichever blob is fetched first.
+    let l = Layer::new()
+        .host_file("bin/busybox", Path::new("/bin/busybox"))
+        .tar();
+    oci_image(
+        layout.path(),
+        Some("v1"),
+        &[(l, Comp::Gzip)],
+        &[],
+        &Platform::host().architecture,
+    );
+    reg.push(layout.path(), "v1", "resume/bb", None);
+    let front = common::Front::start(reg.port, false, Some(100_000));
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let out = s
+        .pull(
+            &DockerRef::parse(&format!("{}/resume/bb:v1", front.host())).unwrap(),
+            &NoProgress,
+        )
+        .unwrap();
+    assert_eq!(out.layers_unpacked, 1);
+    assert_eq!(
+        front.range_requests.load(Ordering::SeqCst),
+        1,
+        "resumed once with Range"
+    );
+    let img = s
+        .prepare(&ImageRef::Stored(out.info.digest.to_string()))
+        .unwrap();
+    assert_eq!(
+        std::fs::read(img.rootfs.join("bin/busybox")).unwrap(),
+        std::fs::read("/bin/busybox").unwrap()
+    );
+}

@@ -367,3 +367,122 @@ pub fn names(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+/// A tiny HTTP front for a registry: optionally demands a bearer token (served by its
+/// own `/token` endpoint, the `WWW-Authenticate: Bearer realm=…` dance), and
+/// optionally cuts the first blob download after some bytes (to test resuming).
+pub struct Front {
+    pub port: u16,
+    pub token_requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub range_requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Front {
+    pub fn start(upstream: u16, require_token: bool, cut_blob_after: Option<usize>) -> Front {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let token_requests = Arc::new(AtomicUsize::new(0));
+        let range_requests = Arc::new(AtomicUsize::new(0));
+        let cut_done = Arc::new(AtomicBool::new(false));
+        let (tr, rr) = (token_requests.clone(), range_requests.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut c) = conn else { continue };
+                let (tr, rr, cut_done) = (tr.clone(), rr.clone(), cut_done.clone());
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match c.read(&mut byte) {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&head).into_owned();
+                    let mut lines = text.split("\r\n");
+                    let request_line = lines.next().unwrap_or("").to_string();
+                    let path = request_line.split(' ').nth(1).unwrap_or("/").to_string();
+                    let headers: Vec<(String, String)> = lines
+                        .filter_map(|l| {
+                            l.split_once(':')
+                                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                        })
+                        .collect();
+                    let get =
+                        |k: &str| headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
+                    if path.starts_with("/token") {
+                        tr.fetch_add(1, Ordering::SeqCst);
+                        let ok = path.contains("service=test-registry")
+                            && path.contains("scope=repository");
+                        let body = if ok {
+                            r#"{"token":"tok-123"}"#
+                        } else {
+                            r#"{"errors":"bad"}"#
+                        };
+                        let status = if ok { "200 OK" } else { "400 Bad Request" };
+                        let _ = write!(c, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                        return;
+                    }
+                    if require_token && get("authorization").as_deref() != Some("Bearer tok-123") {
+                        let repo = path
+                            .trim_start_matches("/v2/")
+                            .split("/manifests/")
+                            .next()
+                            .unwrap_or("")
+                            .split("/blobs/")
+                            .next()
+                            .unwrap_or("");
+                        let _ = write!(
+                            c,
+                            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test-registry\",scope=\"repository:{repo}:pull\"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+                        );
+                        return;
+                    }
+                    if get("range").is_some() {
+                        rr.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let Ok(mut up) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                        return;
+                    };
+                    let mut req = format!("{request_line}\r\n");
+                    for (k, v) in &headers {
+                        if k != "authorization" && k != "connection" {
+                            req.push_str(&format!("{k}: {v}\r\n"));
+                        }
+                    }
+                    req.push_str("connection: close\r\n\r\n");
+                    if up.write_all(req.as_bytes()).is_err() {
+                        return;
+                    }
+                    let mut resp = Vec::new();
+                    let _ = up.read_to_end(&mut resp);
+                    let is_blob =
+                        path.contains("/blobs/sha256:") && request_line.starts_with("GET");
+                    if let (true, Some(n)) = (is_blob, cut_blob_after) {
+                        let body_at = resp
+                            .windows(4)
+                            .position(|w| w == b"\r\n\r\n")
+                            .map_or(0, |p| p + 4);
+                        if resp.len() > body_at + n && !cut_done.swap(true, Ordering::SeqCst) {
+                            let _ = c.write_all(&resp[..body_at + n]);
+                            return; // drop the connection mid-body
+                        }
+                    }
+                    let _ = c.write_all(&resp);
+                });
+            }
+        });
+        Front {
+            port,
+            token_requests,
+            range_requests,
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
