@@ -9,7 +9,7 @@
 use crate::classad::ClassAd;
 use crate::error::{Error, Result};
 use crate::eval::Semantics;
-use crate::parser::{parse_classad, parse_classad_any, parse_expr};
+use crate::parser::{parse_classad_any, parse_expr, parse_first_classad};
 use crate::unparse::{unparse_ad, unparse_value};
 
 /// The usage text of `classad_eval`.
@@ -42,10 +42,10 @@ fn make_ad(text: &str, from_file: bool) -> Option<ClassAd> {
     if from_file && t.starts_with("{\n") && t.ends_with("\n}\n") {
         t = &t[2..];
     }
-    if let Ok(ad) = parse_classad(t) {
+    if let Ok(ad) = parse_first_classad(t) {
         return Some(ad);
     }
-    if let Ok(ad) = parse_classad(&format!("[{t}]")) {
+    if let Ok(ad) = parse_first_classad(&format!("[{t}]")) {
         return Some(ad);
     }
     if from_file {

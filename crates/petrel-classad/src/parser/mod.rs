@@ -51,6 +51,13 @@ pub fn parse_classad_with(text: &str, limits: &ParseLimits) -> Result<ClassAd> {
     Ok(ad)
 }
 
+/// Parse the first new-syntax ad in `text`, ignoring whatever follows it
+/// (as HTCondor's ClassAd constructor does).
+pub fn parse_first_classad(text: &str) -> Result<ClassAd> {
+    let mut p = new_syntax::Parser::new(text, &ParseLimits::default(), false)?;
+    p.classad()
+}
+
 /// Parse an ad in either syntax: new if it starts with `[`, else old.
 pub fn parse_classad_any(text: &str) -> Result<ClassAd> {
     if text.trim_start().starts_with('[') {
