@@ -92,7 +92,7 @@ impl fmt::Debug for Digest {
 
 /// Converts an `oci_spec` digest into ours.
 pub(crate) fn from_oci(d: &oci_spec::image::Digest) -> Result<Digest> {
-    Digest::parse(&d.to_string())
+    Digest::parse(d.as_ref())
 }
 
 /// A running sha256 with a byte count.
@@ -195,7 +195,7 @@ impl<R: Read> Read for LimitReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n as u64 > self.left {
-            return Err(io::Error::new(io::ErrorKind::FileTooLarge, LimitExceeded));
+            return Err(io::Error::other(LimitExceeded));
         }
         self.left -= n as u64;
         Ok(n)

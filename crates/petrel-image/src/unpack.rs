@@ -130,10 +130,9 @@ pub fn unpack_layer<R: Read>(
     for entry in archive.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
         u.entry(&mut entry).map_err(|e| match e {
-            Error::Io { ref source, .. } if is_limit(source) => read_err(io::Error::new(
-                io::ErrorKind::FileTooLarge,
-                crate::digest::LimitExceeded,
-            )),
+            Error::Io { ref source, .. } if is_limit(source) => {
+                read_err(io::Error::other(crate::digest::LimitExceeded))
+            }
             other => other,
         })?;
     }

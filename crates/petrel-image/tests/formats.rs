@@ -13,8 +13,10 @@ use petrel_image::formats::squashfs::SquashfsMode;
 use petrel_image::{Error, ExportFormat, ImageRef, NoProgress, Store, StoreOptions};
 
 fn store_with_mode(dir: &Path, mode: SquashfsMode) -> Store {
-    let mut opts = StoreOptions::default();
-    opts.squashfs = mode;
+    let opts = StoreOptions {
+        squashfs: mode,
+        ..Default::default()
+    };
     Store::open_with(dir, opts).unwrap()
 }
 
@@ -73,7 +75,7 @@ fn oversized_metadata_is_refused_before_parsing() {
     // A 5 MiB index.json.
     let mut big = std::fs::read(layout.join("index.json")).unwrap();
     big.truncate(big.len() - 1);
-    big.extend(std::iter::repeat_n(b' ', 5 << 20));
+    big.extend(vec![b' '; 5 << 20]);
     big.push(b'}');
     std::fs::write(layout.join("index.json"), big).unwrap();
     let s = Store::open(&tmp.path().join("store")).unwrap();
@@ -103,7 +105,7 @@ fn oversized_metadata_is_refused_before_parsing() {
         .trim_start_matches("sha256:")
         .to_string();
     let mut bytes = std::fs::read(l2.join("blobs/sha256").join(&cfg)).unwrap();
-    bytes.extend(std::iter::repeat_n(b' ', 5 << 20));
+    bytes.extend(vec![b' '; 5 << 20]);
     std::fs::write(l2.join("blobs/sha256").join(&cfg), bytes).unwrap();
     let err = s
         .import(

@@ -46,7 +46,7 @@ pub(crate) fn is_loopback(host: &str) -> bool {
 impl Client {
     /// A client for `r`'s registry and repository.
     pub fn new(opts: &RegistryOptions, r: &DockerRef) -> Result<Client> {
-        let plain = is_loopback(&r.registry) || opts.insecure.iter().any(|h| *h == r.registry);
+        let plain = is_loopback(&r.registry) || opts.insecure.contains(&r.registry);
         let host = if r.registry == crate::reference::DOCKER_HUB {
             "registry-1.docker.io"
         } else {

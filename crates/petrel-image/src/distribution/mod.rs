@@ -86,10 +86,13 @@ fn registries_conf_paths() -> Vec<PathBuf> {
     out
 }
 
+/// Insecure registries and mirrors (registry, mirror) read from a registries.conf.
+pub type RegistriesConf = (Vec<String>, Vec<(String, String)>);
+
 /// Reads `insecure = true` registries and mirrors from a containers-registries.conf(5)
 /// (version 2) file: `[[registry]] location = "…" insecure = true` with
 /// `[[registry.mirror]] location = "…"`.
-pub fn parse_registries_conf(text: &str) -> Result<(Vec<String>, Vec<(String, String)>)> {
+pub fn parse_registries_conf(text: &str) -> Result<RegistriesConf> {
     #[derive(Deserialize)]
     struct Conf {
         #[serde(default)]

@@ -91,7 +91,7 @@ pub(crate) fn resolve(
     let mut digest = from_oci(chosen.digest())?;
     let what = format!("manifest {digest} in {}", dir.display());
     let mut body = layout.read_small(&digest, &what)?;
-    if manifest::classify(Some(&chosen.media_type().to_string()), &body)? == ManifestKind::Index {
+    if manifest::classify(Some(chosen.media_type().as_ref()), &body)? == ManifestKind::Index {
         digest = manifest::select(&body, platform, &dir.display().to_string())?;
         body = layout.read_small(&digest, &format!("manifest {digest} in {}", dir.display()))?;
     }
