@@ -290,7 +290,7 @@ fn environment_hostname_and_network() {
             who,
             &rootfs,
             &opts,
-            "env | sort; hostname; cat /etc/hostname; cat /proc/net/dev | tail -n +3 | cut -d: -f1",
+            "env | sort; touch /bin/x 2>/dev/null && echo WRITABLE; hostname; cat /etc/hostname; cat /proc/net/dev | tail -n +3 | cut -d: -f1",
         );
         assert_eq!(ran.code, Some(0), "{who:?}: {}", ran.stderr);
         let out = &ran.stdout;
@@ -306,6 +306,8 @@ fn environment_hostname_and_network() {
             !out.contains("CARGO"),
             "{who:?}: host environment leaked: {out}"
         );
+        // The overlay added for /etc/hostname must not make the image writable.
+        assert!(!out.contains("WRITABLE"), "{who:?}: {out}");
         // /etc/hostname is added to a root-owned image only when root runs it: an
         // unprivileged user cannot create the file in a directory owned by root.
         let expect = if who == As::Root {

@@ -13,7 +13,8 @@
 //! 5. `/tmp` as a tmpfs;
 //! 6. the job scratch directory at the target dir, then the caller's bind mounts;
 //! 7. `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` where the image lacks them;
-//! 8. the root made read-only (unless overlaid), nosuid and nodev;
+//! 8. the root made nosuid and nodev, and read-only unless the caller asked for a writable
+//!    layer (an overlay petrel adds only to create missing mount points stays read-only);
 //! 9. `pivot_root` into it, with the old root detached;
 //! 10. hostname and loopback interface.
 //!
@@ -25,7 +26,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::{RuntimeError, StepError};
 use crate::mounts::{self, ATTR_NODEV, ATTR_NOSUID, ATTR_RDONLY};
-use crate::spec::{ContainerSpec, NetMode};
+use crate::spec::{ContainerSpec, NetMode, Overlay};
 
 /// One setup step; see the module docs for their order.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,8 +146,9 @@ pub(crate) fn plan(
         });
     }
     ops.extend(etc_files(spec, hostname_file));
+    // An overlay petrel added only to create mount points still leaves the image read-only.
     ops.push(Op::RootAttrs {
-        read_only: overlay.is_none(),
+        read_only: spec.overlay == Overlay::None,
     });
     ops.push(Op::PivotRoot);
     if let Some(name) = &spec.hostname {
