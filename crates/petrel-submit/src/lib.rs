@@ -189,7 +189,7 @@ impl Submission {
 
     /// Streams the fully expanded ad of every proc, building each when asked for.
     pub fn procs(&self) -> ProcIter<'_> {
-        ProcIter { sub: self, op: 0, item: 0, step: 0, proc_id: 0 }
+        ProcIter { sub: self, op: 0, item: 0, step: 0, proc_id: 0, last_vars: Vec::new() }
     }
 
     /// Builds every proc: the cluster ad and per-proc deltas. Fails on the first bad proc.
@@ -223,6 +223,7 @@ pub struct ProcIter<'a> {
     item: usize,
     step: u64,
     proc_id: i64,
+    last_vars: Vec<(String, String)>,
 }
 
 impl Iterator for ProcIter<'_> {
@@ -236,6 +237,7 @@ impl Iterator for ProcIter<'_> {
                 self.op += 1;
                 self.item = 0;
                 self.step = 0;
+                self.last_vars.clear();
                 continue;
             }
             let mut live = LiveVars {
@@ -246,8 +248,14 @@ impl Iterator for ProcIter<'_> {
                 vars: Vec::new(),
             };
             if let Some(line) = op.items.get(self.item) {
-                let fields = queue::split_fields(line, op.spec.vars.len());
-                live.vars = op.spec.vars.iter().map(|v| v.to_ascii_lowercase()).zip(fields).collect();
+                if line.trim().is_empty() {
+                    // HTCondor leaves the loop variables as the previous item set them
+                    live.vars = self.last_vars.clone();
+                } else {
+                    let fields = queue::split_fields(line, op.spec.vars.len());
+                    live.vars = op.spec.vars.iter().map(|v| v.to_ascii_lowercase()).zip(fields).collect();
+                    self.last_vars.clone_from(&live.vars);
+                }
             }
             let r = to_ads::build_job(&op.macros, &self.sub.defaults, &live, &self.sub.settings).map_err(|e| {
                 let loc = e

@@ -298,11 +298,9 @@ pub fn resolve_items(source: &ItemSource, dir: &Path, limits: ItemLimits) -> Res
     let too_many = |count: u128| ErrorKind::TooManyProcs { count, cap: limits.max_items };
     let from_text = |text: &str| -> Result<Vec<String>, ErrorKind> {
         let mut v = Vec::new();
+        // every line is an item, as in HTCondor: a blank line keeps the previous item's values
         for l in text.lines() {
             let t = l.trim();
-            if t.is_empty() || t.starts_with('#') {
-                continue;
-            }
             if v.len() as u64 >= limits.max_items {
                 return Err(too_many(v.len() as u128 + 1));
             }
@@ -344,11 +342,14 @@ pub fn resolve_items(source: &ItemSource, dir: &Path, limits: ItemLimits) -> Res
                         Some(false) if !is_dir => continue,
                         _ => {}
                     }
-                    let shown = if Path::new(p).is_absolute() {
+                    let mut shown = if Path::new(p).is_absolute() {
                         entry.to_string_lossy().into_owned()
                     } else {
                         entry.strip_prefix(dir).unwrap_or(&entry).to_string_lossy().into_owned()
                     };
+                    if is_dir {
+                        shown.push('/');
+                    }
                     these.push(shown);
                 }
                 these.sort();

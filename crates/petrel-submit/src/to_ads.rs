@@ -276,30 +276,33 @@ fn set_universe(b: &mut Builder) -> R<()> {
 }
 
 fn set_iwd(b: &mut Builder) -> R<()> {
-    let iwd = match b.param("initialdir", Some("Iwd"))? {
-        Some(d) => {
-            let p = Path::new(&d);
-            if p.is_absolute() { p.to_path_buf() } else { b.s.submit_dir.join(p) }
-        }
-        None => b.s.submit_dir.clone(),
+    let text = match b.param("initialdir", Some("Iwd"))? {
+        Some(d) => join_text(&b.s.submit_dir, &d),
+        None => b.s.submit_dir.to_string_lossy().into_owned(),
     };
+    let iwd = PathBuf::from(&text);
     if !iwd.is_dir() {
         return err(ErrorKind::File { what: "initialdir", path: iwd, message: "no such directory".into() }, "initialdir");
     }
-    b.ad.insert_string("Iwd", &normalize(&iwd));
+    b.ad.insert_string("Iwd", &text);
     b.iwd = iwd;
     Ok(())
 }
 
-/// Removes `.` components and a trailing slash, as HTCondor's full_path does.
-fn normalize(p: &Path) -> String {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        if c != std::path::Component::CurDir {
-            out.push(c);
-        }
+/// `dir/p` as text (`p` unchanged when absolute), without `./` segments, as HTCondor's full_path.
+fn join_text(dir: &Path, p: &str) -> String {
+    let mut rel = p;
+    while let Some(r) = rel.strip_prefix("./") {
+        rel = r;
     }
-    out.to_string_lossy().into_owned()
+    if Path::new(p).is_absolute() {
+        return p.to_string();
+    }
+    let d = dir.to_string_lossy();
+    if rel.is_empty() || rel == "." {
+        return d.into_owned();
+    }
+    format!("{}/{}", d.trim_end_matches('/'), rel)
 }
 
 fn check_image(v: &str, key: &str) -> R<String> {
@@ -352,8 +355,20 @@ fn set_executable(b: &mut Builder) -> R<i64> {
     if !transfer {
         b.ad.insert_bool("TransferExecutable", false);
     }
-    b.ad.insert_string("Cmd", &exe);
-    let kb = if b.topping == Topping::None { file_kb(&b.path_in_iwd(&exe)).unwrap_or(0) } else { 0 };
+    let exe_path = {
+        let p = Path::new(&exe);
+        match (p.is_absolute(), transfer) {
+            (true, _) => p.to_path_buf(),
+            (false, true) => b.s.submit_dir.join(p),
+            (false, false) => b.iwd.join(p),
+        }
+    };
+    if transfer {
+        b.ad.insert_string("Cmd", &join_text(&b.s.submit_dir, &exe));
+    } else {
+        b.ad.insert_string("Cmd", &exe);
+    }
+    let kb = file_kb(&exe_path).unwrap_or(0);
     b.ad.insert_int("ExecutableSize", kb);
     b.ad.insert_int("ImageSize", kb);
     Ok(kb)
@@ -684,7 +699,7 @@ fn set_simple(b: &mut Builder) -> R<()> {
                 b.ad.insert_string(cmd.attr, &l.join(","));
             }
             Kind::Path => {
-                let p = normalize(&b.path_in_iwd(&v));
+                let p = join_text(&b.iwd, &v);
                 b.ad.insert_string(cmd.attr, &p);
             }
             Kind::Bool => b.ad.insert_bool(cmd.attr, parse_bool(&v).ok_or_else(|| bad("true or false"))?),
@@ -750,9 +765,7 @@ fn set_transfer(b: &mut Builder, exe_kb: i64) -> R<()> {
         let t = v.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(&v);
         b.ad.insert_string("TransferOutputRemaps", t);
     }
-    if !might_transfer {
-        return Ok(());
-    }
+    let _ = might_transfer;
     let should = b.param("should_transfer_files", Some("ShouldTransferFiles"))?;
     let when = b.param("when_to_transfer_output", Some("WhenToTransferOutput"))?;
     let mut stf = match should.as_deref().map(str::to_ascii_uppercase).as_deref() {
@@ -1000,6 +1013,9 @@ fn set_requirements(b: &mut Builder) -> R<()> {
             let plugs = b.ad.get_string("TransferPlugins").unwrap_or_default();
             methods.retain(|m| !plugs.split(';').any(|p| p.split_once('=').is_some_and(|(ms, _)| ms.split(',').any(|x| x.trim().eq_ignore_ascii_case(m)))));
             methods.sort();
+            if !methods.is_empty() {
+                b.ad.insert_string("WantTransferPluginMethods", &methods.join(","));
+            }
             for m in &methods {
                 clause.push_str(&format!(" && stringListIMember(\"{m}\",TARGET.HasFileTransferPluginMethods)"));
             }
