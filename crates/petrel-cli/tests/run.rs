@@ -455,7 +455,11 @@ fn pids_limit_stops_a_fork_bomb() {
         return;
     }
     let started = Instant::now();
-    let bomb = "bomb() { bomb | bomb & }; bomb 2>/dev/null; sleep 1; ls -d /proc/[0-9]* | wc -l";
+    // Once the bomb has used up the pids, the shell cannot fork either: it starts the bomb
+    // with a single fork, then waits and counts with builtins only (a loop, a glob).
+    let bomb = "bomb() { bomb | bomb & }; (bomb) 2>/dev/null; \
+                i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; \
+                set -- /proc/[0-9]*; echo $#";
     let ran = run_sh(As::Root, &rootfs, &["--pids", "40"], bomb);
     let count: u32 = ran.stdout.trim().parse().unwrap_or(u32::MAX);
     assert!(
@@ -708,4 +712,47 @@ fn count_state_dirs(prefix: &str) -> usize {
         .flat_map(|it| it.flatten())
         .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
         .count()
+}
+
+/// Every limit lands in the job's own cgroup, read from inside the container.
+#[test]
+fn limits_are_written_to_the_jobs_cgroup() {
+    let Some((_dir, rootfs)) = setup() else {
+        return;
+    };
+    if !need(common::is_root(), "root, for cgroup limits") {
+        return;
+    }
+    let opts = [
+        "--memory",
+        "100m",
+        "--cpus",
+        "0.5",
+        "--cpu-weight",
+        "200",
+        "--pids",
+        "77",
+    ];
+    let script = match petrel_runtime::cgroups::layout() {
+        Some(petrel_runtime::cgroups::Layout::V2) => {
+            "d=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/self/cgroup); \
+             cat $d/memory.max $d/cpu.max $d/cpu.weight $d/pids.max"
+        }
+        _ => {
+            "p() { sed -n \"s/^[0-9]*:[^:]*\\b$1\\b[^:]*://p\" /proc/self/cgroup; }; \
+             cat /sys/fs/cgroup/memory$(p memory)/memory.limit_in_bytes \
+                 /sys/fs/cgroup/cpu$(p cpu)/cpu.cfs_quota_us \
+                 /sys/fs/cgroup/cpu$(p cpu)/cpu.shares \
+                 /sys/fs/cgroup/pids$(p pids)/pids.max"
+        }
+    };
+    let ran = run_sh(As::Root, &rootfs, &opts, script);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let values: Vec<&str> = ran.stdout.lines().collect();
+    let expected_v1 = ["104857600", "50000", "2048", "77"];
+    let expected_v2 = ["104857600", "50000 100000", "200", "77"];
+    assert!(
+        values == expected_v1 || values == expected_v2,
+        "cgroup files hold {values:?}"
+    );
 }

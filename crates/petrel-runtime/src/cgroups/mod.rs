@@ -240,10 +240,10 @@ fn remove_dir(dir: &Path) {
     }
 }
 
-/// Maps a cgroup v2 CPU weight (1..=10000, default 100) to v1 shares (2..=262144, default 1024).
+/// Maps a cgroup v2 CPU weight (1..=10000, default 100) to v1 shares the way systemd does:
+/// proportionally, so the default weight gives the default 1024 shares.
 fn weight_to_shares(weight: u32) -> u64 {
-    let w = u64::from(weight.clamp(1, 10000));
-    2 + ((w - 1) * 262_142) / 9_999
+    (u64::from(weight.clamp(1, 10000)) * 1024 / 100).clamp(2, 262_144)
 }
 
 /// The CFS quota in microseconds for `cpus` CPUs over `period_us`.
@@ -257,9 +257,9 @@ mod tests {
 
     #[test]
     fn conversions() {
-        assert_eq!(weight_to_shares(1), 2);
-        assert_eq!(weight_to_shares(10000), 262_144);
-        assert!((1000..1100).contains(&weight_to_shares(40)));
+        assert_eq!(weight_to_shares(1), 10);
+        assert_eq!(weight_to_shares(100), 1024);
+        assert_eq!(weight_to_shares(10000), 102_400);
         assert_eq!(quota_us(1.5, 100_000), 150_000);
         assert_eq!(quota_us(0.001, 100_000), 1000);
     }
