@@ -66,7 +66,10 @@ pub fn split_v2(raw: &str) -> Result<Vec<String>, ErrorKind> {
                     }
                 }
                 if !closed {
-                    return Err(ErrorKind::UnbalancedQuotes { text: raw.to_string(), quote: '\'' });
+                    return Err(ErrorKind::UnbalancedQuotes {
+                        text: raw.to_string(),
+                        quote: '\'',
+                    });
                 }
             }
             ' ' | '\t' | '\n' | '\r' => {
@@ -196,7 +199,10 @@ pub fn env_v2(env: &EnvMap) -> String {
 
 /// The V1 form of an environment (`Env` attribute, `;`-separated).
 pub fn env_v1(env: &EnvMap) -> String {
-    env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(";")
+    env.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 #[cfg(test)]
@@ -208,10 +214,19 @@ mod tests {
         assert_eq!(arguments("one two").unwrap(), ("Args", "one two".into()));
         assert_eq!(arguments(r#"a\"b c"#).unwrap(), ("Args", "a\"b c".into()));
         assert!(arguments(r#"a "b c" d"#).is_err());
-        assert_eq!(arguments(r#""one 'two three' four""#).unwrap(), ("Arguments", "one two' 'three four".into()));
-        assert_eq!(arguments(r#""a ""b c"" d""#).unwrap(), ("Arguments", "a \"b c\" d".into()));
+        assert_eq!(
+            arguments(r#""one 'two three' four""#).unwrap(),
+            ("Arguments", "one two' 'three four".into())
+        );
+        assert_eq!(
+            arguments(r#""a ""b c"" d""#).unwrap(),
+            ("Arguments", "a \"b c\" d".into())
+        );
         assert_eq!(arguments(r#""it''s ''''""#).unwrap().1, "its ''''");
-        assert!(matches!(arguments(r#""a 'b""#), Err(ErrorKind::UnbalancedQuotes { .. })));
+        assert!(matches!(
+            arguments(r#""a 'b""#),
+            Err(ErrorKind::UnbalancedQuotes { .. })
+        ));
     }
 
     #[test]

@@ -33,7 +33,11 @@ pub struct QueueOp {
 impl QueueOp {
     /// Number of procs this statement creates.
     pub fn proc_count(&self) -> u64 {
-        let n = if matches!(self.spec.source, ItemSource::None) { 1 } else { self.items.len() as u64 };
+        let n = if matches!(self.spec.source, ItemSource::None) {
+            1
+        } else {
+            self.items.len() as u64
+        };
         n.saturating_mul(self.spec.count)
     }
 }
@@ -80,13 +84,23 @@ impl<'o> Processor<'o> {
     }
 
     fn live(&self) -> LiveVars {
-        LiveVars { cluster: self.opts.cluster_id, process: 0, ..Default::default() }
+        LiveVars {
+            cluster: self.opts.cluster_id,
+            process: 0,
+            ..Default::default()
+        }
     }
 
     fn expand(&self, text: &str, loc: &Location) -> Result<String> {
         let live = self.live();
-        let ex = Expander { macros: &self.macros, live: &live, defaults: self.defaults };
-        ex.expand(text).map(|c| c.into_owned()).map_err(|k| SubmitError::new(loc.clone(), k))
+        let ex = Expander {
+            macros: &self.macros,
+            live: &live,
+            defaults: self.defaults,
+        };
+        ex.expand(text)
+            .map(|c| c.into_owned())
+            .map_err(|k| SubmitError::new(loc.clone(), k))
     }
 
     /// Processes the text of one file; `dir` resolves relative paths.
@@ -98,7 +112,10 @@ impl<'o> Processor<'o> {
         }
         if self.ifs.len() > depth_before {
             let loc = self.ifs[self.ifs.len() - 1].loc.clone();
-            return Err(SubmitError::new(loc, ErrorKind::Conditional("'if' without a matching 'endif'".into())));
+            return Err(SubmitError::new(
+                loc,
+                ErrorKind::Conditional("'if' without a matching 'endif'".into()),
+            ));
         }
         Ok(())
     }
@@ -108,31 +125,58 @@ impl<'o> Processor<'o> {
         match kind {
             StmtKind::If(cond) => {
                 let parent = self.active();
-                let v = if parent { self.condition(&cond, &loc)? } else { false };
-                self.ifs.push(IfState { active: parent && v, taken: v, in_else: false, loc });
+                let v = if parent {
+                    self.condition(&cond, &loc)?
+                } else {
+                    false
+                };
+                self.ifs.push(IfState {
+                    active: parent && v,
+                    taken: v,
+                    in_else: false,
+                    loc,
+                });
             }
             StmtKind::Elif(cond) => {
-                let parent = self.ifs.len() < 2 || self.ifs[..self.ifs.len() - 1].iter().all(|s| s.active);
+                let parent =
+                    self.ifs.len() < 2 || self.ifs[..self.ifs.len() - 1].iter().all(|s| s.active);
                 let Some(top) = self.ifs.last() else {
-                    return Err(SubmitError::new(loc, ErrorKind::Conditional("'elif' without 'if'".into())));
+                    return Err(SubmitError::new(
+                        loc,
+                        ErrorKind::Conditional("'elif' without 'if'".into()),
+                    ));
                 };
                 if top.in_else {
-                    return Err(SubmitError::new(loc, ErrorKind::Conditional("'elif' after 'else'".into())));
+                    return Err(SubmitError::new(
+                        loc,
+                        ErrorKind::Conditional("'elif' after 'else'".into()),
+                    ));
                 }
                 let taken = top.taken;
-                let v = if parent && !taken { self.condition(&cond, &loc)? } else { false };
+                let v = if parent && !taken {
+                    self.condition(&cond, &loc)?
+                } else {
+                    false
+                };
                 if let Some(top) = self.ifs.last_mut() {
                     top.active = parent && !taken && v;
                     top.taken = taken || v;
                 }
             }
             StmtKind::Else => {
-                let parent = self.ifs.len() < 2 || self.ifs[..self.ifs.len() - 1].iter().all(|s| s.active);
+                let parent =
+                    self.ifs.len() < 2 || self.ifs[..self.ifs.len() - 1].iter().all(|s| s.active);
                 let Some(top) = self.ifs.last_mut() else {
-                    return Err(SubmitError::new(loc, ErrorKind::Conditional("'else' without 'if'".into())));
+                    return Err(SubmitError::new(
+                        loc,
+                        ErrorKind::Conditional("'else' without 'if'".into()),
+                    ));
                 };
                 if top.in_else {
-                    return Err(SubmitError::new(loc, ErrorKind::Conditional("a second 'else' for one 'if'".into())));
+                    return Err(SubmitError::new(
+                        loc,
+                        ErrorKind::Conditional("a second 'else' for one 'if'".into()),
+                    ));
                 }
                 top.in_else = true;
                 top.active = parent && !top.taken;
@@ -140,7 +184,10 @@ impl<'o> Processor<'o> {
             }
             StmtKind::Endif => {
                 if self.ifs.pop().is_none() {
-                    return Err(SubmitError::new(loc, ErrorKind::Conditional("'endif' without 'if'".into())));
+                    return Err(SubmitError::new(
+                        loc,
+                        ErrorKind::Conditional("'endif' without 'if'".into()),
+                    ));
                 }
             }
             _ if !self.active() => {}
@@ -174,7 +221,13 @@ impl<'o> Processor<'o> {
     }
 
     /// Applies the `-append` commands and records a queue statement.
-    pub fn queue(&mut self, args: &str, lines: Option<&[String]>, loc: Location, dir: &Path) -> Result<()> {
+    pub fn queue(
+        &mut self,
+        args: &str,
+        lines: Option<&[String]>,
+        loc: Location,
+        dir: &Path,
+    ) -> Result<()> {
         for (i, line) in self.opts.append.iter().enumerate() {
             let aloc = Location::new("-append", (i + 1) as u32, 1);
             for st in lexer::lex(line, "-append")? {
@@ -184,7 +237,13 @@ impl<'o> Processor<'o> {
                         self.macros.set(&key, &value);
                     }
                     _ => {
-                        return Err(SubmitError::new(aloc, ErrorKind::Syntax { text: line.clone(), expected: "a 'key = value' command".into() }))
+                        return Err(SubmitError::new(
+                            aloc,
+                            ErrorKind::Syntax {
+                                text: line.clone(),
+                                expected: "a 'key = value' command".into(),
+                            },
+                        ))
                     }
                 }
             }
@@ -199,8 +258,12 @@ impl<'o> Processor<'o> {
         if spec.count > cap {
             return Err(SubmitError::new(loc, too_many(spec.count as u128)));
         }
-        let limits = ItemLimits { max_items: cap, command_timeout: self.opts.command_timeout };
-        let items = queue::resolve_items(&spec.source, dir, limits).map_err(|k| SubmitError::new(loc.clone(), k))?;
+        let limits = ItemLimits {
+            max_items: cap,
+            command_timeout: self.opts.command_timeout,
+        };
+        let items = queue::resolve_items(&spec.source, dir, limits)
+            .map_err(|k| SubmitError::new(loc.clone(), k))?;
         let items = queue::apply_slice(items, spec.slice);
         let op = QueueOp {
             loc: loc.clone(),
@@ -221,7 +284,10 @@ impl<'o> Processor<'o> {
 
     fn include(&mut self, arg: &str, loc: &Location, dir: &Path) -> Result<()> {
         if self.include_stack.len() >= MAX_INCLUDE_DEPTH {
-            return Err(SubmitError::new(loc.clone(), ErrorKind::IncludeDepth(MAX_INCLUDE_DEPTH)));
+            return Err(SubmitError::new(
+                loc.clone(),
+                ErrorKind::IncludeDepth(MAX_INCLUDE_DEPTH),
+            ));
         }
         let target = self.expand(arg, loc)?;
         let target = target.trim();
@@ -230,7 +296,10 @@ impl<'o> Processor<'o> {
                 .map_err(|k| SubmitError::new(loc.clone(), k))?;
             let key = PathBuf::from(format!("|{}", cmd.trim()));
             if self.include_stack.contains(&key) {
-                return Err(SubmitError::new(loc.clone(), ErrorKind::IncludeCycle(cmd.trim().to_string())));
+                return Err(SubmitError::new(
+                    loc.clone(),
+                    ErrorKind::IncludeCycle(cmd.trim().to_string()),
+                ));
             }
             self.include_stack.push(key);
             let r = self.run_text(&out, &format!("{} |", cmd.trim()), dir);
@@ -238,18 +307,41 @@ impl<'o> Processor<'o> {
             return r;
         }
         if target.is_empty() {
-            return Err(SubmitError::new(loc.clone(), ErrorKind::Syntax { text: "include :".into(), expected: "a file name after 'include :'".into() }));
+            return Err(SubmitError::new(
+                loc.clone(),
+                ErrorKind::Syntax {
+                    text: "include :".into(),
+                    expected: "a file name after 'include :'".into(),
+                },
+            ));
         }
         let p = Path::new(target);
-        let path = if p.is_absolute() { p.to_path_buf() } else { dir.join(p) };
+        let path = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            dir.join(p)
+        };
         let canon = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         if self.include_stack.contains(&canon) {
-            return Err(SubmitError::new(loc.clone(), ErrorKind::IncludeCycle(path.display().to_string())));
+            return Err(SubmitError::new(
+                loc.clone(),
+                ErrorKind::IncludeCycle(path.display().to_string()),
+            ));
         }
         let text = std::fs::read_to_string(&path).map_err(|e| {
-            SubmitError::new(loc.clone(), ErrorKind::File { what: "include file", path: path.clone(), message: e.to_string() })
+            SubmitError::new(
+                loc.clone(),
+                ErrorKind::File {
+                    what: "include file",
+                    path: path.clone(),
+                    message: e.to_string(),
+                },
+            )
         })?;
-        let sub_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| dir.to_path_buf());
+        let sub_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.to_path_buf());
         self.include_stack.push(canon);
         let r = self.run_text(&text, &path.display().to_string(), &sub_dir);
         self.include_stack.pop();
@@ -258,7 +350,12 @@ impl<'o> Processor<'o> {
 
     /// Evaluates an `if`/`elif` condition.
     fn condition(&self, cond: &str, loc: &Location) -> Result<bool> {
-        let bad = |why: &str| SubmitError::new(loc.clone(), ErrorKind::Conditional(format!("cannot evaluate 'if {cond}': {why}")));
+        let bad = |why: &str| {
+            SubmitError::new(
+                loc.clone(),
+                ErrorKind::Conditional(format!("cannot evaluate 'if {cond}': {why}")),
+            )
+        };
         let c = cond.trim();
         if let Some(rest) = c.strip_prefix('!') {
             return Ok(!self.condition(rest, loc)?);
@@ -274,12 +371,17 @@ impl<'o> Processor<'o> {
             let name = self.expand(rest, loc)?;
             let name = name.trim();
             let live = self.live();
-            let ex = Expander { macros: &self.macros, live: &live, defaults: self.defaults };
+            let ex = Expander {
+                macros: &self.macros,
+                live: &live,
+                defaults: self.defaults,
+            };
             return Ok(ex.lookup_raw(name).is_some());
         }
         if word.eq_ignore_ascii_case("version") {
             let (op, ver) = split_op(rest).ok_or_else(|| bad("expected 'version <op> X.Y.Z'"))?;
-            let want = parse_version(&self.expand(ver, loc)?).ok_or_else(|| bad("expected a version number X.Y[.Z]"))?;
+            let want = parse_version(&self.expand(ver, loc)?)
+                .ok_or_else(|| bad("expected a version number X.Y[.Z]"))?;
             return Ok(compare(op, HTCONDOR_VERSION.cmp(&want)));
         }
         let text = self.expand(c, loc)?;
@@ -300,7 +402,9 @@ impl<'o> Processor<'o> {
         }
         match crate::numeric::eval(t) {
             Ok(v) => Ok(v != 0.0),
-            Err(_) => Err(bad("expected true/false, a number, a comparison, 'defined NAME' or 'version OP X.Y.Z'")),
+            Err(_) => Err(bad(
+                "expected true/false, a number, a comparison, 'defined NAME' or 'version OP X.Y.Z'",
+            )),
         }
     }
 }
@@ -320,7 +424,9 @@ const OPS: [&str; 6] = ["==", "!=", ">=", "<=", ">", "<"];
 
 fn split_op(s: &str) -> Option<(&'static str, &str)> {
     let t = s.trim_start();
-    OPS.iter().find(|op| t.starts_with(**op)).map(|op| (*op, &t[op.len()..]))
+    OPS.iter()
+        .find(|op| t.starts_with(**op))
+        .map(|op| (*op, &t[op.len()..]))
 }
 
 fn split_comparison(s: &str) -> Option<(&str, &'static str, &str)> {
@@ -342,7 +448,9 @@ fn split_comparison(s: &str) -> Option<(&str, &'static str, &str)> {
 }
 
 fn unquote(s: &str) -> &str {
-    s.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(s)
+    s.strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(s)
 }
 
 fn compare(op: &str, ord: std::cmp::Ordering) -> bool {

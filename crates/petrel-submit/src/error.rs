@@ -17,7 +17,11 @@ pub struct Location {
 impl Location {
     /// A location in `file` at `line`, `column`.
     pub fn new(file: impl Into<String>, line: u32, column: u32) -> Self {
-        Self { file: file.into(), line, column }
+        Self {
+            file: file.into(),
+            line,
+            column,
+        }
     }
 }
 

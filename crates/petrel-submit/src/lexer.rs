@@ -108,7 +108,10 @@ pub fn lex(text: &str, file: &str) -> Result<Vec<Stmt>> {
                         },
                     ));
                 }
-                StmtKind::Queue { args, items: Some(items) }
+                StmtKind::Queue {
+                    args,
+                    items: Some(items),
+                }
             }
             k => k,
         };
@@ -141,7 +144,10 @@ fn classify(line: &str, loc: &Location) -> Result<StmtKind> {
     if !rest_trim.starts_with('=') {
         match lw.as_str() {
             "queue" => {
-                return Ok(StmtKind::Queue { args: rest.trim().to_string(), items: None });
+                return Ok(StmtKind::Queue {
+                    args: rest.trim().to_string(),
+                    items: None,
+                });
             }
             "if" => return Ok(StmtKind::If(rest.trim().to_string())),
             "elif" => return Ok(StmtKind::Elif(rest.trim().to_string())),
@@ -200,19 +206,36 @@ mod tests {
     use super::*;
 
     fn kinds(text: &str) -> Vec<StmtKind> {
-        lex(text, "t.sub").unwrap().into_iter().map(|s| s.kind).collect()
+        lex(text, "t.sub")
+            .unwrap()
+            .into_iter()
+            .map(|s| s.kind)
+            .collect()
     }
 
     #[test]
     fn assignments_comments_continuations() {
-        let k = kinds("# c\nExecutable = /bin/echo\narguments = a \\\n  b\n+Foo = 1\nMY.Bar=\"x\"\n");
+        let k =
+            kinds("# c\nExecutable = /bin/echo\narguments = a \\\n  b\n+Foo = 1\nMY.Bar=\"x\"\n");
         assert_eq!(
             k,
             vec![
-                StmtKind::Assign { key: "Executable".into(), value: "/bin/echo".into() },
-                StmtKind::Assign { key: "arguments".into(), value: "a   b".into() },
-                StmtKind::Assign { key: "MY.Foo".into(), value: "1".into() },
-                StmtKind::Assign { key: "MY.Bar".into(), value: "\"x\"".into() },
+                StmtKind::Assign {
+                    key: "Executable".into(),
+                    value: "/bin/echo".into()
+                },
+                StmtKind::Assign {
+                    key: "arguments".into(),
+                    value: "a   b".into()
+                },
+                StmtKind::Assign {
+                    key: "MY.Foo".into(),
+                    value: "1".into()
+                },
+                StmtKind::Assign {
+                    key: "MY.Bar".into(),
+                    value: "\"x\"".into()
+                },
             ]
         );
     }
@@ -223,8 +246,14 @@ mod tests {
         assert_eq!(
             k,
             vec![
-                StmtKind::Queue { args: "x from (".into(), items: Some(vec![" a".into(), " b".into()]) },
-                StmtKind::Queue { args: "3".into(), items: None },
+                StmtKind::Queue {
+                    args: "x from (".into(),
+                    items: Some(vec![" a".into(), " b".into()])
+                },
+                StmtKind::Queue {
+                    args: "3".into(),
+                    items: None
+                },
             ]
         );
     }
@@ -237,11 +266,25 @@ mod tests {
 
     #[test]
     fn keywords_and_errors() {
-        assert_eq!(kinds("if defined X\nelse\nendif"), vec![
-            StmtKind::If("defined X".into()), StmtKind::Else, StmtKind::Endif
-        ]);
-        assert_eq!(kinds("include : a.inc"), vec![StmtKind::Include("a.inc".into())]);
-        assert_eq!(kinds("queue = 3"), vec![StmtKind::Assign { key: "queue".into(), value: "3".into() }]);
+        assert_eq!(
+            kinds("if defined X\nelse\nendif"),
+            vec![
+                StmtKind::If("defined X".into()),
+                StmtKind::Else,
+                StmtKind::Endif
+            ]
+        );
+        assert_eq!(
+            kinds("include : a.inc"),
+            vec![StmtKind::Include("a.inc".into())]
+        );
+        assert_eq!(
+            kinds("queue = 3"),
+            vec![StmtKind::Assign {
+                key: "queue".into(),
+                value: "3".into()
+            }]
+        );
         let e = lex("\n  just words", "f.sub").unwrap_err();
         assert_eq!((e.location.line, e.location.column), (2, 3));
     }

@@ -41,8 +41,10 @@ pub mod lexer;
 pub mod macros;
 mod numeric;
 pub mod queue;
+mod requirements;
 pub mod resources;
 pub mod to_ads;
+mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -137,7 +139,11 @@ impl Submission {
         let text = std::fs::read_to_string(path).map_err(|e| {
             SubmitError::new(
                 Location::new(path.display().to_string(), 0, 0),
-                ErrorKind::File { what: "submit file", path: path.to_path_buf(), message: e.to_string() },
+                ErrorKind::File {
+                    what: "submit file",
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                },
             )
         })?;
         let dir = match path.parent() {
@@ -149,7 +155,12 @@ impl Submission {
     }
 
     /// Reads submit description `text` named `name`; relative paths resolve against `dir`.
-    pub fn from_text(text: &str, name: &str, dir: impl Into<PathBuf>, opts: &SubmitOptions) -> Result<Self> {
+    pub fn from_text(
+        text: &str,
+        name: &str,
+        dir: impl Into<PathBuf>,
+        opts: &SubmitOptions,
+    ) -> Result<Self> {
         let dir = dir.into();
         let settings = Settings::detect(&dir, opts);
         let defaults = default_macros(name, &settings);
@@ -162,9 +173,18 @@ impl Submission {
         let ops = std::mem::take(&mut p.ops);
         drop(p);
         if ops.is_empty() {
-            return Err(SubmitError::new(Location::new(name, 0, 0), ErrorKind::NoQueue));
+            return Err(SubmitError::new(
+                Location::new(name, 0, 0),
+                ErrorKind::NoQueue,
+            ));
         }
-        Ok(Self { ops, defaults: Arc::new(defaults), settings: Arc::new(settings), cluster_id: opts.cluster_id, warnings })
+        Ok(Self {
+            ops,
+            defaults: Arc::new(defaults),
+            settings: Arc::new(settings),
+            cluster_id: opts.cluster_id,
+            warnings,
+        })
     }
 
     /// The queue statements, in file order.
@@ -189,7 +209,14 @@ impl Submission {
 
     /// Streams the fully expanded ad of every proc, building each when asked for.
     pub fn procs(&self) -> ProcIter<'_> {
-        ProcIter { sub: self, op: 0, item: 0, step: 0, proc_id: 0, last_vars: Vec::new() }
+        ProcIter {
+            sub: self,
+            op: 0,
+            item: 0,
+            step: 0,
+            proc_id: 0,
+            last_vars: Vec::new(),
+        }
     }
 
     /// Builds every proc: the cluster ad and per-proc deltas. Fails on the first bad proc.
@@ -212,7 +239,11 @@ impl Submission {
             delta.update(&ad.delta_from(base));
             procs.push(delta);
         }
-        Ok(SubmitResult { cluster_id: self.cluster_id, cluster_ad: cluster_ad.unwrap_or_default(), procs })
+        Ok(SubmitResult {
+            cluster_id: self.cluster_id,
+            cluster_ad: cluster_ad.unwrap_or_default(),
+            procs,
+        })
     }
 }
 
@@ -232,7 +263,11 @@ impl Iterator for ProcIter<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let op = self.sub.ops.get(self.op)?;
-            let n_items = if matches!(op.spec.source, ItemSource::None) { 1 } else { op.items.len() };
+            let n_items = if matches!(op.spec.source, ItemSource::None) {
+                1
+            } else {
+                op.items.len()
+            };
             if self.item >= n_items || op.spec.count == 0 {
                 self.op += 1;
                 self.item = 0;
@@ -253,19 +288,26 @@ impl Iterator for ProcIter<'_> {
                     live.vars = self.last_vars.clone();
                 } else {
                     let fields = queue::split_fields(line, op.spec.vars.len());
-                    live.vars = op.spec.vars.iter().map(|v| v.to_ascii_lowercase()).zip(fields).collect();
+                    live.vars = op
+                        .spec
+                        .vars
+                        .iter()
+                        .map(|v| v.to_ascii_lowercase())
+                        .zip(fields)
+                        .collect();
                     self.last_vars.clone_from(&live.vars);
                 }
             }
-            let r = to_ads::build_job(&op.macros, &self.sub.defaults, &live, &self.sub.settings).map_err(|e| {
-                let loc = e
-                    .key
-                    .as_deref()
-                    .and_then(|k| op.key_locs.get(&k.to_ascii_lowercase()))
-                    .cloned()
-                    .unwrap_or_else(|| op.loc.clone());
-                SubmitError::new(loc, e.kind)
-            });
+            let r = to_ads::build_job(&op.macros, &self.sub.defaults, &live, &self.sub.settings)
+                .map_err(|e| {
+                    let loc = e
+                        .key
+                        .as_deref()
+                        .and_then(|k| op.key_locs.get(&k.to_ascii_lowercase()))
+                        .cloned()
+                        .unwrap_or_else(|| op.loc.clone());
+                    SubmitError::new(loc, e.kind)
+                });
             self.proc_id += 1;
             self.step += 1;
             if self.step >= op.spec.count {
@@ -280,7 +322,10 @@ impl Iterator for ProcIter<'_> {
 impl Settings {
     /// Detects owner, time, host, architecture and environment for a submit from `dir`.
     pub fn detect(dir: &Path, opts: &SubmitOptions) -> Self {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
         let owner = opts.owner.clone().unwrap_or_else(current_user);
         let host = hostname();
         let arch = match std::env::consts::ARCH {
@@ -297,8 +342,14 @@ impl Settings {
             filesystem_domain: host,
             arch,
             opsys: "LINUX".into(),
-            condor_version: format!("$CondorVersion: 24.0.0 2024-01-01 BuildID: petrel-{} $", env!("CARGO_PKG_VERSION")),
-            condor_platform: format!("$CondorPlatform: {}-Linux $", std::env::consts::ARCH.to_ascii_uppercase()),
+            condor_version: format!(
+                "$CondorVersion: 24.0.0 2024-01-01 BuildID: petrel-{} $",
+                env!("CARGO_PKG_VERSION")
+            ),
+            condor_platform: format!(
+                "$CondorPlatform: {}-Linux $",
+                std::env::consts::ARCH.to_ascii_uppercase()
+            ),
             submit_method: 0,
             environment: std::env::vars().collect(),
             container_shared_fs: vec!["/cvmfs".into()],
@@ -317,7 +368,11 @@ fn current_user() -> String {
     // fall back to the passwd entry of our uid
     let uid = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1).map(str::to_string)));
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        });
     if let (Some(uid), Ok(passwd)) = (uid, std::fs::read_to_string("/etc/passwd")) {
         for line in passwd.lines() {
             let f: Vec<&str> = line.split(':').collect();
@@ -361,7 +416,10 @@ fn default_macros(name: &str, s: &Settings) -> MacroSet {
     m.set("OPSYS", &s.opsys);
     m.set("OPSYSANDVER", &os_release_version());
     m.set("FULL_HOSTNAME", &s.filesystem_domain);
-    m.set("HOSTNAME", s.filesystem_domain.split('.').next().unwrap_or(""));
+    m.set(
+        "HOSTNAME",
+        s.filesystem_domain.split('.').next().unwrap_or(""),
+    );
     m.set("SUBMIT_FILE", name);
     m.set("DOLLAR", "$");
     m.set("USERNAME", &s.owner);

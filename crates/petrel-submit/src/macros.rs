@@ -190,7 +190,10 @@ impl<'a> Expander<'a> {
                 continue;
             }
             let Some(close) = matching_paren(b, name_end) else {
-                return Err(ErrorKind::UnbalancedQuotes { text: truncate(&text[i..]), quote: ')' });
+                return Err(ErrorKind::UnbalancedQuotes {
+                    text: truncate(&text[i..]),
+                    quote: ')',
+                });
             };
             let func = &text[i + 1..name_end];
             let arg = &text[name_end + 1..close];
@@ -207,10 +210,16 @@ impl<'a> Expander<'a> {
     }
 
     /// Expands a macro by name for use inside a function or reference.
-    fn macro_value(&self, name: &str, stack: &mut Vec<String>) -> Result<Option<String>, ErrorKind> {
+    fn macro_value(
+        &self,
+        name: &str,
+        stack: &mut Vec<String>,
+    ) -> Result<Option<String>, ErrorKind> {
         let lname = name.to_ascii_lowercase();
-        let Some(raw) = self.lookup_raw(&lname) else { return Ok(None) };
-        if stack.iter().any(|s| *s == lname) {
+        let Some(raw) = self.lookup_raw(&lname) else {
+            return Ok(None);
+        };
+        if stack.contains(&lname) {
             let mut chain = stack.join(" -> ");
             chain.push_str(" -> ");
             chain.push_str(&lname);
@@ -233,7 +242,12 @@ impl<'a> Expander<'a> {
         Ok(self.expand_inner(a, stack)?.into_owned())
     }
 
-    fn call(&self, func: &str, arg: &str, stack: &mut Vec<String>) -> Result<Option<String>, ErrorKind> {
+    fn call(
+        &self,
+        func: &str,
+        arg: &str,
+        stack: &mut Vec<String>,
+    ) -> Result<Option<String>, ErrorKind> {
         if func.is_empty() {
             // $(name) or $(name:default)
             let (name, default) = match arg.find(':') {
@@ -253,7 +267,10 @@ impl<'a> Expander<'a> {
             }));
         }
         let fname = func.to_ascii_uppercase();
-        let ferr = |message: String| ErrorKind::MacroFunction { function: format!("${func}({arg})"), message };
+        let ferr = |message: String| ErrorKind::MacroFunction {
+            function: format!("${func}({arg})"),
+            message,
+        };
         match fname.as_str() {
             "ENV" => {
                 let (name, default) = match arg.find(':') {
@@ -269,7 +286,9 @@ impl<'a> Expander<'a> {
             }
             "INT" | "REAL" => {
                 let parts = split_args(arg);
-                let Some(first) = parts.first() else { return Err(ferr("expected a macro name".into())) };
+                let Some(first) = parts.first() else {
+                    return Err(ferr("expected a macro name".into()));
+                };
                 let first = first.trim();
                 let text = if is_name(first) {
                     match self.macro_value(first, stack)? {
@@ -293,7 +312,8 @@ impl<'a> Expander<'a> {
                     return Err(ferr("expected an index and a list".into()));
                 }
                 let idx_text = self.arg_value(parts[0], stack)?;
-                let idx = numeric::eval(&idx_text).map_err(|m| ferr(format!("index '{idx_text}' {m}")))?;
+                let idx = numeric::eval(&idx_text)
+                    .map_err(|m| ferr(format!("index '{idx_text}' {m}")))?;
                 let items: Vec<String> = if parts.len() == 2 {
                     let list = self.arg_value(parts[1], stack)?;
                     list.split(',').map(|s| s.trim().to_string()).collect()
@@ -305,7 +325,10 @@ impl<'a> Expander<'a> {
                 };
                 let i = idx as i64;
                 if i < 0 || i as usize >= items.len() {
-                    return Err(ferr(format!("index {i} is outside the list of {} items", items.len())));
+                    return Err(ferr(format!(
+                        "index {i} is outside the list of {} items",
+                        items.len()
+                    )));
                 }
                 Ok(Some(items[i as usize].clone()))
             }
@@ -315,7 +338,9 @@ impl<'a> Expander<'a> {
                     return Err(ferr("expected a list".into()));
                 }
                 let pick = numeric::random_below(parts.len() as u64) as usize;
-                Ok(Some(self.expand_inner(parts[pick].trim(), stack)?.into_owned()))
+                Ok(Some(
+                    self.expand_inner(parts[pick].trim(), stack)?.into_owned(),
+                ))
             }
             "RANDOM_INTEGER" => {
                 let parts = split_args(arg);
@@ -323,19 +348,27 @@ impl<'a> Expander<'a> {
                     .iter()
                     .map(|p| {
                         let t = self.arg_value(p, stack)?;
-                        numeric::eval(&t).map(|f| f as i64).map_err(|m| ferr(format!("'{t}' {m}")))
+                        numeric::eval(&t)
+                            .map(|f| f as i64)
+                            .map_err(|m| ferr(format!("'{t}' {m}")))
                     })
                     .collect::<Result<_, _>>()?;
                 let (lo, hi, step) = match nums.as_slice() {
                     [lo, hi] => (*lo, *hi, 1),
                     [lo, hi, st] if *st > 0 => (*lo, *hi, *st),
-                    _ => return Err(ferr("expected min, max and an optional positive step".into())),
+                    _ => {
+                        return Err(ferr(
+                            "expected min, max and an optional positive step".into(),
+                        ))
+                    }
                 };
                 if hi < lo {
                     return Err(ferr("max is below min".into()));
                 }
                 let n = ((hi - lo) / step + 1) as u64;
-                Ok(Some((lo + step * numeric::random_below(n) as i64).to_string()))
+                Ok(Some(
+                    (lo + step * numeric::random_below(n) as i64).to_string(),
+                ))
             }
             "SUBSTR" => {
                 let parts = split_args(arg);
@@ -346,7 +379,9 @@ impl<'a> Expander<'a> {
                 let chars: Vec<char> = s.chars().collect();
                 let len = chars.len() as i64;
                 let num = |t: &str| -> Result<i64, ErrorKind> {
-                    numeric::eval(t).map(|f| f as i64).map_err(|m| ferr(format!("'{t}' {m}")))
+                    numeric::eval(t)
+                        .map(|f| f as i64)
+                        .map_err(|m| ferr(format!("'{t}' {m}")))
                 };
                 let mut start = num(parts[1].trim())?;
                 if start < 0 {
@@ -356,7 +391,11 @@ impl<'a> Expander<'a> {
                 let mut end = len;
                 if let Some(l) = parts.get(2) {
                     let l = num(l.trim())?;
-                    end = if l < 0 { (len + l).max(start) } else { (start + l).min(len) };
+                    end = if l < 0 {
+                        (len + l).max(start)
+                    } else {
+                        (start + l).min(len)
+                    };
                 }
                 Ok(Some(chars[start as usize..end as usize].iter().collect()))
             }
@@ -382,7 +421,9 @@ fn truncate(s: &str) -> String {
 
 /// Whether `s` is a macro name.
 pub fn is_name(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
 }
 
 /// Index of the `)` matching the `(` at `open`.
@@ -492,18 +533,50 @@ mod tests {
         for (k, v) in defs {
             m.set(k, v);
         }
-        let live = LiveVars { cluster: 7, process: 3, ..Default::default() };
+        let live = LiveVars {
+            cluster: 7,
+            process: 3,
+            ..Default::default()
+        };
         let d = MacroSet::new();
-        let e = Expander { macros: &m, live: &live, defaults: &d };
+        let e = Expander {
+            macros: &m,
+            live: &live,
+            defaults: &d,
+        };
         e.expand(text).map(|c| c.into_owned())
     }
 
     #[test]
     fn basic_forms() {
-        assert_eq!(exp(&[("A", "x$(b)"), ("b", "y")], "[$(a)] [$(nope)] [$(nope:d)]").unwrap(), "[xy] [] [d]");
-        assert_eq!(exp(&[], "$(Cluster).$(ProcId) $$(Foo) $(DOLLAR)").unwrap(), "7.3 $$(Foo) ");
-        assert_eq!(exp(&[("A", "5"), ("B", "$(A)$(A)")], "$INT(B) $INT(A,%03d) $REAL(A,%.3f)").unwrap(), "55 005 5.000");
-        assert_eq!(exp(&[("L", "a,b,c")], "$CHOICE(2,L) $CHOICE(Process,w,x,y,z) $SUBSTR(L,1,3)").unwrap(), "c z ,b,");
+        assert_eq!(
+            exp(
+                &[("A", "x$(b)"), ("b", "y")],
+                "[$(a)] [$(nope)] [$(nope:d)]"
+            )
+            .unwrap(),
+            "[xy] [] [d]"
+        );
+        assert_eq!(
+            exp(&[], "$(Cluster).$(ProcId) $$(Foo) $(DOLLAR)").unwrap(),
+            "7.3 $$(Foo) "
+        );
+        assert_eq!(
+            exp(
+                &[("A", "5"), ("B", "$(A)$(A)")],
+                "$INT(B) $INT(A,%03d) $REAL(A,%.3f)"
+            )
+            .unwrap(),
+            "55 005 5.000"
+        );
+        assert_eq!(
+            exp(
+                &[("L", "a,b,c")],
+                "$CHOICE(2,L) $CHOICE(Process,w,x,y,z) $SUBSTR(L,1,3)"
+            )
+            .unwrap(),
+            "c z ,b,"
+        );
     }
 
     #[test]
@@ -518,16 +591,27 @@ mod tests {
             defs.push((format!("m{i}"), format!("$(m{})$(m{})", i - 1, i - 1)));
         }
         let d: Vec<(&str, &str)> = defs.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-        assert!(matches!(exp(&d, "$(m24)").unwrap_err(), ErrorKind::MacroTooLarge(..)));
+        assert!(matches!(
+            exp(&d, "$(m24)").unwrap_err(),
+            ErrorKind::MacroTooLarge(..)
+        ));
     }
 
     #[test]
     fn path_functions() {
         let f = "/a/b/c.tar.gz";
         let cases = [
-            ("N", "c.tar"), ("NX", "c.tar.gz"), ("P", "/a/b/"), ("D", "b/"), ("DB", "b"),
-            ("X", ".gz"), ("PN", "/a/b/c.tar"), ("Q", "\"/a/b/c.tar.gz\""), ("DP", "b/"),
-            ("PNX", "/a/b/c.tar.gz"), ("W", "\\a\\b\\c.tar.gz"),
+            ("N", "c.tar"),
+            ("NX", "c.tar.gz"),
+            ("P", "/a/b/"),
+            ("D", "b/"),
+            ("DB", "b"),
+            ("X", ".gz"),
+            ("PN", "/a/b/c.tar"),
+            ("Q", "\"/a/b/c.tar.gz\""),
+            ("DP", "b/"),
+            ("PNX", "/a/b/c.tar.gz"),
+            ("W", "\\a\\b\\c.tar.gz"),
         ];
         for (l, want) in cases {
             assert_eq!(path_function(l, f), want, "$F{l}");

@@ -11,7 +11,11 @@ pub fn eval(text: &str) -> Result<f64, &'static str> {
     if toks.is_empty() {
         return Err("is empty, expected a number");
     }
-    let mut p = Parser { t: &toks, i: 0, depth: 0 };
+    let mut p = Parser {
+        t: &toks,
+        i: 0,
+        depth: 0,
+    };
     let v = p.sum()?;
     if p.i != toks.len() {
         return Err("is not a number or arithmetic expression");
@@ -84,13 +88,15 @@ impl Parser<'_> {
     fn atom(&mut self) -> Result<f64, &'static str> {
         let start = self.i;
         while let Some(c) = self.peek() {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
-                self.i += 1;
-            } else if (c == '+' || c == '-') && self.i > start && matches!(self.t[self.i - 1], 'e' | 'E') && self.t[start].is_ascii_digit() {
-                self.i += 1;
-            } else {
+            let word_char = c.is_ascii_alphanumeric() || c == '.' || c == '_';
+            let exponent_sign = (c == '+' || c == '-')
+                && self.i > start
+                && matches!(self.t[self.i - 1], 'e' | 'E')
+                && self.t[start].is_ascii_digit();
+            if !(word_char || exponent_sign) {
                 break;
             }
+            self.i += 1;
         }
         let word: String = self.t[start..self.i].iter().collect();
         match word.to_ascii_lowercase().as_str() {
@@ -99,9 +105,12 @@ impl Parser<'_> {
             _ => {}
         }
         if let Some(hex) = word.strip_prefix("0x") {
-            return i64::from_str_radix(hex, 16).map(|v| v as f64).map_err(|_| "is not a number");
+            return i64::from_str_radix(hex, 16)
+                .map(|v| v as f64)
+                .map_err(|_| "is not a number");
         }
-        word.parse::<f64>().map_err(|_| "is not a number or arithmetic expression")
+        word.parse::<f64>()
+            .map_err(|_| "is not a number or arithmetic expression")
     }
 }
 
@@ -198,7 +207,11 @@ impl Fmt {
         let body = match self.conv {
             'd' | 'i' | 'u' | 's' => {
                 let n = v.trunc() as i64;
-                if self.plus && n >= 0 { format!("+{n}") } else { n.to_string() }
+                if self.plus && n >= 0 {
+                    format!("+{n}")
+                } else {
+                    n.to_string()
+                }
             }
             'x' => format!("{:x}", v.trunc() as i64),
             'X' => format!("{:X}", v.trunc() as i64),
@@ -206,7 +219,11 @@ impl Fmt {
             'f' | 'F' => format!("{:.*}", self.prec.unwrap_or(6), v),
             'e' | 'E' => {
                 let s = format_e(v, self.prec.unwrap_or(6));
-                if self.conv == 'E' { s.to_uppercase() } else { s }
+                if self.conv == 'E' {
+                    s.to_uppercase()
+                } else {
+                    s
+                }
             }
             _ => {
                 if int_default && v.fract() == 0.0 {
@@ -260,7 +277,11 @@ pub fn format_g(v: f64, prec: usize) -> String {
     if exp < -4 || exp >= prec as i32 {
         let s = format_e(v, prec.saturating_sub(1));
         let (m, e) = s.split_once('e').unwrap_or((&s, ""));
-        let m = if m.contains('.') { m.trim_end_matches('0').trim_end_matches('.') } else { m };
+        let m = if m.contains('.') {
+            m.trim_end_matches('0').trim_end_matches('.')
+        } else {
+            m
+        };
         format!("{m}e{e}")
     } else {
         let decimals = (prec as i32 - 1 - exp).max(0) as usize;
@@ -288,7 +309,11 @@ pub fn random_below(n: u64) -> u64 {
         x ^= x >> 7;
         x ^= x << 17;
         s.set(x);
-        if n == 0 { 0 } else { x % n }
+        if n == 0 {
+            0
+        } else {
+            x % n
+        }
     })
 }
 

@@ -68,7 +68,10 @@ pub struct QueueSpec {
 
 /// Parses the text after `queue`. `lines` holds a multi-line `( ... )` list, if any.
 pub fn parse(args: &str, lines: Option<&[String]>) -> Result<QueueSpec, ErrorKind> {
-    let syntax = |expected: &str| ErrorKind::Syntax { text: format!("queue {args}"), expected: expected.into() };
+    let syntax = |expected: &str| ErrorKind::Syntax {
+        text: format!("queue {args}"),
+        expected: expected.into(),
+    };
     let (head, kw, tail) = match find_keyword(args) {
         Some((pos, kw)) => (&args[..pos], Some(kw), args[pos + kw.len()..].trim()),
         None => (args, None, ""),
@@ -78,9 +81,13 @@ pub fn parse(args: &str, lines: Option<&[String]>) -> Result<QueueSpec, ErrorKin
     let (count_text, vars_text) = if kw.is_none() {
         (head, "")
     } else {
-        let first_end = head.find(|c: char| c.is_whitespace() || c == ',').unwrap_or(head.len());
+        let first_end = head
+            .find(|c: char| c.is_whitespace() || c == ',')
+            .unwrap_or(head.len());
         let first = &head[..first_end];
-        if !first.is_empty() && (first.starts_with(|c: char| c.is_ascii_digit() || c == '(' || c == '-')) {
+        if !first.is_empty()
+            && (first.starts_with(|c: char| c.is_ascii_digit() || c == '(' || c == '-'))
+        {
             (first, head[first_end..].trim())
         } else {
             ("", head)
@@ -89,12 +96,16 @@ pub fn parse(args: &str, lines: Option<&[String]>) -> Result<QueueSpec, ErrorKin
     let count = if count_text.is_empty() {
         1
     } else {
-        let v = numeric::eval(count_text).map_err(|_| syntax("a job count (a non-negative integer) after 'queue'"))?;
+        let v = numeric::eval(count_text)
+            .map_err(|_| syntax("a job count (a non-negative integer) after 'queue'"))?;
         if v < 0.0 || v.fract() != 0.0 {
             return Err(syntax("a job count (a non-negative integer) after 'queue'"));
         }
         if v > u64::MAX as f64 {
-            return Err(ErrorKind::TooManyProcs { count: v as u128, cap: 0 });
+            return Err(ErrorKind::TooManyProcs {
+                count: v as u128,
+                cap: 0,
+            });
         }
         v as u64
     };
@@ -105,11 +116,18 @@ pub fn parse(args: &str, lines: Option<&[String]>) -> Result<QueueSpec, ErrorKin
         .collect();
     for v in &vars {
         if !crate::macros::is_name(v) {
-            return Err(syntax("loop variable names (letters, digits, '_') before in/from/matching"));
+            return Err(syntax(
+                "loop variable names (letters, digits, '_') before in/from/matching",
+            ));
         }
     }
     let Some(kw) = kw else {
-        return Ok(QueueSpec { count, vars, source: ItemSource::None, slice: None });
+        return Ok(QueueSpec {
+            count,
+            vars,
+            source: ItemSource::None,
+            slice: None,
+        });
     };
     if vars.is_empty() {
         vars.push("Item".to_string());
@@ -127,8 +145,13 @@ pub fn parse(args: &str, lines: Option<&[String]>) -> Result<QueueSpec, ErrorKin
     }
     let mut slice = None;
     if rest.starts_with('[') {
-        let close = rest.find(']').ok_or_else(|| syntax("a slice like [start:end:step] closed by ']'"))?;
-        slice = Some(parse_slice(&rest[1..close]).ok_or_else(|| syntax("a slice like [start:end:step] of integers"))?);
+        let close = rest
+            .find(']')
+            .ok_or_else(|| syntax("a slice like [start:end:step] closed by ']'"))?;
+        slice = Some(
+            parse_slice(&rest[1..close])
+                .ok_or_else(|| syntax("a slice like [start:end:step] of integers"))?,
+        );
         rest = rest[close + 1..].trim();
     }
     // the list in parentheses, inline or over several lines
@@ -139,7 +162,11 @@ pub fn parse(args: &str, lines: Option<&[String]>) -> Result<QueueSpec, ErrorKin
                     return Err(syntax("nothing after the closing ')'"));
                 }
                 let body = &inner[..close];
-                Some(if kw == "from" { body.lines().map(str::to_string).collect() } else { vec![body.to_string()] })
+                Some(if kw == "from" {
+                    body.lines().map(str::to_string).collect()
+                } else {
+                    vec![body.to_string()]
+                })
             }
             (None, Some(l)) => {
                 let mut v = Vec::with_capacity(l.len() + 1);
@@ -149,7 +176,12 @@ pub fn parse(args: &str, lines: Option<&[String]>) -> Result<QueueSpec, ErrorKin
                 v.extend(l.iter().cloned());
                 Some(v)
             }
-            (None, None) => return Err(ErrorKind::UnbalancedQuotes { text: rest.to_string(), quote: ')' }),
+            (None, None) => {
+                return Err(ErrorKind::UnbalancedQuotes {
+                    text: rest.to_string(),
+                    quote: ')',
+                })
+            }
         }
     } else {
         None
@@ -171,7 +203,11 @@ pub fn parse(args: &str, lines: Option<&[String]>) -> Result<QueueSpec, ErrorKin
                 }
                 ItemSource::FromCommand(cmd.to_string())
             }
-            None if rest.is_empty() => return Err(syntax("a file name, '( lines )' or 'command |' after 'from'")),
+            None if rest.is_empty() => {
+                return Err(syntax(
+                    "a file name, '( lines )' or 'command |' after 'from'",
+                ))
+            }
             None => ItemSource::FromFile(rest.to_string()),
         },
         _ => {
@@ -190,7 +226,12 @@ pub fn parse(args: &str, lines: Option<&[String]>) -> Result<QueueSpec, ErrorKin
             ItemSource::Matching { files, patterns }
         }
     };
-    Ok(QueueSpec { count, vars, source, slice })
+    Ok(QueueSpec {
+        count,
+        vars,
+        source,
+        slice,
+    })
 }
 
 /// Finds ` in `, ` from ` or ` matching ` as a whole word outside parentheses.
@@ -207,7 +248,8 @@ fn find_keyword(args: &str) -> Option<(usize, &'static str)> {
                 for kw in ["in", "from", "matching"] {
                     if lower[i..].starts_with(kw) {
                         let after = b.get(i + kw.len()).copied();
-                        if after.is_none_or(|c| c.is_ascii_whitespace() || c == b'(' || c == b'[') {
+                        if !matches!(after, Some(c) if !(c.is_ascii_whitespace() || c == b'(' || c == b'['))
+                        {
                             return Some((i, kw));
                         }
                     }
@@ -232,12 +274,22 @@ fn parse_slice(s: &str) -> Option<Slice> {
     }
     let num = |t: &str| -> Option<Option<i64>> {
         let t = t.trim();
-        if t.is_empty() { Some(None) } else { t.parse().ok().map(Some) }
+        if t.is_empty() {
+            Some(None)
+        } else {
+            t.parse().ok().map(Some)
+        }
     };
     Some(Slice {
         start: num(parts[0])?,
-        end: match parts.get(1) { Some(t) => num(t)?, None => None },
-        step: match parts.get(2) { Some(t) => num(t)?, None => None },
+        end: match parts.get(1) {
+            Some(t) => num(t)?,
+            None => None,
+        },
+        step: match parts.get(2) {
+            Some(t) => num(t)?,
+            None => None,
+        },
     })
 }
 
@@ -274,7 +326,9 @@ pub fn split_fields(item: &str, nvars: usize) -> Vec<String> {
             out.push(rest.to_string());
             break;
         }
-        let end = rest.find(|c: char| c == ',' || c.is_whitespace()).unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| c == ',' || c.is_whitespace())
+            .unwrap_or(rest.len());
         out.push(rest[..end].to_string());
         rest = rest[end..].trim_start();
         if let Some(r) = rest.strip_prefix(',') {
@@ -294,8 +348,15 @@ pub struct ItemLimits {
 }
 
 /// Resolves the item source to a list of item lines, relative to `dir`.
-pub fn resolve_items(source: &ItemSource, dir: &Path, limits: ItemLimits) -> Result<Vec<String>, ErrorKind> {
-    let too_many = |count: u128| ErrorKind::TooManyProcs { count, cap: limits.max_items };
+pub fn resolve_items(
+    source: &ItemSource,
+    dir: &Path,
+    limits: ItemLimits,
+) -> Result<Vec<String>, ErrorKind> {
+    let too_many = |count: u128| ErrorKind::TooManyProcs {
+        count,
+        cap: limits.max_items,
+    };
     let from_text = |text: &str| -> Result<Vec<String>, ErrorKind> {
         let mut v = Vec::new();
         // every line is an item, as in HTCondor: a blank line keeps the previous item's values
@@ -345,7 +406,11 @@ pub fn resolve_items(source: &ItemSource, dir: &Path, limits: ItemLimits) -> Res
                     let mut shown = if Path::new(p).is_absolute() {
                         entry.to_string_lossy().into_owned()
                     } else {
-                        entry.strip_prefix(dir).unwrap_or(&entry).to_string_lossy().into_owned()
+                        entry
+                            .strip_prefix(dir)
+                            .unwrap_or(&entry)
+                            .to_string_lossy()
+                            .into_owned()
                     };
                     if is_dir {
                         shown.push('/');
@@ -365,7 +430,11 @@ pub fn resolve_items(source: &ItemSource, dir: &Path, limits: ItemLimits) -> Res
 
 fn resolve(dir: &Path, f: &str) -> PathBuf {
     let p = Path::new(f);
-    if p.is_absolute() { p.to_path_buf() } else { dir.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        dir.join(p)
+    }
 }
 
 /// Output size cap for commands whose output is read (`queue from cmd |`, `include : cmd |`).
@@ -373,7 +442,10 @@ pub const MAX_COMMAND_OUTPUT: usize = 64 << 20;
 
 /// Runs `cmd` with `sh -c` in `dir` and returns its standard output.
 pub fn run_command(cmd: &str, dir: &Path, timeout: Duration) -> Result<String, ErrorKind> {
-    let fail = |message: String| ErrorKind::Command { command: cmd.to_string(), message };
+    let fail = |message: String| ErrorKind::Command {
+        command: cmd.to_string(),
+        message,
+    };
     let mut child = Command::new("/bin/sh")
         .arg("-c")
         .arg(cmd)
@@ -383,10 +455,15 @@ pub fn run_command(cmd: &str, dir: &Path, timeout: Duration) -> Result<String, E
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| fail(e.to_string()))?;
-    let mut stdout = child.stdout.take().ok_or_else(|| fail("no standard output".into()))?;
+    let mut stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| fail("no standard output".into()))?;
     let reader = std::thread::spawn(move || {
         let mut buf = Vec::new();
-        let r = (&mut stdout).take(MAX_COMMAND_OUTPUT as u64 + 1).read_to_end(&mut buf);
+        let r = (&mut stdout)
+            .take(MAX_COMMAND_OUTPUT as u64 + 1)
+            .read_to_end(&mut buf);
         r.map(|_| buf)
     });
     let start = Instant::now();
@@ -396,7 +473,10 @@ pub fn run_command(cmd: &str, dir: &Path, timeout: Duration) -> Result<String, E
             None if start.elapsed() > timeout => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(fail(format!("still running after {}s; killed", timeout.as_secs())));
+                return Err(fail(format!(
+                    "still running after {}s; killed",
+                    timeout.as_secs()
+                )));
             }
             None => std::thread::sleep(Duration::from_millis(5)),
         }
@@ -406,7 +486,9 @@ pub fn run_command(cmd: &str, dir: &Path, timeout: Duration) -> Result<String, E
         .map_err(|_| fail("reader thread failed".into()))?
         .map_err(|e| fail(e.to_string()))?;
     if buf.len() > MAX_COMMAND_OUTPUT {
-        return Err(fail(format!("output larger than {MAX_COMMAND_OUTPUT} bytes")));
+        return Err(fail(format!(
+            "output larger than {MAX_COMMAND_OUTPUT} bytes"
+        )));
     }
     if !status.success() {
         return Err(fail(format!("exited with {status}")));
@@ -426,7 +508,10 @@ mod tests {
         let q = parse("2 x in (a b, c)", None).unwrap();
         assert_eq!(q.count, 2);
         assert_eq!(q.vars, ["x"]);
-        assert_eq!(q.source, ItemSource::In(vec!["a".into(), "b".into(), "c".into()]));
+        assert_eq!(
+            q.source,
+            ItemSource::In(vec!["a".into(), "b".into(), "c".into()])
+        );
         let q = parse("a, b from data.txt", None).unwrap();
         assert_eq!(q.vars, ["a", "b"]);
         assert_eq!(q.source, ItemSource::FromFile("data.txt".into()));
@@ -434,8 +519,21 @@ mod tests {
         assert_eq!(q.vars, ["Item"]);
         assert_eq!(q.source, ItemSource::FromCommand("seq 3".into()));
         let q = parse("f matching files [1:] *.txt", None).unwrap();
-        assert_eq!(q.slice, Some(Slice { start: Some(1), end: None, step: None }));
-        assert!(matches!(q.source, ItemSource::Matching { files: Some(true), .. }));
+        assert_eq!(
+            q.slice,
+            Some(Slice {
+                start: Some(1),
+                end: None,
+                step: None
+            })
+        );
+        assert!(matches!(
+            q.source,
+            ItemSource::Matching {
+                files: Some(true),
+                ..
+            }
+        ));
         assert!(parse("x y z", None).is_err());
         assert!(parse("-1", None).is_err());
         assert!(parse("x from", None).is_err());
@@ -446,6 +544,16 @@ mod tests {
         assert_eq!(split_fields("x y z w", 3), ["x", "y", "z w"]);
         assert_eq!(split_fields("1,2,3", 3), ["1", "2", "3"]);
         assert_eq!(split_fields("p, q", 3), ["p", "q", ""]);
-        assert_eq!(apply_slice(vec![0, 1, 2, 3, 4], Some(Slice { start: Some(1), end: Some(-1), step: Some(2) })), [1, 3]);
+        assert_eq!(
+            apply_slice(
+                vec![0, 1, 2, 3, 4],
+                Some(Slice {
+                    start: Some(1),
+                    end: Some(-1),
+                    step: Some(2)
+                })
+            ),
+            [1, 3]
+        );
     }
 }

@@ -14,12 +14,16 @@ type R<T> = Result<T, BuildError>;
 /// `Ok(None)`: not a number (an expression). `Err(unit)`: a number with an unknown unit.
 pub fn parse_size(value: &str, base: i64) -> Result<Option<i64>, String> {
     let t = value.trim();
-    let num_end = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let num_end = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let num = &t[..num_end];
     if num.is_empty() || !num.starts_with(|c: char| c.is_ascii_digit()) {
         return Ok(None);
     }
-    let Ok(n) = num.parse::<f64>() else { return Ok(None) };
+    let Ok(n) = num.parse::<f64>() else {
+        return Ok(None);
+    };
     let unit = t[num_end..].trim();
     let mult: f64 = match unit.to_ascii_uppercase().as_str() {
         "" => base as f64,
@@ -29,7 +33,9 @@ pub fn parse_size(value: &str, base: i64) -> Result<Option<i64>, String> {
         "T" | "TB" => 1024.0_f64.powi(4),
         _ => {
             // a number followed by operators is an expression (e.g. "2 * 1024")
-            if unit.starts_with(|c: char| c.is_ascii_alphabetic()) && unit.chars().all(|c| c.is_ascii_alphanumeric()) {
+            if unit.starts_with(|c: char| c.is_ascii_alphabetic())
+                && unit.chars().all(|c| c.is_ascii_alphanumeric())
+            {
                 return Err(unit.to_string());
             }
             return Ok(None);
@@ -55,7 +61,11 @@ fn size_cmd(ctx: &mut ResourceCtx, key: &str, attr: &str, base: i64, default: &s
             }
             Err(unit) => {
                 return Err(BuildError {
-                    kind: ErrorKind::BadUnit { command: key.into(), value: v, unit },
+                    kind: ErrorKind::BadUnit {
+                        command: key.into(),
+                        value: v,
+                        unit,
+                    },
                     key: Some(key.into()),
                 })
             }

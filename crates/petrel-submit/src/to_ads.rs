@@ -14,7 +14,7 @@ use crate::args_env;
 use crate::commands::{self, Kind};
 use crate::error::ErrorKind;
 use crate::macros::{Expander, LiveVars, MacroSet};
-use crate::resources;
+use crate::{requirements, resources, transfer};
 
 /// Values that are the same for every job of a submit: who, when, where.
 #[derive(Clone, Debug)]
@@ -52,15 +52,18 @@ pub struct BuildError {
     pub key: Option<String>,
 }
 
-type R<T> = Result<T, BuildError>;
+pub(crate) type R<T> = Result<T, BuildError>;
 
-fn err<T>(kind: ErrorKind, key: &str) -> R<T> {
-    Err(BuildError { kind, key: Some(key.to_string()) })
+pub(crate) fn err<T>(kind: ErrorKind, key: &str) -> R<T> {
+    Err(BuildError {
+        kind,
+        key: Some(key.to_string()),
+    })
 }
 
 /// Universe numbers as HTCondor numbers them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Topping {
+pub(crate) enum Topping {
     None,
     Container,
     Docker,
@@ -81,19 +84,19 @@ fn universe_number(name: &str) -> Option<(i64, Topping)> {
     })
 }
 
-struct Builder<'a> {
-    ex: Expander<'a>,
-    macros: &'a MacroSet,
-    s: &'a Settings,
-    ad: JobAd,
-    universe: i64,
-    topping: Topping,
-    iwd: PathBuf,
+pub(crate) struct Builder<'a> {
+    pub(crate) ex: Expander<'a>,
+    pub(crate) macros: &'a MacroSet,
+    pub(crate) s: &'a Settings,
+    pub(crate) ad: JobAd,
+    pub(crate) universe: i64,
+    pub(crate) topping: Topping,
+    pub(crate) iwd: PathBuf,
 }
 
 impl Builder<'_> {
     /// The expanded, trimmed value of `key` (or its attribute-name alternative); empty is unset.
-    fn param(&self, key: &str, alt: Option<&str>) -> R<Option<String>> {
+    pub(crate) fn param(&self, key: &str, alt: Option<&str>) -> R<Option<String>> {
         let (raw, used) = match self.macros.get(key) {
             Some(v) => (v, key),
             None => match alt.and_then(|a| self.macros.get(a).map(|v| (v, a))) {
@@ -101,30 +104,42 @@ impl Builder<'_> {
                 None => return Ok(None),
             },
         };
-        let v = self
-            .ex
-            .expand(raw)
-            .map_err(|kind| BuildError { kind, key: Some(used.to_string()) })?;
+        let v = self.ex.expand(raw).map_err(|kind| BuildError {
+            kind,
+            key: Some(used.to_string()),
+        })?;
         let t = v.trim();
-        Ok(if t.is_empty() { None } else { Some(t.to_string()) })
+        Ok(if t.is_empty() {
+            None
+        } else {
+            Some(t.to_string())
+        })
     }
 
-    fn bool_param(&self, key: &str, alt: Option<&str>) -> R<Option<bool>> {
+    pub(crate) fn bool_param(&self, key: &str, alt: Option<&str>) -> R<Option<bool>> {
         match self.param(key, alt)? {
             None => Ok(None),
             Some(v) => match parse_bool(&v) {
                 Some(b) => Ok(Some(b)),
                 None => err(
-                    ErrorKind::BadValue { command: key.into(), value: v, expected: "true or false".into() },
+                    ErrorKind::BadValue {
+                        command: key.into(),
+                        value: v,
+                        expected: "true or false".into(),
+                    },
                     key,
                 ),
             },
         }
     }
 
-    fn path_in_iwd(&self, p: &str) -> PathBuf {
+    pub(crate) fn path_in_iwd(&self, p: &str) -> PathBuf {
         let path = Path::new(p);
-        if path.is_absolute() { path.to_path_buf() } else { self.iwd.join(path) }
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.iwd.join(path)
+        }
     }
 }
 
@@ -137,7 +152,7 @@ pub fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-fn file_kb(p: &Path) -> Option<i64> {
+pub(crate) fn file_kb(p: &Path) -> Option<i64> {
     let m = std::fs::metadata(p).ok()?;
     if m.is_dir() {
         return None;
@@ -146,8 +161,17 @@ fn file_kb(p: &Path) -> Option<i64> {
 }
 
 /// Builds the full job ad of one proc.
-pub fn build_job(macros: &MacroSet, defaults: &MacroSet, live: &LiveVars, s: &Settings) -> R<JobAd> {
-    let ex = Expander { macros, live, defaults };
+pub fn build_job(
+    macros: &MacroSet,
+    defaults: &MacroSet,
+    live: &LiveVars,
+    s: &Settings,
+) -> R<JobAd> {
+    let ex = Expander {
+        macros,
+        live,
+        defaults,
+    };
     let mut b = Builder {
         ex,
         macros,
@@ -172,9 +196,9 @@ pub fn build_job(macros: &MacroSet, defaults: &MacroSet, live: &LiveVars, s: &Se
     resources::set_request_resources(&mut ResourceCtx { b: &mut b })?;
     set_concurrency_and_accounting(&mut b)?;
     set_simple(&mut b)?;
-    set_transfer(&mut b, exe_kb)?;
+    transfer::set_transfer(&mut b, exe_kb)?;
     set_forced(&mut b)?;
-    set_requirements(&mut b)?;
+    requirements::set_requirements(&mut b)?;
     Ok(b.ad)
 }
 
@@ -198,7 +222,12 @@ impl ResourceCtx<'_, '_> {
             .filter_map(|(k, _)| {
                 let lk = k.to_ascii_lowercase();
                 let tag = lk.strip_prefix("request_")?;
-                if matches!(tag, "cpus" | "memory" | "disk" | "gpus" | "cpu" | "gpu_memory" | "gpus_memory") || tag.is_empty() || tag.starts_with('_') {
+                if matches!(
+                    tag,
+                    "cpus" | "memory" | "disk" | "gpus" | "cpu" | "gpu_memory" | "gpus_memory"
+                ) || tag.is_empty()
+                    || tag.starts_with('_')
+                {
                     return None;
                 }
                 Some(k.to_string())
@@ -231,17 +260,38 @@ fn base_ad(b: &mut Builder, live: &LiveVars) {
     ad.insert_bool("ExitBySignal", false);
     ad.insert_bool("LeaveJobInQueue", false);
     ad.insert_int("JobLeaseDuration", 2400);
-    for a in ["NumCkpts", "NumJobStarts", "NumJobCompletions", "NumRestarts", "NumSystemHolds", "TotalSuspensions", "LastSuspensionTime", "CommittedTime", "CommittedSlotTime", "CommittedSuspensionTime", "CumulativeSlotTime", "CumulativeSuspensionTime"] {
+    for a in [
+        "NumCkpts",
+        "NumJobStarts",
+        "NumJobCompletions",
+        "NumRestarts",
+        "NumSystemHolds",
+        "TotalSuspensions",
+        "LastSuspensionTime",
+        "CommittedTime",
+        "CommittedSlotTime",
+        "CommittedSuspensionTime",
+        "CumulativeSlotTime",
+        "CumulativeSuspensionTime",
+    ] {
         ad.insert_int(a, 0);
     }
-    for a in ["RemoteSysCpu", "RemoteUserCpu", "CumulativeRemoteSysCpu", "CumulativeRemoteUserCpu", "RemoteWallClockTime"] {
+    for a in [
+        "RemoteSysCpu",
+        "RemoteUserCpu",
+        "CumulativeRemoteSysCpu",
+        "CumulativeRemoteUserCpu",
+        "RemoteWallClockTime",
+    ] {
         ad.insert(a, "0.0");
     }
     ad.insert("Rank", "0.0");
 }
 
 fn set_universe(b: &mut Builder) -> R<()> {
-    let name = b.param("universe", Some("JobUniverse"))?.unwrap_or_else(|| "vanilla".into());
+    let name = b
+        .param("universe", Some("JobUniverse"))?
+        .unwrap_or_else(|| "vanilla".into());
     let (n, topping) = match universe_number(&name) {
         Some(u) => u,
         None => match name.parse::<i64>() {
@@ -260,10 +310,25 @@ fn set_universe(b: &mut Builder) -> R<()> {
     if n == 5 || n == 12 {
         if topping == Topping::Docker {
             if container_img.is_some() {
-                return err(ErrorKind::BadValue { command: "container_image".into(), value: container_img.unwrap_or_default(), expected: "no container_image in the docker universe (use docker_image)".into() }, "container_image");
+                return err(
+                    ErrorKind::BadValue {
+                        command: "container_image".into(),
+                        value: container_img.unwrap_or_default(),
+                        expected: "no container_image in the docker universe (use docker_image)"
+                            .into(),
+                    },
+                    "container_image",
+                );
             }
         } else if container_img.is_some() && docker_img.is_some() {
-            return err(ErrorKind::BadValue { command: "docker_image".into(), value: docker_img.unwrap_or_default(), expected: "only one of docker_image and container_image".into() }, "docker_image");
+            return err(
+                ErrorKind::BadValue {
+                    command: "docker_image".into(),
+                    value: docker_img.unwrap_or_default(),
+                    expected: "only one of docker_image and container_image".into(),
+                },
+                "docker_image",
+            );
         } else if container_img.is_some() || docker_img.is_some() {
             b.topping = Topping::Container;
             if docker_img.is_some() {
@@ -282,7 +347,14 @@ fn set_iwd(b: &mut Builder) -> R<()> {
     };
     let iwd = PathBuf::from(&text);
     if !iwd.is_dir() {
-        return err(ErrorKind::File { what: "initialdir", path: iwd, message: "no such directory".into() }, "initialdir");
+        return err(
+            ErrorKind::File {
+                what: "initialdir",
+                path: iwd,
+                message: "no such directory".into(),
+            },
+            "initialdir",
+        );
     }
     b.ad.insert_string("Iwd", &text);
     b.iwd = iwd;
@@ -308,7 +380,14 @@ fn join_text(dir: &Path, p: &str) -> String {
 fn check_image(v: &str, key: &str) -> R<String> {
     let t = v.trim().trim_matches('"').trim();
     if t.is_empty() || t.contains(char::is_whitespace) {
-        return err(ErrorKind::BadValue { command: key.into(), value: v.into(), expected: "one image reference without spaces".into() }, key);
+        return err(
+            ErrorKind::BadValue {
+                command: key.into(),
+                value: v.into(),
+                expected: "one image reference without spaces".into(),
+            },
+            key,
+        );
     }
     Ok(t.to_string())
 }
@@ -320,7 +399,16 @@ fn set_executable(b: &mut Builder) -> R<i64> {
                 let img = check_image(&img, "docker_image")?;
                 b.ad.insert_string("DockerImage", &img);
             }
-            None => return err(ErrorKind::BadValue { command: "universe".into(), value: "docker".into(), expected: "a docker_image command for docker universe jobs".into() }, "universe"),
+            None => {
+                return err(
+                    ErrorKind::BadValue {
+                        command: "universe".into(),
+                        value: "docker".into(),
+                        expected: "a docker_image command for docker universe jobs".into(),
+                    },
+                    "universe",
+                )
+            }
         }
         b.ad.insert_bool("WantDocker", true);
     }
@@ -343,15 +431,34 @@ fn set_executable(b: &mut Builder) -> R<i64> {
                 b.ad.insert_bool(want, true);
             }
             None if b.ad.contains("DockerImage") => {}
-            None => return err(ErrorKind::BadValue { command: "universe".into(), value: "container".into(), expected: "a container_image (or docker_image) command for container jobs".into() }, "universe"),
+            None => {
+                return err(
+                    ErrorKind::BadValue {
+                        command: "universe".into(),
+                        value: "container".into(),
+                        expected: "a container_image (or docker_image) command for container jobs"
+                            .into(),
+                    },
+                    "universe",
+                )
+            }
         }
         b.ad.insert_bool("WantContainer", true);
     }
     let exe = b.param("executable", Some("Cmd"))?;
     let Some(exe) = exe else {
-        return err(ErrorKind::BadValue { command: "executable".into(), value: String::new(), expected: "an executable command naming the program to run".into() }, "executable");
+        return err(
+            ErrorKind::BadValue {
+                command: "executable".into(),
+                value: String::new(),
+                expected: "an executable command naming the program to run".into(),
+            },
+            "executable",
+        );
     };
-    let transfer = b.bool_param("transfer_executable", Some("TransferExecutable"))?.unwrap_or(true);
+    let transfer = b
+        .bool_param("transfer_executable", Some("TransferExecutable"))?
+        .unwrap_or(true);
     if !transfer {
         b.ad.insert_bool("TransferExecutable", false);
     }
@@ -377,7 +484,10 @@ fn set_executable(b: &mut Builder) -> R<i64> {
 fn set_arguments(b: &mut Builder) -> R<()> {
     match b.param("arguments", Some("Args"))? {
         Some(v) => {
-            let (attr, text) = args_env::arguments(&v).map_err(|kind| BuildError { kind, key: Some("arguments".into()) })?;
+            let (attr, text) = args_env::arguments(&v).map_err(|kind| BuildError {
+                kind,
+                key: Some("arguments".into()),
+            })?;
             b.ad.insert_string(attr, &text);
         }
         None => b.ad.insert_string("Arguments", ""),
@@ -393,7 +503,10 @@ fn set_environment(b: &mut Builder) -> R<()> {
     let mut env = args_env::EnvMap::new();
     let mut v1 = false;
     if let Some(v) = &value {
-        let (e, is_v1) = args_env::parse_environment(v).map_err(|kind| BuildError { kind, key: Some(key.into()) })?;
+        let (e, is_v1) = args_env::parse_environment(v).map_err(|kind| BuildError {
+            kind,
+            key: Some(key.into()),
+        })?;
         env = e;
         v1 = is_v1 && key == "env";
     }
@@ -401,7 +514,12 @@ fn set_environment(b: &mut Builder) -> R<()> {
         let names: Option<Vec<String>> = match parse_bool(&g) {
             Some(true) => None,
             Some(false) => Some(Vec::new()),
-            None => Some(g.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).map(str::to_string).collect()),
+            None => Some(
+                g.split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            ),
         };
         for (k, val) in &b.s.environment {
             let wanted = match &names {
@@ -426,7 +544,9 @@ fn set_environment(b: &mut Builder) -> R<()> {
 fn glob_match(pat: &str, name: &str) -> bool {
     match pat.split_once('*') {
         None => pat == name,
-        Some((pre, post)) => name.len() >= pre.len() + post.len() && name.starts_with(pre) && name.ends_with(post),
+        Some((pre, post)) => {
+            name.len() >= pre.len() + post.len() && name.starts_with(pre) && name.ends_with(post)
+        }
     }
 }
 
@@ -448,7 +568,9 @@ fn set_std_files(b: &mut Builder) -> R<()> {
         match b.param(key, Some(attr))? {
             Some(v) if v != "/dev/null" => {
                 b.ad.insert_string(attr, &v);
-                let st = b.bool_param(&format!("stream_{key}"), Some(stream))?.unwrap_or(false);
+                let st = b
+                    .bool_param(&format!("stream_{key}"), Some(stream))?
+                    .unwrap_or(false);
                 b.ad.insert_bool(stream, st);
                 if let Some(t) = b.bool_param(&format!("transfer_{key}"), Some(xfer))? {
                     if !t {
@@ -472,7 +594,16 @@ fn set_notification(b: &mut Builder) -> R<()> {
             "always" | "1" => 1,
             "complete" | "2" => 2,
             "error" | "3" => 3,
-            _ => return err(ErrorKind::BadValue { command: "notification".into(), value: v, expected: "never, always, complete or error".into() }, "notification"),
+            _ => {
+                return err(
+                    ErrorKind::BadValue {
+                        command: "notification".into(),
+                        value: v,
+                        expected: "never, always, complete or error".into(),
+                    },
+                    "notification",
+                )
+            }
         };
         b.ad.insert_int("JobNotification", n);
     }
@@ -513,17 +644,35 @@ pub(crate) fn check_expr(e: &str, key: &str) -> R<()> {
             ')' | ']' | '}' => {
                 depth -= 1;
                 if depth < 0 {
-                    return err(ErrorKind::Syntax { text: e.into(), expected: format!("a ClassAd expression for {key} (unmatched '{c}')") }, key);
+                    return err(
+                        ErrorKind::Syntax {
+                            text: e.into(),
+                            expected: format!("a ClassAd expression for {key} (unmatched '{c}')"),
+                        },
+                        key,
+                    );
                 }
             }
             _ => {}
         }
     }
     if in_str {
-        return err(ErrorKind::UnbalancedQuotes { text: e.into(), quote: '"' }, key);
+        return err(
+            ErrorKind::UnbalancedQuotes {
+                text: e.into(),
+                quote: '"',
+            },
+            key,
+        );
     }
     if depth != 0 {
-        return err(ErrorKind::Syntax { text: e.into(), expected: format!("a ClassAd expression for {key} (unclosed parenthesis)") }, key);
+        return err(
+            ErrorKind::Syntax {
+                text: e.into(),
+                expected: format!("a ClassAd expression for {key} (unclosed parenthesis)"),
+            },
+            key,
+        );
     }
     Ok(())
 }
@@ -556,7 +705,14 @@ fn set_policy(b: &mut Builder) -> R<()> {
             None => Ok(None),
             Some(v) => match v.parse::<i64>() {
                 Ok(n) => Ok(Some(n)),
-                Err(_) => err(ErrorKind::BadValue { command: key.into(), value: v, expected: "an integer".into() }, key),
+                Err(_) => err(
+                    ErrorKind::BadValue {
+                        command: key.into(),
+                        value: v,
+                        expected: "an integer".into(),
+                    },
+                    key,
+                ),
             },
         }
     };
@@ -668,7 +824,10 @@ fn set_simple(b: &mut Builder) -> R<()> {
     let mut last_existed = false;
     for cmd in commands::SIMPLE {
         // the alias of the previous entry (prio after priority) is ignored if that was given
-        let alias = commands::ALIASES.iter().find(|(_, c)| *c == cmd.name).map(|(a, _)| *a);
+        let alias = commands::ALIASES
+            .iter()
+            .find(|(_, c)| *c == cmd.name)
+            .map(|(a, _)| *a);
         let mut v = b.param(cmd.name, Some(cmd.attr))?;
         let mut key = cmd.name;
         if v.is_none() {
@@ -681,7 +840,11 @@ fn set_simple(b: &mut Builder) -> R<()> {
         last_existed = v.is_some();
         let Some(v) = v else { continue };
         let bad = |expected: &str| BuildError {
-            kind: ErrorKind::BadValue { command: key.into(), value: v.clone(), expected: expected.into() },
+            kind: ErrorKind::BadValue {
+                command: key.into(),
+                value: v.clone(),
+                expected: expected.into(),
+            },
             key: Some(key.to_string()),
         };
         match cmd.kind {
@@ -691,18 +854,27 @@ fn set_simple(b: &mut Builder) -> R<()> {
             }
             Kind::Str => b.ad.insert_string(cmd.attr, &v),
             Kind::StrStripQuotes => {
-                let t = v.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(&v);
+                let t = v
+                    .strip_prefix('"')
+                    .and_then(|x| x.strip_suffix('"'))
+                    .unwrap_or(&v);
                 b.ad.insert_string(cmd.attr, t);
             }
             Kind::StrList => {
-                let l: Vec<&str> = v.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).collect();
+                let l: Vec<&str> = v
+                    .split(|c: char| c == ',' || c.is_whitespace())
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 b.ad.insert_string(cmd.attr, &l.join(","));
             }
             Kind::Path => {
                 let p = join_text(&b.iwd, &v);
                 b.ad.insert_string(cmd.attr, &p);
             }
-            Kind::Bool => b.ad.insert_bool(cmd.attr, parse_bool(&v).ok_or_else(|| bad("true or false"))?),
+            Kind::Bool => b.ad.insert_bool(
+                cmd.attr,
+                parse_bool(&v).ok_or_else(|| bad("true or false"))?,
+            ),
             Kind::Int | Kind::UInt => {
                 let n: i64 = v.parse().map_err(|_| bad("an integer"))?;
                 if cmd.kind == Kind::UInt && n < 0 {
@@ -715,96 +887,21 @@ fn set_simple(b: &mut Builder) -> R<()> {
     Ok(())
 }
 
-fn split_list(v: &str) -> Vec<String> {
-    v.split(',').map(|s| s.trim()).filter(|s| !s.is_empty()).map(str::to_string).collect()
-}
-
-fn set_transfer(b: &mut Builder, exe_kb: i64) -> R<()> {
-    let might_transfer = !matches!(b.universe, 7 | 12);
-    let mut inputs: Vec<String> = match b.param("transfer_input_files", Some("TransferInput"))? {
-        Some(v) => split_list(&v),
-        None => Vec::new(),
-    };
-    let mut input_kb: i64 = inputs
-        .iter()
-        .filter(|f| !f.contains("://"))
-        .map(|f| file_kb(&b.path_in_iwd(f)).unwrap_or(0))
-        .sum();
-    // the container image travels with the job unless it is shared or pulled
-    if b.topping == Topping::Container {
-        if let Some(img) = b.ad.get_string("ContainerImage") {
-            let transfer = b.ad.get("TransferContainer").map(|t| t != "false").unwrap_or(true);
-            let source = if !transfer || b.s.container_shared_fs.iter().any(|p| img.starts_with(p.as_str())) {
-                "local".to_string()
-            } else if let Some(scheme) = ["docker://", "oras://"].iter().find(|p| img.starts_with(**p)) {
-                scheme.trim_end_matches("://").to_string()
-            } else {
-                input_kb += file_kb(&b.path_in_iwd(&img)).unwrap_or(0);
-                inputs.push(img.clone());
-                let trimmed = img.strip_suffix('/').unwrap_or(&img);
-                let base = trimmed.rsplit('/').next().unwrap_or(trimmed).to_string();
-                b.ad.insert_string("ContainerImage", &base);
-                match trimmed.find(':') {
-                    Some(p) => trimmed[..p].to_string(),
-                    None => "cedar".to_string(),
-                }
-            };
-            b.ad.insert_string("ContainerImageSource", &source);
-        }
-    }
-    if !inputs.is_empty() {
-        b.ad.insert_string("TransferInput", &inputs.join(","));
-    }
-    b.ad.insert_int("DiskUsage", (exe_kb + input_kb).max(exe_kb));
-    b.ad.insert_int("TransferInputSizeMB", input_kb / 1024);
-    if let Some(v) = b.param("transfer_output_files", Some("TransferOutput"))? {
-        let l: Vec<String> = split_list(&v);
-        b.ad.insert_string("TransferOutput", &l.join(","));
-    }
-    if let Some(v) = b.param("transfer_output_remaps", Some("TransferOutputRemaps"))? {
-        let t = v.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(&v);
-        b.ad.insert_string("TransferOutputRemaps", t);
-    }
-    let _ = might_transfer;
-    let should = b.param("should_transfer_files", Some("ShouldTransferFiles"))?;
-    let when = b.param("when_to_transfer_output", Some("WhenToTransferOutput"))?;
-    let mut stf = match should.as_deref().map(str::to_ascii_uppercase).as_deref() {
-        None => "IF_NEEDED".to_string(),
-        Some(s @ ("YES" | "NO" | "IF_NEEDED")) => s.to_string(),
-        Some(s) if parse_bool(s) == Some(true) => "YES".into(),
-        Some(s) if parse_bool(s) == Some(false) => "NO".into(),
-        Some(_) => return err(ErrorKind::BadValue { command: "should_transfer_files".into(), value: should.unwrap_or_default(), expected: "YES, NO or IF_NEEDED".into() }, "should_transfer_files"),
-    };
-    let when_v = match when.as_deref().map(str::to_ascii_uppercase).as_deref() {
-        None => "ON_EXIT".to_string(),
-        Some(w @ ("ON_EXIT" | "ON_EXIT_OR_EVICT" | "ON_SUCCESS")) => w.to_string(),
-        Some(_) => return err(ErrorKind::BadValue { command: "when_to_transfer_output".into(), value: when.unwrap_or_default(), expected: "ON_EXIT, ON_EXIT_OR_EVICT or ON_SUCCESS".into() }, "when_to_transfer_output"),
-    };
-    if when_v == "ON_EXIT_OR_EVICT" && stf == "IF_NEEDED" && should.is_none() {
-        stf = "YES".into();
-    }
-    if stf == "NO" && when.is_some() {
-        return err(ErrorKind::BadValue { command: "when_to_transfer_output".into(), value: when_v, expected: "no when_to_transfer_output when should_transfer_files = NO".into() }, "when_to_transfer_output");
-    }
-    b.ad.insert_string("ShouldTransferFiles", &stf);
-    if stf != "NO" {
-        b.ad.insert_string("WhenToTransferOutput", &when_v);
-    }
-    if stf != "YES" {
-        b.ad.insert_string("FileSystemDomain", &b.s.filesystem_domain);
-    }
-    Ok(())
-}
-
 fn set_forced(b: &mut Builder) -> R<()> {
     let forced: Vec<(String, String)> = b
         .macros
         .iter()
-        .filter_map(|(k, v)| k.strip_prefix("MY.").map(|a| (a.to_string(), v.to_string())))
+        .filter_map(|(k, v)| {
+            k.strip_prefix("MY.")
+                .map(|a| (a.to_string(), v.to_string()))
+        })
         .collect();
     for (attr, raw) in forced {
         let key = format!("MY.{attr}");
-        let v = b.ex.expand(&raw).map_err(|kind| BuildError { kind, key: Some(key.clone()) })?;
+        let v = b.ex.expand(&raw).map_err(|kind| BuildError {
+            kind,
+            key: Some(key.clone()),
+        })?;
         let v = v.trim();
         if v.is_empty() {
             b.ad.remove(&attr);
@@ -813,219 +910,5 @@ fn set_forced(b: &mut Builder) -> R<()> {
         check_expr(v, &key)?;
         b.ad.insert(attr, v.to_string());
     }
-    Ok(())
-}
-
-/// Attribute names an expression refers to: `(target-or-unscoped, my-scoped)`, lowercase.
-fn references(e: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let b = e.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c == b'"' {
-            i += 1;
-            while i < b.len() && b[i] != b'"' {
-                if b[i] == b'\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            i += 1;
-            continue;
-        }
-        if c.is_ascii_alphabetic() || c == b'_' {
-            let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.') {
-                i += 1;
-            }
-            let word = e[start..i].to_ascii_lowercase();
-            let rest = &e[i..];
-            if rest.trim_start().starts_with('(') {
-                continue; // a function call
-            }
-            if let Some(a) = word.strip_prefix("target.") {
-                out.push(a.to_string());
-            } else if word.starts_with("my.") {
-                // refers to the job itself
-            } else if !matches!(word.as_str(), "true" | "false" | "undefined" | "error" | "is" | "isnt") {
-                out.push(word);
-            }
-            continue;
-        }
-        if c.is_ascii_digit() {
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
-                i += 1;
-            }
-            continue;
-        }
-        i += 1;
-    }
-    out
-}
-
-fn literal_number(e: &str) -> Option<f64> {
-    e.trim().parse::<f64>().ok()
-}
-
-fn set_requirements(b: &mut Builder) -> R<()> {
-    if b.macros.get("MY.Requirements").is_some() {
-        return Ok(());
-    }
-    let user = b.param("requirements", None)?;
-    let mut ans = String::new();
-    if let Some(u) = &user {
-        check_expr(u, "requirements")?;
-        ans = format!("({u})");
-    }
-    let refs = user.as_deref().map(references).unwrap_or_default();
-    let has = |a: &str| refs.iter().any(|r| r == a);
-    if has("requirements") {
-        return err(ErrorKind::BadValue { command: "requirements".into(), value: user.unwrap_or_default(), expected: "an expression that does not refer to Requirements itself (did you mean $(Requirements)?)".into() }, "requirements");
-    }
-    let arch = format!("(TARGET.Arch == \"{}\")", b.s.arch);
-    let and = |ans: &mut String, clause: &str| {
-        if !ans.is_empty() {
-            ans.push_str(" && ");
-        }
-        ans.push_str(clause);
-    };
-    match b.topping {
-        Topping::Docker | Topping::Container => {
-            if !has("arch") {
-                and(&mut ans, &arch);
-            }
-            if b.topping == Topping::Docker {
-                and(&mut ans, "TARGET.HasDocker");
-            } else {
-                and(&mut ans, "TARGET.HasContainer");
-                if b.ad.contains("DockerImage") || b.ad.contains("WantDockerImage") {
-                    and(&mut ans, "TARGET.HasDockerURL");
-                } else if b.ad.contains("WantSIF") {
-                    and(&mut ans, "TARGET.HasSIF");
-                } else {
-                    and(&mut ans, "TARGET.HasSandboxImage");
-                }
-            }
-        }
-        Topping::None => {
-            if b.universe == 10 {
-                and(&mut ans, "TARGET.HasJava");
-            } else {
-                if !has("arch") {
-                    and(&mut ans, &arch);
-                }
-                let checks_opsys = ["opsys", "opsysandver", "opsyslongname", "opsysshortname", "opsysname", "opsyslegacy"].iter().any(|a| has(a));
-                if !checks_opsys {
-                    and(&mut ans, &format!("(TARGET.OpSys == \"{}\")", b.s.opsys));
-                }
-            }
-        }
-    }
-    if !has("disk") {
-        match b.ad.get("RequestDisk") {
-            Some(d) if literal_number(d).is_none_or(|v| v > 0.0) => and(&mut ans, "(TARGET.Disk >= RequestDisk)"),
-            Some(_) => {}
-            None => and(&mut ans, "(TARGET.Disk >= DiskUsage)"),
-        }
-    } else if b.ad.contains("RequestDisk") {
-        and(&mut ans, "(TARGET.Disk >= RequestDisk)");
-    }
-    if let Some(m) = b.ad.get("RequestMemory") {
-        if literal_number(m).is_none_or(|v| v > 1.0) {
-            and(&mut ans, "(TARGET.Memory >= RequestMemory)");
-        }
-    }
-    if !has("cpus") {
-        if let Some(c) = b.ad.get("RequestCpus") {
-            if literal_number(c).is_none_or(|v| v > 1.0) {
-                and(&mut ans, "(TARGET.Cpus >= RequestCpus)");
-            }
-        }
-    }
-    // custom resources: Request<tag> other than Cpus, Disk, Memory, sorted case-insensitively
-    let mut tags: Vec<(String, String)> = b
-        .ad
-        .iter()
-        .filter(|(k, _)| k.len() >= 9 && k[..7].eq_ignore_ascii_case("request") && !k[7..].starts_with('_'))
-        .filter(|(k, _)| !matches!(k[7..].to_ascii_lowercase().as_str(), "cpus" | "disk" | "memory"))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    tags.sort_by_key(|(k, _)| k.to_ascii_lowercase());
-    for (attr, v) in tags {
-        let tag = &attr[7..];
-        if has(&tag.to_ascii_lowercase()) {
-            continue;
-        }
-        if v.trim().starts_with('"') {
-            if v.trim().len() > 2 {
-                and(&mut ans, &format!("regexp({attr}, TARGET.{tag})"));
-            }
-        } else if literal_number(&v).is_none_or(|n| n > 0.0) {
-            let require = format!("Require{tag}");
-            if b.ad.contains(&require) {
-                and(&mut ans, &format!("(countMatches(MY.{require},TARGET.Available{tag}) >= {attr})"));
-            } else {
-                and(&mut ans, &format!("(TARGET.{tag} >= {attr})"));
-            }
-        }
-    }
-    if b.ad.get("EncryptExecuteDirectory") == Some("true") && !has("hasencryptexecutedirectory") {
-        and(&mut ans, "TARGET.HasEncryptExecuteDirectory");
-    }
-    if !matches!(b.universe, 7 | 12) {
-        let stf = b.ad.get_string("ShouldTransferFiles").unwrap_or_else(|| "IF_NEEDED".into());
-        let checks_fsd = has("filesystemdomain");
-        let checks_ft = has("hasfiletransfer") || has("hasjobtransferplugins");
-        let domain = "(TARGET.FileSystemDomain == MY.FileSystemDomain)";
-        if stf == "NO" {
-            if !checks_fsd {
-                and(&mut ans, domain);
-            }
-        } else if !checks_ft {
-            let xfer = if b.ad.get_string("TransferPlugins").is_some_and(|p| !p.is_empty()) {
-                "TARGET.HasJobTransferPlugins"
-            } else {
-                "TARGET.HasFileTransfer"
-            };
-            let mut clause = xfer.to_string();
-            let encrypt = ["EncryptInputFiles", "EncryptOutputFiles", "DontEncryptInputFiles", "DontEncryptOutputFiles"].iter().any(|a| b.ad.contains(a));
-            if encrypt && !has("hasperfileencryption") {
-                clause.push_str(" && TARGET.HasPerFileEncryption");
-            }
-            let version_check = b.ad.contains("TransferCheckpoint")
-                || b.ad.get("PreserveRelativePaths") == Some("true")
-                || b.ad.get_string("WhenToTransferOutput").as_deref() == Some("ON_SUCCESS");
-            if version_check {
-                clause.push_str(" && versioncmp(split(TARGET.CondorVersion)[1], \"8.9.7\") >= 0");
-            }
-            // URL schemes the job's transfer plugins do not supply
-            let mut methods: Vec<String> = Vec::new();
-            let inputs = b.ad.get_string("TransferInput").unwrap_or_default();
-            for f in inputs.split(',') {
-                if let Some((scheme, _)) = f.trim().split_once("://") {
-                    let s = scheme.to_ascii_lowercase();
-                    if !methods.contains(&s) {
-                        methods.push(s);
-                    }
-                }
-            }
-            let plugs = b.ad.get_string("TransferPlugins").unwrap_or_default();
-            methods.retain(|m| !plugs.split(';').any(|p| p.split_once('=').is_some_and(|(ms, _)| ms.split(',').any(|x| x.trim().eq_ignore_ascii_case(m)))));
-            methods.sort();
-            if !methods.is_empty() {
-                b.ad.insert_string("WantTransferPluginMethods", &methods.join(","));
-            }
-            for m in &methods {
-                clause.push_str(&format!(" && stringListIMember(\"{m}\",TARGET.HasFileTransferPluginMethods)"));
-            }
-            if stf == "IF_NEEDED" && !checks_fsd {
-                and(&mut ans, &format!("({domain} || ({clause}))"));
-            } else {
-                and(&mut ans, &format!("({clause})"));
-            }
-        }
-    }
-    b.ad.insert("Requirements", ans);
     Ok(())
 }

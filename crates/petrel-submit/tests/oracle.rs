@@ -24,7 +24,13 @@ use std::process::Command;
 use petrel_submit::{Submission, SubmitOptions};
 
 const QDATE: i64 = 1_700_000_000;
-const IGNORED_VALUE: &[&str] = &["Owner", "CondorVersion", "CondorPlatform", "JobSubmitMethod", "FileSystemDomain"];
+const IGNORED_VALUE: &[&str] = &[
+    "Owner",
+    "CondorVersion",
+    "CondorPlatform",
+    "JobSubmitMethod",
+    "FileSystemDomain",
+];
 
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
@@ -71,11 +77,16 @@ fn lower_bool_literals(s: &str) -> String {
         if c == '"' && (i == 0 || b[i - 1] != b'\\') {
             in_str = !in_str;
         }
-        let word_start = !in_str && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'.'));
+        let word_start = !in_str
+            && (i == 0
+                || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'.'));
         if word_start {
             for w in ["true", "false"] {
                 let end = i + w.len();
-                if end <= b.len() && s[i..end].eq_ignore_ascii_case(w) && (end == b.len() || !(b[end].is_ascii_alphanumeric() || b[end] == b'_')) {
+                if end <= b.len()
+                    && s[i..end].eq_ignore_ascii_case(w)
+                    && (end == b.len() || !(b[end].is_ascii_alphanumeric() || b[end] == b'_'))
+                {
                     out.push_str(w);
                     i = end;
                     break;
@@ -96,14 +107,20 @@ type Ad = BTreeMap<String, String>;
 fn normalize_ad(pairs: impl Iterator<Item = (String, String)>, corpus: &str) -> Ad {
     pairs
         .map(|(k, v)| {
-            let v = if IGNORED_VALUE.iter().any(|a| a.eq_ignore_ascii_case(&k)) { "<ignored>".to_string() } else { normalize_expr(&v, corpus) };
+            let v = if IGNORED_VALUE.iter().any(|a| a.eq_ignore_ascii_case(&k)) {
+                "<ignored>".to_string()
+            } else {
+                normalize_expr(&v, corpus)
+            };
             (k, v)
         })
         .collect()
 }
 
 fn oracle_python() -> Option<String> {
-    std::env::var("PETREL_ORACLE_PY24").ok().filter(|s| !s.is_empty())
+    std::env::var("PETREL_ORACLE_PY24")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 fn require_all() -> bool {
@@ -121,7 +138,11 @@ fn oracle_ads(py: Option<&str>, sub: &Path) -> Option<Vec<Ad>> {
                 .current_dir(&dir)
                 .output()
                 .expect("run the oracle");
-            assert!(out.status.success(), "oracle failed on {name}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "oracle failed on {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             String::from_utf8(out.stdout).expect("utf-8")
         }
         None => std::fs::read_to_string(sub.with_extension("oracle.json")).ok()?,
@@ -134,7 +155,11 @@ fn oracle_ads(py: Option<&str>, sub: &Path) -> Option<Vec<Ad>> {
             .iter()
             .map(|ad| {
                 let m = ad.as_object().expect("ad object");
-                normalize_ad(m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())), &corpus)
+                normalize_ad(
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())),
+                    &corpus,
+                )
             })
             .collect(),
     )
@@ -154,13 +179,23 @@ fn recorded_corpus_dir(json: &str) -> String {
 }
 
 fn petrel_ads(sub: &Path) -> Vec<Ad> {
-    let opts = SubmitOptions { qdate: Some(QDATE), ..Default::default() };
-    let s = Submission::from_file(sub, &opts).unwrap_or_else(|e| panic!("petrel failed on {}: {e}", sub.display()));
-    let corpus = std::fs::canonicalize(corpus_dir()).expect("corpus dir").to_string_lossy().into_owned();
+    let opts = SubmitOptions {
+        qdate: Some(QDATE),
+        ..Default::default()
+    };
+    let s = Submission::from_file(sub, &opts)
+        .unwrap_or_else(|e| panic!("petrel failed on {}: {e}", sub.display()));
+    let corpus = std::fs::canonicalize(corpus_dir())
+        .expect("corpus dir")
+        .to_string_lossy()
+        .into_owned();
     s.procs()
         .map(|ad| {
             let ad = ad.unwrap_or_else(|e| panic!("petrel failed on {}: {e}", sub.display()));
-            normalize_ad(ad.iter().map(|(k, v)| (k.to_string(), v.to_string())), &corpus)
+            normalize_ad(
+                ad.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+                &corpus,
+            )
         })
         .collect()
 }
@@ -178,21 +213,35 @@ fn corpus_files() -> Vec<PathBuf> {
 fn diff(name: &str, ours: &[Ad], theirs: &[Ad]) -> Vec<String> {
     let mut problems = Vec::new();
     if ours.len() != theirs.len() {
-        problems.push(format!("{name}: petrel made {} jobs, HTCondor {}", ours.len(), theirs.len()));
+        problems.push(format!(
+            "{name}: petrel made {} jobs, HTCondor {}",
+            ours.len(),
+            theirs.len()
+        ));
     }
     for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
-        let lower = |m: &Ad| m.iter().map(|(k, v)| (k.to_ascii_lowercase(), (k.clone(), v.clone()))).collect::<BTreeMap<_, _>>();
+        let lower = |m: &Ad| {
+            m.iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), (k.clone(), v.clone())))
+                .collect::<BTreeMap<_, _>>()
+        };
         let (la, lb) = (lower(a), lower(b));
         for (k, (name_a, va)) in &la {
             match lb.get(k) {
-                None => problems.push(format!("{name} proc {i}: petrel has {name_a} = {va}, HTCondor does not")),
-                Some((_, vb)) if va != vb => problems.push(format!("{name} proc {i}: {name_a}: petrel {va} vs HTCondor {vb}")),
+                None => problems.push(format!(
+                    "{name} proc {i}: petrel has {name_a} = {va}, HTCondor does not"
+                )),
+                Some((_, vb)) if va != vb => problems.push(format!(
+                    "{name} proc {i}: {name_a}: petrel {va} vs HTCondor {vb}"
+                )),
                 _ => {}
             }
         }
         for (k, (name_b, vb)) in &lb {
             if !la.contains_key(k) {
-                problems.push(format!("{name} proc {i}: HTCondor has {name_b} = {vb}, petrel does not"));
+                problems.push(format!(
+                    "{name} proc {i}: HTCondor has {name_b} = {vb}, petrel does not"
+                ));
             }
         }
     }
@@ -213,9 +262,14 @@ fn corpus_matches_htcondor() {
     let mut problems = Vec::new();
     let mut compared = 0;
     for f in &files {
-        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let Some(theirs) = oracle_ads(py.as_deref(), f) else {
-            problems.push(format!("{name}: no recorded oracle output ({name} → .oracle.json)"));
+            problems.push(format!(
+                "{name}: no recorded oracle output ({name} → .oracle.json)"
+            ));
             continue;
         };
         let ours = petrel_ads(f);
@@ -223,5 +277,10 @@ fn corpus_matches_htcondor() {
         compared += 1;
     }
     eprintln!("compared {compared} corpus files");
-    assert!(problems.is_empty(), "{} disagreements with HTCondor:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} disagreements with HTCondor:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }

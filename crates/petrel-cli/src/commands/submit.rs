@@ -1,8 +1,262 @@
-//! (in progress: being written in this session)
+//! `petrel submit`: HTCondor's `condor_submit`.
+//!
+//! Flags are taken HTCondor style (single dash; two dashes work too):
+//! `-dry-run [OUT] FILE` prints what would be queued in condor_submit's dry-run format
+//! (`Attr=value` lines, the cluster ad before proc 0, a blank line before each proc) to OUT
+//! (`-` or omitted: standard output); `-dump [OUT] FILE` prints each fully expanded job ad
+//! in the long form (`Attr = value`, a blank line between ads); `-queue ARGS` supplies the
+//! queue statement; `-append CMD` / `-a CMD` adds a command before the queue statement;
+//! `-batch-name NAME`; `-max-procs N` caps the number of jobs (default 10 million).
+//! Without `-dry-run` or `-dump` the jobs would go to the pool, which is not available yet.
+
+use std::io::Write;
+
+use anyhow::{bail, Context};
+use petrel_submit::{Submission, SubmitOptions};
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(disable_help_flag = true)]
+pub struct Args {
+    /// Submit file and HTCondor-style flags (-dry-run, -dump, -queue, -append, -batch-name, -max-procs).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "FLAG|FILE"
+    )]
+    pub args: Vec<String>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("this command is being written")
+#[derive(Debug, PartialEq, Eq)]
+enum Mode {
+    Submit,
+    DryRun,
+    Dump,
+}
+
+#[derive(Debug)]
+struct Parsed {
+    mode: Mode,
+    out: Option<String>,
+    file: Option<String>,
+    opts: SubmitOptions,
+    help: bool,
+}
+
+const USAGE: &str = "usage: petrel submit [-dry-run [OUT]] [-dump [OUT]] [-queue ARGS] [-append CMD] [-batch-name NAME] [-max-procs N] FILE";
+
+fn flag_name(a: &str) -> Option<&str> {
+    let f = a.strip_prefix("--").or_else(|| a.strip_prefix('-'))?;
+    if f.is_empty() {
+        None
+    } else {
+        Some(f)
+    }
+}
+
+fn parse(args: &[String]) -> anyhow::Result<Parsed> {
+    let mut p = Parsed {
+        mode: Mode::Submit,
+        out: None,
+        file: None,
+        opts: SubmitOptions::default(),
+        help: false,
+    };
+    let mut positional = Vec::new();
+    let mut out_pending = false;
+    let mut i = 0;
+    let value = |i: &mut usize, name: &str| -> anyhow::Result<String> {
+        *i += 1;
+        args.get(*i)
+            .cloned()
+            .with_context(|| format!("-{name} requires an argument\n{USAGE}"))
+    };
+    while i < args.len() {
+        let a = &args[i];
+        match flag_name(a) {
+            Some(f) => match f {
+                "dry-run" | "dry" => {
+                    p.mode = Mode::DryRun;
+                    out_pending = true;
+                }
+                "dump" => {
+                    p.mode = Mode::Dump;
+                    out_pending = true;
+                }
+                "queue" | "q" => {
+                    // the rest of the arguments up to the next flag form the queue statement
+                    let mut q = Vec::new();
+                    while i + 1 < args.len()
+                        && flag_name(&args[i + 1]).is_none()
+                        && !(q.len() > 0 && args[i + 1].ends_with(".sub"))
+                    {
+                        i += 1;
+                        q.push(args[i].clone());
+                    }
+                    if q.is_empty() {
+                        bail!("-queue requires an argument\n{USAGE}");
+                    }
+                    p.opts.queue_override = Some(q.join(" "));
+                }
+                "append" | "a" => p.opts.append.push(value(&mut i, f)?),
+                "batch-name" | "batch_name" => p.opts.batch_name = Some(value(&mut i, f)?),
+                "max-procs" => {
+                    let v = value(&mut i, f)?;
+                    p.opts.max_procs = v
+                        .parse()
+                        .with_context(|| format!("-max-procs {v}: expected a positive integer"))?;
+                }
+                "help" | "h" => p.help = true,
+                _ => bail!("unknown option {a}\n{USAGE}"),
+            },
+            None if a == "-" && out_pending => {
+                p.out = Some("-".into());
+                out_pending = false;
+            }
+            None => {
+                if out_pending {
+                    positional.push((a.clone(), true));
+                    out_pending = false;
+                } else {
+                    positional.push((a.clone(), false));
+                }
+            }
+        }
+        i += 1;
+    }
+    // -dry-run OUT FILE: OUT is the output only when a submit file follows it
+    match positional.as_slice() {
+        [] => {}
+        [(f, _)] => p.file = Some(f.clone()),
+        [(o, true), (f, _)] => {
+            p.out = Some(o.clone());
+            p.file = Some(f.clone());
+        }
+        _ => bail!(
+            "more than one submit file given: {}\n{USAGE}",
+            positional
+                .iter()
+                .map(|(s, _)| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    }
+    Ok(p)
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let p = parse(&args.args)?;
+    if p.help {
+        println!("{USAGE}");
+        return Ok(0);
+    }
+    let Some(file) = p.file.as_deref() else {
+        bail!("no submit file given (reading a submit description from standard input is not supported)\n{USAGE}");
+    };
+    let sub = Submission::from_file(file, &p.opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for w in sub.warnings() {
+        eprintln!("WARNING: {w}");
+    }
+    if p.mode == Mode::Submit {
+        bail!(
+            "{} job(s) in {file} are valid, but the petrel pool is not available yet; use -dry-run or -dump to see the job ads",
+            sub.proc_count()
+        );
+    }
+    // validate every proc first so that nothing is printed on error
+    for ad in sub.procs() {
+        ad.map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let to_stdout = matches!(p.out.as_deref(), None | Some("-"));
+    let mut w: Box<dyn Write> = if to_stdout {
+        Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
+    } else {
+        let out = p.out.as_deref().unwrap_or("-");
+        Box::new(std::io::BufWriter::new(
+            std::fs::File::create(out).with_context(|| format!("cannot create {out}"))?,
+        ))
+    };
+    let count = sub.proc_count();
+    match p.mode {
+        Mode::Dump => {
+            for (i, ad) in sub.procs().enumerate() {
+                let ad = ad.map_err(|e| anyhow::anyhow!("{e}"))?;
+                if i > 0 {
+                    writeln!(w)?;
+                }
+                write!(w, "{ad}")?;
+            }
+        }
+        _ => {
+            if !to_stdout {
+                println!("Dry-Run job(s).");
+            } else {
+                writeln!(w, "Dry-Run job(s).")?;
+            }
+            let mut cluster: Option<petrel_submit::JobAd> = None;
+            for ad in sub.procs() {
+                let ad = ad.map_err(|e| anyhow::anyhow!("{e}"))?;
+                writeln!(w)?;
+                let base = match &cluster {
+                    Some(c) => c,
+                    None => {
+                        let mut c = ad.clone();
+                        c.remove("ProcId");
+                        writeln!(w, "ClusterId={}", sub.cluster_id())?;
+                        for (k, v) in c
+                            .iter()
+                            .filter(|(k, _)| !k.eq_ignore_ascii_case("ClusterId"))
+                        {
+                            writeln!(w, "{k}={v}")?;
+                        }
+                        cluster.insert(c)
+                    }
+                };
+                writeln!(w, "ProcId={}", ad.get("ProcId").unwrap_or("0"))?;
+                writeln!(w, "JobStatus={}", ad.get("JobStatus").unwrap_or("1"))?;
+                for (k, v) in ad.delta_from(base).iter() {
+                    if !k.eq_ignore_ascii_case("ProcId") && !k.eq_ignore_ascii_case("JobStatus") {
+                        writeln!(w, "{k}={v}")?;
+                    }
+                }
+            }
+            if to_stdout {
+                writeln!(w)?;
+                writeln!(w, "{count} job(s) dry-run to cluster {}.", sub.cluster_id())?;
+            }
+        }
+    }
+    w.flush()?;
+    if p.mode == Mode::DryRun && !to_stdout {
+        println!("{count} job(s) dry-run to cluster {}.", sub.cluster_id());
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn flags() {
+        let p = parse(&s(&["-dry-run", "job.sub"])).unwrap();
+        assert_eq!(
+            (p.mode, p.out, p.file.as_deref()),
+            (Mode::DryRun, None, Some("job.sub"))
+        );
+        let p = parse(&s(&["--dry-run", "out.txt", "job.sub", "-batch-name", "b"])).unwrap();
+        assert_eq!(
+            (p.out.as_deref(), p.file.as_deref()),
+            (Some("out.txt"), Some("job.sub"))
+        );
+        assert_eq!(p.opts.batch_name.as_deref(), Some("b"));
+        let p = parse(&s(&["-dump", "-", "job.sub", "-queue", "3", "-a", "x = 1"])).unwrap();
+        assert_eq!((p.mode, p.out.as_deref()), (Mode::Dump, Some("-")));
+        assert_eq!(p.opts.queue_override.as_deref(), Some("3"));
+        assert_eq!(p.opts.append, ["x = 1"]);
+        assert!(parse(&s(&["-bogus", "job.sub"])).is_err());
+    }
 }

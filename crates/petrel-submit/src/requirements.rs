@@ -1,0 +1,272 @@
+//! The Requirements expression: the user's `requirements` in parentheses, followed by the
+//! clauses condor_submit appends unless the user's expression already refers to the
+//! attribute: architecture and operating system (or `HasContainer`/`HasDocker` and the
+//! image kind for container jobs), disk, memory, CPUs, custom resources (`request_<tag>`),
+//! and file transfer or a shared file system, with the URL schemes input files need.
+
+use crate::error::ErrorKind;
+use crate::to_ads::{check_expr, err, Builder, Topping, R};
+
+/// Attribute names an expression refers to: `(target-or-unscoped, my-scoped)`, lowercase.
+fn references(e: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let b = e.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'"' {
+            i += 1;
+            while i < b.len() && b[i] != b'"' {
+                if b[i] == b'\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if c.is_ascii_alphabetic() || c == b'_' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.') {
+                i += 1;
+            }
+            let word = e[start..i].to_ascii_lowercase();
+            let rest = &e[i..];
+            if rest.trim_start().starts_with('(') {
+                continue; // a function call
+            }
+            if let Some(a) = word.strip_prefix("target.") {
+                out.push(a.to_string());
+            } else if word.starts_with("my.") {
+                // refers to the job itself
+            } else if !matches!(
+                word.as_str(),
+                "true" | "false" | "undefined" | "error" | "is" | "isnt"
+            ) {
+                out.push(word);
+            }
+            continue;
+        }
+        if c.is_ascii_digit() {
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
+                i += 1;
+            }
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether `e` is an expression, or a literal number above `min`.
+fn exceeds(e: &str, min: f64) -> bool {
+    match literal_number(e) {
+        Some(v) => v > min,
+        None => true,
+    }
+}
+
+fn literal_number(e: &str) -> Option<f64> {
+    e.trim().parse::<f64>().ok()
+}
+
+pub(crate) fn set_requirements(b: &mut Builder) -> R<()> {
+    if b.macros.get("MY.Requirements").is_some() {
+        return Ok(());
+    }
+    let user = b.param("requirements", None)?;
+    let mut ans = String::new();
+    if let Some(u) = &user {
+        check_expr(u, "requirements")?;
+        ans = format!("({u})");
+    }
+    let refs = user.as_deref().map(references).unwrap_or_default();
+    let has = |a: &str| refs.iter().any(|r| r == a);
+    if has("requirements") {
+        return err(ErrorKind::BadValue { command: "requirements".into(), value: user.unwrap_or_default(), expected: "an expression that does not refer to Requirements itself (did you mean $(Requirements)?)".into() }, "requirements");
+    }
+    let arch = format!("(TARGET.Arch == \"{}\")", b.s.arch);
+    let and = |ans: &mut String, clause: &str| {
+        if !ans.is_empty() {
+            ans.push_str(" && ");
+        }
+        ans.push_str(clause);
+    };
+    match b.topping {
+        Topping::Docker | Topping::Container => {
+            if !has("arch") {
+                and(&mut ans, &arch);
+            }
+            if b.topping == Topping::Docker {
+                and(&mut ans, "TARGET.HasDocker");
+            } else {
+                and(&mut ans, "TARGET.HasContainer");
+                if b.ad.contains("DockerImage") || b.ad.contains("WantDockerImage") {
+                    and(&mut ans, "TARGET.HasDockerURL");
+                } else if b.ad.contains("WantSIF") {
+                    and(&mut ans, "TARGET.HasSIF");
+                } else {
+                    and(&mut ans, "TARGET.HasSandboxImage");
+                }
+            }
+        }
+        Topping::None => {
+            if b.universe == 10 {
+                and(&mut ans, "TARGET.HasJava");
+            } else {
+                if !has("arch") {
+                    and(&mut ans, &arch);
+                }
+                let checks_opsys = [
+                    "opsys",
+                    "opsysandver",
+                    "opsyslongname",
+                    "opsysshortname",
+                    "opsysname",
+                    "opsyslegacy",
+                ]
+                .iter()
+                .any(|a| has(a));
+                if !checks_opsys {
+                    and(&mut ans, &format!("(TARGET.OpSys == \"{}\")", b.s.opsys));
+                }
+            }
+        }
+    }
+    if !has("disk") {
+        match b.ad.get("RequestDisk") {
+            Some(d) if exceeds(d, 0.0) => and(&mut ans, "(TARGET.Disk >= RequestDisk)"),
+            Some(_) => {}
+            None => and(&mut ans, "(TARGET.Disk >= DiskUsage)"),
+        }
+    } else if b.ad.contains("RequestDisk") {
+        and(&mut ans, "(TARGET.Disk >= RequestDisk)");
+    }
+    if let Some(m) = b.ad.get("RequestMemory") {
+        if exceeds(m, 1.0) {
+            and(&mut ans, "(TARGET.Memory >= RequestMemory)");
+        }
+    }
+    if !has("cpus") {
+        if let Some(c) = b.ad.get("RequestCpus") {
+            if exceeds(c, 1.0) {
+                and(&mut ans, "(TARGET.Cpus >= RequestCpus)");
+            }
+        }
+    }
+    // custom resources: Request<tag> other than Cpus, Disk, Memory, sorted case-insensitively
+    let mut tags: Vec<(String, String)> =
+        b.ad.iter()
+            .filter(|(k, _)| {
+                k.len() >= 9 && k[..7].eq_ignore_ascii_case("request") && !k[7..].starts_with('_')
+            })
+            .filter(|(k, _)| {
+                !matches!(
+                    k[7..].to_ascii_lowercase().as_str(),
+                    "cpus" | "disk" | "memory"
+                )
+            })
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    tags.sort_by_key(|(k, _)| k.to_ascii_lowercase());
+    for (attr, v) in tags {
+        let tag = &attr[7..];
+        if has(&tag.to_ascii_lowercase()) {
+            continue;
+        }
+        if v.trim().starts_with('"') {
+            if v.trim().len() > 2 {
+                and(&mut ans, &format!("regexp({attr}, TARGET.{tag})"));
+            }
+        } else if exceeds(&v, 0.0) {
+            let require = format!("Require{tag}");
+            if b.ad.contains(&require) {
+                and(
+                    &mut ans,
+                    &format!("(countMatches(MY.{require},TARGET.Available{tag}) >= {attr})"),
+                );
+            } else {
+                and(&mut ans, &format!("(TARGET.{tag} >= {attr})"));
+            }
+        }
+    }
+    if b.ad.get("EncryptExecuteDirectory") == Some("true") && !has("hasencryptexecutedirectory") {
+        and(&mut ans, "TARGET.HasEncryptExecuteDirectory");
+    }
+    if !matches!(b.universe, 7 | 12) {
+        let stf =
+            b.ad.get_string("ShouldTransferFiles")
+                .unwrap_or_else(|| "IF_NEEDED".into());
+        let checks_fsd = has("filesystemdomain");
+        let checks_ft = has("hasfiletransfer") || has("hasjobtransferplugins");
+        let domain = "(TARGET.FileSystemDomain == MY.FileSystemDomain)";
+        if stf == "NO" {
+            if !checks_fsd {
+                and(&mut ans, domain);
+            }
+        } else if !checks_ft {
+            let xfer = if b
+                .ad
+                .get_string("TransferPlugins")
+                .is_some_and(|p| !p.is_empty())
+            {
+                "TARGET.HasJobTransferPlugins"
+            } else {
+                "TARGET.HasFileTransfer"
+            };
+            let mut clause = xfer.to_string();
+            let encrypt = [
+                "EncryptInputFiles",
+                "EncryptOutputFiles",
+                "DontEncryptInputFiles",
+                "DontEncryptOutputFiles",
+            ]
+            .iter()
+            .any(|a| b.ad.contains(a));
+            if encrypt && !has("hasperfileencryption") {
+                clause.push_str(" && TARGET.HasPerFileEncryption");
+            }
+            let version_check = b.ad.contains("TransferCheckpoint")
+                || b.ad.get("PreserveRelativePaths") == Some("true")
+                || b.ad.get_string("WhenToTransferOutput").as_deref() == Some("ON_SUCCESS");
+            if version_check {
+                clause.push_str(" && versioncmp(split(TARGET.CondorVersion)[1], \"8.9.7\") >= 0");
+            }
+            // URL schemes the job's transfer plugins do not supply
+            let mut methods: Vec<String> = Vec::new();
+            let inputs = b.ad.get_string("TransferInput").unwrap_or_default();
+            for f in inputs.split(',') {
+                if let Some((scheme, _)) = f.trim().split_once("://") {
+                    let s = scheme.to_ascii_lowercase();
+                    if !methods.contains(&s) {
+                        methods.push(s);
+                    }
+                }
+            }
+            let plugs = b.ad.get_string("TransferPlugins").unwrap_or_default();
+            methods.retain(|m| {
+                !plugs.split(';').any(|p| {
+                    p.split_once('=').is_some_and(|(ms, _)| {
+                        ms.split(',').any(|x| x.trim().eq_ignore_ascii_case(m))
+                    })
+                })
+            });
+            methods.sort();
+            if !methods.is_empty() {
+                b.ad.insert_string("WantTransferPluginMethods", &methods.join(","));
+            }
+            for m in &methods {
+                clause.push_str(&format!(
+                    " && stringListIMember(\"{m}\",TARGET.HasFileTransferPluginMethods)"
+                ));
+            }
+            if stf == "IF_NEEDED" && !checks_fsd {
+                and(&mut ans, &format!("({domain} || ({clause}))"));
+            } else {
+                and(&mut ans, &format!("({clause})"));
+            }
+        }
+    }
+    b.ad.insert("Requirements", ans);
+    Ok(())
+}
