@@ -22,6 +22,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use serde::{Deserialize, Serialize};
@@ -104,7 +105,10 @@ pub fn unpack_layer<R: Read>(
     )
     .ctx("open layer directory", dest)?;
     let mut u = Unpacker {
-        root,
+        root: Rc::new(root),
+        umask: process_umask(),
+        euid: rustix::process::geteuid().as_raw(),
+        egid: rustix::process::getegid().as_raw(),
         dest,
         layer,
         opts,
@@ -149,13 +153,17 @@ struct DeferredDir {
 }
 
 struct Unpacker<'a> {
-    root: OwnedFd,
+    root: Rc<OwnedFd>,
+    /// The process umask: modes it would not change need no `fchmod`.
+    umask: u32,
+    euid: u32,
+    egid: u32,
     dest: &'a Path,
     layer: &'a str,
     opts: &'a UnpackOptions,
     report: UnpackReport,
     /// The last parent directory opened, by its component path.
-    cache: Option<(Vec<OsString>, OwnedFd)>,
+    cache: Option<(Vec<OsString>, Rc<OwnedFd>)>,
     dirs: Vec<DeferredDir>,
 }
 
@@ -195,19 +203,16 @@ impl Unpacker<'_> {
 
     /// Opens the directory at `comps` under the root without following any symlink,
     /// creating missing directories when `create`.
-    fn open_dir(&mut self, entry: &Path, comps: &[OsString], create: bool) -> Result<OwnedFd> {
+    fn open_dir(&mut self, entry: &Path, comps: &[OsString], create: bool) -> Result<Rc<OwnedFd>> {
         if let Some((p, fd)) = &self.cache {
             if p.as_slice() == comps {
-                return fd.try_clone().map_err(|e| self.io_err(entry, "dup", e));
+                return Ok(fd.clone());
             }
         }
-        let mut cur = self
-            .root
-            .try_clone()
-            .map_err(|e| self.io_err(entry, "dup", e))?;
+        let mut cur = self.root.clone();
         for (i, c) in comps.iter().enumerate() {
             let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let next = match rfs::openat(&cur, c.as_os_str(), flags, Mode::empty()) {
+            let next = match rfs::openat(&*cur, c.as_os_str(), flags, Mode::empty()) {
                 Ok(fd) => fd,
                 Err(rustix::io::Errno::NOENT) if create => {
                     match rfs::mkdirat(&cur, c.as_os_str(), Mode::from_raw_mode(0o755)) {
@@ -236,11 +241,10 @@ impl Unpacker<'_> {
                 }
                 Err(e) => return Err(self.io_err(entry, "open parent directory", e)),
             };
-            cur = next;
+            cur = Rc::new(next);
         }
         if create {
-            let dup = cur.try_clone().map_err(|e| self.io_err(entry, "dup", e))?;
-            self.cache = Some((comps.to_vec(), dup));
+            self.cache = Some((comps.to_vec(), cur.clone()));
         }
         Ok(cur)
     }
@@ -339,17 +343,21 @@ impl Unpacker<'_> {
                 if kind == T::GNUSparse {
                     return Err(self.refuse(&path, "GNU sparse files are not supported"));
                 }
-                self.clear(&path, &parent, &comps, false)?;
-                let fd = rfs::openat(
-                    &parent,
-                    n,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )
+                let flags = OFlags::WRONLY
+                    | OFlags::CREATE
+                    | OFlags::EXCL
+                    | OFlags::NOFOLLOW
+                    | OFlags::CLOEXEC;
+                // Created with its final mode where the umask allows (then no
+                // fchmod); an existing entry is removed first, never opened.
+                let create_mode = (mode & 0o777) | 0o600;
+                let fd = match rfs::openat(&*parent, n, flags, Mode::from_raw_mode(create_mode)) {
+                    Err(rustix::io::Errno::EXIST) => {
+                        self.clear(&path, &parent, &comps, false)?;
+                        rfs::openat(&*parent, n, flags, Mode::from_raw_mode(create_mode))
+                    }
+                    other => other,
+                }
                 .map_err(|e| self.io_err(&path, "create file", e))?;
                 let mut file = std::fs::File::from(fd);
                 let n =
@@ -357,7 +365,8 @@ impl Unpacker<'_> {
                 self.report.bytes += n;
                 let fd = OwnedFd::from(file);
                 self.apply_xattrs(entry, &fd);
-                self.set_owner_mode(&path, &fd, mode, uid, gid)?;
+                let created = create_mode & !self.umask;
+                self.set_owner_mode_if_needed(&path, &fd, (mode, created), uid, gid)?;
                 let ts = timestamps(mtime);
                 rfs::futimens(&fd, &ts).map_err(|e| self.io_err(&path, "set mtime", e))?;
             }
@@ -479,6 +488,29 @@ impl Unpacker<'_> {
         Ok(())
     }
 
+    /// Like [`Self::set_owner_mode`], skipping calls that would change nothing;
+    /// `modes` is (wanted, got at creation).
+    fn set_owner_mode_if_needed(
+        &self,
+        path: &Path,
+        fd: &OwnedFd,
+        modes: (u32, u32),
+        uid: u64,
+        gid: u64,
+    ) -> Result<()> {
+        let chown = self.opts.preserve_owner
+            && (uid != u64::from(self.euid) || gid != u64::from(self.egid));
+        if chown {
+            rfs::fchown(fd, Some(uid_of(uid)), Some(gid_of(gid)))
+                .map_err(|e| self.io_err(path, "chown", e))?;
+        }
+        if chown || modes.0 != modes.1 {
+            rfs::fchmod(fd, Mode::from_raw_mode(modes.0))
+                .map_err(|e| self.io_err(path, "chmod", e))?;
+        }
+        Ok(())
+    }
+
     fn set_owner_mode(
         &self,
         path: &Path,
@@ -539,6 +571,18 @@ impl Unpacker<'_> {
         }
         Ok(())
     }
+}
+
+/// The umask, read without changing it (`umask(2)` would race with other threads).
+fn process_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o777)
 }
 
 fn uid_of(uid: u64) -> rfs::Uid {

@@ -75,18 +75,19 @@ fn merge_dir(src: &Path, dst: &Path, preserve_owner: bool) -> Result<()> {
         let entry = entry.ctx("read layer directory", src)?;
         let s = entry.path();
         let d = dst.join(entry.file_name());
-        let smeta = fs::symlink_metadata(&s).ctx("stat", &s)?;
-        let dmeta = fs::symlink_metadata(&d).ok();
-        if smeta.is_dir() {
-            match dmeta {
-                Some(m) if m.is_dir() => {}
-                Some(_) => {
+        // The type comes from the directory listing: no stat per entry.
+        let is_dir = entry.file_type().ctx("stat", &s)?.is_dir();
+        if is_dir {
+            match fs::symlink_metadata(&d) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
                     fs::remove_file(&d).ctx("replace with directory", &d)?;
                     fs::create_dir(&d).ctx("create directory", &d)?;
                 }
-                None => fs::create_dir(&d).ctx("create directory", &d)?,
+                Err(_) => fs::create_dir(&d).ctx("create directory", &d)?,
             }
             merge_dir(&s, &d, preserve_owner)?;
+            let smeta = fs::symlink_metadata(&s).ctx("stat", &s)?;
             if preserve_owner {
                 std::os::unix::fs::lchown(&d, Some(smeta.uid()), Some(smeta.gid()))
                     .ctx("chown", &d)?;
@@ -96,24 +97,32 @@ fn merge_dir(src: &Path, dst: &Path, preserve_owner: bool) -> Result<()> {
                 fs::Permissions::from_mode(smeta.permissions().mode() & 0o7777),
             )
             .ctx("chmod", &d)?;
-        } else {
-            if let Some(m) = dmeta {
+            continue;
+        }
+        // Link first; only when something is in the way look at it.
+        match fs::hard_link(&s, &d) {
+            Ok(()) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let m = fs::symlink_metadata(&d).ctx("stat", &d)?;
                 if m.is_dir() {
                     super::lock::remove_tree(&d).ctx("replace directory", &d)?;
                 } else {
                     fs::remove_file(&d).ctx("replace", &d)?;
                 }
-            }
-            if let Err(e) = fs::hard_link(&s, &d) {
-                // Too many links, or another file system: copy instead.
-                tracing::debug!(path = %d.display(), error = %e, "hardlink failed, copying");
-                if smeta.file_type().is_symlink() {
-                    let target = fs::read_link(&s).ctx("readlink", &s)?;
-                    std::os::unix::fs::symlink(target, &d).ctx("symlink", &d)?;
-                } else {
-                    fs::copy(&s, &d).ctx("copy", &d)?;
+                if fs::hard_link(&s, &d).is_ok() {
+                    continue;
                 }
             }
+            Err(_) => {}
+        }
+        // Too many links, or another file system: copy instead.
+        tracing::debug!(path = %d.display(), "hardlink failed, copying");
+        let smeta = fs::symlink_metadata(&s).ctx("stat", &s)?;
+        if smeta.file_type().is_symlink() {
+            let target = fs::read_link(&s).ctx("readlink", &s)?;
+            std::os::unix::fs::symlink(target, &d).ctx("symlink", &d)?;
+        } else {
+            fs::copy(&s, &d).ctx("copy", &d)?;
         }
     }
     Ok(())
