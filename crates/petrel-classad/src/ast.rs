@@ -8,6 +8,90 @@ use std::sync::Arc;
 use crate::classad::ClassAd;
 use crate::value::Value;
 
+/// FNV-1a over the ASCII-lower-cased bytes: the case-insensitive hash
+/// attribute lookups use.
+#[inline]
+pub const fn name_hash(name: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < name.len() {
+        h ^= name[i].to_ascii_lowercase() as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
+}
+
+/// A second, keyed case-insensitive hash (SipHash-1-3 over the lower-cased
+/// bytes). Together with [`name_hash`] and the length it identifies a name
+/// for lookups, so a hit needs no string comparison; finding a name that
+/// collides with a given one on both is far beyond brute force.
+pub fn name_fingerprint(name: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::hash::DefaultHasher::new();
+    for &b in name {
+        h.write_u8(b.to_ascii_lowercase());
+    }
+    h.write_usize(name.len());
+    h.finish()
+}
+
+/// An attribute name as written, with its case-insensitive hashes computed
+/// once at parse time.
+#[derive(Clone)]
+pub struct Name {
+    text: Arc<str>,
+    hash: u64,
+    fingerprint: u64,
+}
+
+impl Name {
+    /// A name.
+    pub fn new(text: &str) -> Name {
+        Name { text: Arc::from(text), hash: name_hash(text.as_bytes()), fingerprint: name_fingerprint(text.as_bytes()) }
+    }
+
+    /// The case-insensitive hash.
+    pub fn hash_value(&self) -> u64 {
+        self.hash
+    }
+
+    /// The case-insensitive fingerprint (see [`name_fingerprint`]).
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// The name as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        self.text == other.text
+    }
+}
+
+impl std::fmt::Debug for Name {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", &*self.text)
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Name {
+        Name::new(s)
+    }
+}
+
 /// Unary operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UnaryOp {
@@ -122,7 +206,7 @@ pub enum Expr {
         /// The expression before the dot, if any.
         scope: Option<Box<Expr>>,
         /// The attribute name as written.
-        name: Arc<str>,
+        name: Name,
         /// True for `.name` (looked up from the root scope).
         absolute: bool,
     },
@@ -150,7 +234,7 @@ pub enum Expr {
 impl Expr {
     /// A reference to an attribute by name.
     pub fn attr(name: &str) -> Expr {
-        Expr::Attr { scope: None, name: Arc::from(name), absolute: false }
+        Expr::Attr { scope: None, name: Name::new(name), absolute: false }
     }
 
     /// A literal expression for a value (lists and ads become list and ad nodes).

@@ -3,24 +3,42 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use crate::ast::Expr;
+use crate::ast::{name_fingerprint, name_hash, Expr};
 use crate::value::Value;
 
-/// One attribute: its name as first written, and its expression.
+/// One attribute: its name as first written, its hash, and its expression.
 #[derive(Debug, Clone, PartialEq)]
 struct Attr {
     name: Arc<str>,
+    hash: u64,
+    fingerprint: u64,
     expr: Expr,
 }
 
 /// A ClassAd: attributes looked up case-insensitively.
 ///
 /// Attributes are kept sorted by (name length, lower-cased name), which is
-/// the order HTCondor prints them in, and lets lookups binary-search without
-/// allocating or hashing.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// the order HTCondor prints them in. Lookups go through a small
+/// open-addressing table keyed by the case-insensitive name hash (which the
+/// parser computes once per attribute reference), so evaluating
+/// `TARGET.Memory` costs a probe or two and no allocation.
+#[derive(Debug, Clone, Default)]
 pub struct ClassAd {
     attrs: Vec<Attr>,
+    /// (name hash, position in `attrs` or `EMPTY_SLOT`); length is zero or a
+    /// power of two. Misses never touch `attrs`.
+    table: Vec<(u64, u32)>,
+    /// True if some attribute is named like a scope (`my`, `target`, ...),
+    /// which disables the evaluator's `MY.`/`TARGET.` shortcut for this ad.
+    scope_names: bool,
+}
+
+const EMPTY_SLOT: u32 = u32::MAX;
+
+impl PartialEq for ClassAd {
+    fn eq(&self, other: &ClassAd) -> bool {
+        self.attrs == other.attrs
+    }
 }
 
 /// Compare a stored name with a probe, case-insensitively, in (len, bytes) order.
@@ -41,7 +59,7 @@ fn cmp_name(stored: &str, probe: &str) -> Ordering {
 
 impl ClassAd {
     /// An empty ad, usable in `static`s.
-    pub const EMPTY: ClassAd = ClassAd { attrs: Vec::new() };
+    pub const EMPTY: ClassAd = ClassAd { attrs: Vec::new(), table: Vec::new(), scope_names: false };
 
     /// An empty ad.
     pub fn new() -> ClassAd {
@@ -57,9 +75,57 @@ impl ClassAd {
         self.attrs.binary_search_by(|a| cmp_name(&a.name, name))
     }
 
+    /// True if an attribute could shadow a scope name.
+    #[inline]
+    pub(crate) fn has_scope_names(&self) -> bool {
+        self.scope_names
+    }
+
+    fn rebuild_index(&mut self) {
+        const SCOPE_NAMES: [&str; 11] =
+            ["my", "target", "other", "ad", "left", "right", "parent", "self", "root", "toplevel", "currenttime"];
+        self.scope_names = self.attrs.iter().any(|a| SCOPE_NAMES.iter().any(|n| a.name.eq_ignore_ascii_case(n)));
+        let size = (self.attrs.len() * 2).next_power_of_two().max(8);
+        let mask = size - 1;
+        self.table.clear();
+        self.table.resize(size, (0, EMPTY_SLOT));
+        for (i, a) in self.attrs.iter().enumerate() {
+            let mut slot = a.hash as usize & mask;
+            while self.table[slot].1 != EMPTY_SLOT {
+                slot = (slot + 1) & mask;
+            }
+            self.table[slot] = (a.hash, i as u32);
+        }
+    }
+
     /// Position of an attribute (for [`ClassAd::expr_at`]).
+    #[inline]
     pub(crate) fn position(&self, name: &str) -> Option<usize> {
-        self.index_of(name).ok()
+        let b = name.as_bytes();
+        self.position_hashed(name, name_hash(b), name_fingerprint(b))
+    }
+
+    /// [`ClassAd::position`] with the name's hash and fingerprint known.
+    #[inline]
+    pub(crate) fn position_hashed(&self, name: &str, hash: u64, fingerprint: u64) -> Option<usize> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let mask = self.table.len() - 1;
+        let mut slot = hash as usize & mask;
+        loop {
+            let (h, i) = self.table[slot];
+            if i == EMPTY_SLOT {
+                return None;
+            }
+            if h == hash {
+                let a = &self.attrs[i as usize];
+                if a.fingerprint == fingerprint && a.name.len() == name.len() {
+                    return Some(i as usize);
+                }
+            }
+            slot = (slot + 1) & mask;
+        }
     }
 
     /// The expression at a position found by [`ClassAd::position`].
@@ -72,7 +138,12 @@ impl ClassAd {
     pub fn insert(&mut self, name: &str, expr: Expr) {
         match self.index_of(name) {
             Ok(i) => self.attrs[i].expr = expr,
-            Err(i) => self.attrs.insert(i, Attr { name: Arc::from(name), expr }),
+            Err(i) => {
+                let b = name.as_bytes();
+                let attr = Attr { name: Arc::from(name), hash: name_hash(b), fingerprint: name_fingerprint(b), expr };
+                self.attrs.insert(i, attr);
+                self.rebuild_index();
+            }
         }
     }
 
@@ -90,17 +161,20 @@ impl ClassAd {
 
     /// The expression bound to `name` (case-insensitive).
     pub fn lookup(&self, name: &str) -> Option<&Expr> {
-        self.index_of(name).ok().map(|i| &self.attrs[i].expr)
+        self.position(name).map(|i| &self.attrs[i].expr)
     }
 
     /// True if the attribute exists.
     pub fn contains(&self, name: &str) -> bool {
-        self.index_of(name).is_ok()
+        self.position(name).is_some()
     }
 
     /// Remove an attribute, returning its expression.
     pub fn remove(&mut self, name: &str) -> Option<Expr> {
-        self.index_of(name).ok().map(|i| self.attrs.remove(i).expr)
+        let i = self.position(name)?;
+        let e = self.attrs.remove(i).expr;
+        self.rebuild_index();
+        Some(e)
     }
 
     /// Copy every attribute of `other` into this ad (replacing same names).

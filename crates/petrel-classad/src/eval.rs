@@ -5,7 +5,10 @@
 
 use std::sync::Arc;
 
-use crate::ast::{BinaryOp, Expr};
+use smallvec::SmallVec;
+
+use crate::ast::{name_fingerprint, name_hash, BinaryOp, Expr, Name};
+use crate::scope::{is_name, H_AD, H_LEFT, H_MY, H_OTHER, H_RIGHT, H_TARGET};
 use crate::classad::ClassAd;
 use crate::ops;
 pub use crate::scope::Semantics;
@@ -71,11 +74,12 @@ enum Found<'a> {
 
 /// One evaluation: the scope arena and the guards.
 pub(crate) struct Evaluator<'a> {
-    pub(crate) scopes: Vec<Scope<'a>>,
+    /// Inline storage: matching never allocates for scopes.
+    pub(crate) scopes: SmallVec<[Scope<'a>; 8]>,
     root: usize,
     left: usize,
     right: usize,
-    stack: Vec<*const Expr>,
+    stack: SmallVec<[*const Expr; 8]>,
     depth: i32,
     steps: u64,
     /// True when evaluating without any ad (nested ads then have no parent).
@@ -85,6 +89,7 @@ pub(crate) struct Evaluator<'a> {
 
 impl<'a> Evaluator<'a> {
     /// Set up scopes; returns the evaluator and the scope of `my`.
+    #[inline(always)]
     pub(crate) fn new(
         my: Option<&'a ClassAd>,
         target: Option<&'a ClassAd>,
@@ -92,11 +97,11 @@ impl<'a> Evaluator<'a> {
     ) -> (Evaluator<'a>, usize) {
         let my_ad = my.unwrap_or(&EMPTY_AD);
         let mut ev = Evaluator {
-            scopes: Vec::with_capacity(6),
+            scopes: SmallVec::new(),
             root: 0,
             left: 0,
             right: 0,
-            stack: Vec::new(),
+            stack: SmallVec::new(),
             depth: MAX_EVAL_DEPTH,
             steps: MAX_EVAL_STEPS,
             detached: my.is_none(),
@@ -113,11 +118,7 @@ impl<'a> Evaluator<'a> {
                     parent: Some(1),
                     alternate: compat.then_some(4),
                 });
-                ev.scopes.push(Scope::Ad {
-                    ad: AdRef::Borrowed(t),
-                    parent: Some(2),
-                    alternate: compat.then_some(3),
-                });
+                ev.scopes.push(Scope::Ad { ad: AdRef::Borrowed(t), parent: Some(2), alternate: compat.then_some(3) });
                 ev.left = 3;
                 ev.right = 4;
                 (ev, 3)
@@ -130,6 +131,7 @@ impl<'a> Evaluator<'a> {
     }
 
     pub(crate) fn push_ad(&mut self, ad: Arc<ClassAd>, parent: Option<usize>) -> usize {
+        let parent = parent.map(|p| p as u32);
         self.scopes.push(Scope::Ad { ad: AdRef::Shared(ad), parent, alternate: None });
         self.scopes.len() - 1
     }
@@ -192,6 +194,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    #[inline(never)]
     fn eval_compound(&mut self, e: &Expr, cur: usize) -> EV {
         match e {
             Expr::Paren(x) => self.eval(x, cur),
@@ -281,10 +284,16 @@ impl<'a> Evaluator<'a> {
 
     fn eval_found(&mut self, scope: usize, ad: &AdRef<'a>, idx: usize) -> EV {
         let e = ad.get().expr_at(idx);
-        let p = e as *const Expr;
         if self.depth <= 0 {
             return EV::ERR;
         }
+        // A literal cannot refer back to anything: skip cycle bookkeeping.
+        match e {
+            Expr::Literal(Value::RelTime(r)) => return EV::S(Value::Real(*r)),
+            Expr::Literal(v) => return EV::S(v.clone()),
+            _ => {}
+        }
+        let p = e as *const Expr;
         if self.stack.contains(&p) {
             return EV::UNDEF;
         }
@@ -296,8 +305,13 @@ impl<'a> Evaluator<'a> {
         v
     }
 
-    fn eval_attr_ref(&mut self, scope_expr: Option<&Expr>, name: &str, absolute: bool, cur: usize) -> EV {
-        let start = if let Some(se) = scope_expr {
+    fn eval_attr_ref(&mut self, scope_expr: Option<&Expr>, name: &Name, absolute: bool, cur: usize) -> EV {
+        let hash = name.hash_value();
+        let fp = name.fingerprint();
+        let name: &str = name;
+        let start = if let Some(s) = scope_expr.and_then(|se| self.fast_scope(se, cur)) {
+            s
+        } else if let Some(se) = scope_expr {
             if self.depth <= 0 {
                 return EV::ERR;
             }
@@ -306,7 +320,7 @@ impl<'a> Evaluator<'a> {
             self.depth += 1;
             match v {
                 EV::Ad(id) => id,
-                EV::List(l, _) => return self.project(&l, name, cur),
+                EV::List(l, _) => return self.project(&l, name, hash, fp, cur),
                 EV::S(Value::Undefined) => return EV::UNDEF,
                 _ => return EV::ERR,
             }
@@ -315,10 +329,17 @@ impl<'a> Evaluator<'a> {
         } else {
             cur
         };
-        let mut found = self.lookup_in_scope(name, start);
+        // Fast path: the attribute is in the starting ad itself.
+        if let Scope::Ad { ad, .. } = &self.scopes[start] {
+            if let Some(i) = ad.get().position_hashed(name, hash, fp) {
+                let ad = ad.clone();
+                return self.eval_found(start, &ad, i);
+            }
+        }
+        let mut found = self.lookup_in_scope(name, hash, fp, start);
         if matches!(found, Found::Undef) && scope_expr.is_none() && !absolute {
             if let Scope::Ad { alternate: Some(alt), .. } = self.scopes[cur] {
-                found = self.lookup_in_scope(name, alt);
+                found = self.lookup_in_scope(name, hash, fp, alt as usize);
             }
         }
         match found {
@@ -328,18 +349,42 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// Shortcut for `MY.x` / `TARGET.x` written in one of the two matched
+    /// ads: the scope is known without searching, unless the ad has an
+    /// attribute that could shadow the scope name.
+    #[inline]
+    fn fast_scope(&self, se: &Expr, cur: usize) -> Option<usize> {
+        let Expr::Attr { scope: None, name, absolute: false } = se else { return None };
+        if self.left == self.right || (cur != self.left && cur != self.right) {
+            return None;
+        }
+        let Scope::Ad { ad, .. } = &self.scopes[cur] else { return None };
+        if ad.get().has_scope_names() {
+            return None;
+        }
+        let other = if cur == self.left { self.right } else { self.left };
+        let (n, h): (&str, u64) = (name, name.hash_value());
+        if is_name(n, h, "target", H_TARGET) || is_name(n, h, "other", H_OTHER) {
+            Some(other)
+        } else if is_name(n, h, "my", H_MY) || is_name(n, h, "ad", H_AD) {
+            Some(cur)
+        } else {
+            None
+        }
+    }
+
     /// `{ad1, ad2}.name` is the list of each element's `name`.
-    fn project(&mut self, list: &Arc<Vec<Expr>>, name: &str, cur: usize) -> EV {
+    fn project(&mut self, list: &Arc<Vec<Expr>>, name: &str, hash: u64, fp: u64, cur: usize) -> EV {
         let mut out = Vec::with_capacity(list.len());
         for item in list.iter() {
             let v = self.eval(item, cur);
             let r = match v {
-                EV::Ad(id) => match self.lookup_in_scope(name, id) {
+                EV::Ad(id) => match self.lookup_in_scope(name, hash, fp, id) {
                     Found::Expr(scope, ad, idx) => self.eval_found(scope, &ad, idx),
                     Found::Value(v) => v,
                     Found::Undef => EV::UNDEF,
                 },
-                EV::List(l, _) => self.project(&l, name, cur),
+                EV::List(l, _) => self.project(&l, name, hash, fp, cur),
                 EV::S(Value::Undefined) => EV::UNDEF,
                 _ => EV::ERR,
             };
@@ -348,18 +393,18 @@ impl<'a> Evaluator<'a> {
         EV::List(Arc::new(out), cur)
     }
 
-    fn lookup_in_scope(&mut self, name: &str, start: usize) -> Found<'a> {
+    fn lookup_in_scope(&mut self, name: &str, hash: u64, fp: u64, start: usize) -> Found<'a> {
         let mut current = start;
         loop {
             match &self.scopes[current] {
                 Scope::Ad { ad, parent, .. } => {
                     let ad = ad.clone();
-                    let parent = *parent;
-                    if let Some(i) = ad.get().position(name) {
+                    let parent = parent.map(|p| p as usize);
+                    if let Some(i) = ad.get().position_hashed(name, hash, fp) {
                         return Found::Expr(current, ad, i);
                     }
                     let superscope = if current == self.root { None } else { parent };
-                    if let Some(sp) = special_name(name, self.sem) {
+                    if let Some(sp) = special_name(name, hash, self.sem) {
                         return match sp {
                             Special::Root => Found::Value(EV::Ad(self.root)),
                             Special::Current => Found::Value(EV::Ad(current)),
@@ -377,21 +422,19 @@ impl<'a> Evaluator<'a> {
                         Side::Left => (self.left, self.right),
                         Side::Right => (self.right, self.left),
                     };
-                    let n = name.as_bytes();
-                    if n.eq_ignore_ascii_case(b"my") || n.eq_ignore_ascii_case(b"ad") {
-                        return Found::Value(EV::Ad(me));
-                    }
-                    if n.eq_ignore_ascii_case(b"target") || n.eq_ignore_ascii_case(b"other") {
+                    if is_name(name, hash, "target", H_TARGET) || is_name(name, hash, "other", H_OTHER) {
                         return Found::Value(EV::Ad(other));
+                    }
+                    if is_name(name, hash, "my", H_MY) || is_name(name, hash, "ad", H_AD) {
+                        return Found::Value(EV::Ad(me));
                     }
                     current = self.root;
                 }
                 Scope::MatchRoot => {
-                    let n = name.as_bytes();
-                    if n.eq_ignore_ascii_case(b"left") {
+                    if is_name(name, hash, "left", H_LEFT) {
                         return Found::Value(EV::Ad(self.left));
                     }
-                    if n.eq_ignore_ascii_case(b"right") {
+                    if is_name(name, hash, "right", H_RIGHT) {
                         return Found::Value(EV::Ad(self.right));
                     }
                     return Found::Undef;
@@ -400,10 +443,26 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// The scope of the target ad in a match context.
+    pub(crate) fn right_scope(&self) -> usize {
+        self.right
+    }
+
+    /// [`Evaluator::eval_attr_of`] for a pre-hashed name.
+    pub(crate) fn eval_name_of(&mut self, s: usize, name: &Name) -> EV {
+        match self.ad_of(s) {
+            Some(ad) => match ad.get().position_hashed(name, name.hash_value(), name.fingerprint()) {
+                Some(i) => self.eval_found(s, &ad, i),
+                None => EV::UNDEF,
+            },
+            None => EV::UNDEF,
+        }
+    }
+
     /// Evaluate a top-level attribute of the ad in scope `s`.
     pub(crate) fn eval_attr_of(&mut self, s: usize, name: &str) -> EV {
         match self.ad_of(s) {
-            Some(ad) => match ad.get().position(name) {
+            Some(ad) => match ad.get().position_hashed(name, name_hash(name.as_bytes()), name_fingerprint(name.as_bytes())) {
                 Some(i) => self.eval_found(s, &ad, i),
                 None => EV::UNDEF,
             },
@@ -418,7 +477,7 @@ fn match_context_ad(side: Side) -> ClassAd {
         Side::Left => ("LEFT", "RIGHT"),
         Side::Right => ("RIGHT", "LEFT"),
     };
-    let abs = |n: &str| Expr::Attr { scope: None, name: Arc::from(n), absolute: true };
+    let abs = |n: &str| Expr::Attr { scope: None, name: Name::new(n), absolute: true };
     let mut ad = ClassAd::new();
     ad.insert("other", abs(other));
     ad.insert("target", abs(other));

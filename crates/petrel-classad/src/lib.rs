@@ -45,7 +45,7 @@ pub mod tools;
 pub mod unparse;
 mod value;
 
-pub use ast::{BinaryOp, Expr, UnaryOp};
+pub use ast::{BinaryOp, Expr, Name, UnaryOp};
 pub use classad::ClassAd;
 pub use error::{Error, Position, Result};
 pub use eval::{eval, eval_attr, eval_in, Semantics};

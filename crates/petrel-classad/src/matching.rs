@@ -1,11 +1,15 @@
 //! Symmetric matchmaking: a job and a slot match when each one's
 //! `Requirements` is `true` with `MY` being itself and `TARGET` the other.
 
-use crate::ast::Expr;
+use std::sync::LazyLock;
+
+use crate::ast::{Expr, Name};
 use crate::classad::ClassAd;
 use crate::eval::{Evaluator, EV};
 use crate::scope::Semantics;
 use crate::value::Value;
+
+static REQUIREMENTS: LazyLock<Name> = LazyLock::new(|| Name::new("Requirements"));
 
 /// Evaluate `expr` as if it were an attribute of `my`, matched against `target`.
 pub fn eval_with_target(expr: &Expr, my: &ClassAd, target: &ClassAd, sem: Semantics) -> Value {
@@ -37,9 +41,15 @@ pub fn matches(job: &ClassAd, slot: &ClassAd) -> bool {
     matches_with(job, slot, Semantics::Compat)
 }
 
-/// Symmetric match with chosen semantics.
+/// Symmetric match with chosen semantics. Both `Requirements` are evaluated
+/// in one match context, as HTCondor's `symmetricMatch` does.
 pub fn matches_with(job: &ClassAd, slot: &ClassAd, sem: Semantics) -> bool {
-    requirements_met(job, slot, sem) && requirements_met(slot, job, sem)
+    let (mut ev, left) = Evaluator::new(Some(job), Some(slot), sem);
+    if !matches!(ev.eval_name_of(left, &REQUIREMENTS), EV::S(Value::Bool(true))) {
+        return false;
+    }
+    let right = ev.right_scope();
+    matches!(ev.eval_name_of(right, &REQUIREMENTS), EV::S(Value::Bool(true)))
 }
 
 /// `my.Rank` against `target` as a number (0.0 when missing or not numeric).

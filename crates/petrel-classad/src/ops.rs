@@ -80,6 +80,17 @@ pub(crate) fn logical(op: BinaryOp, a: EV, b: EV) -> EV {
 /// Every other binary operator (not `&&`, `||`, `?:`, subscript).
 pub(crate) fn binary(op: BinaryOp, a: EV, b: EV) -> EV {
     use BinaryOp::*;
+    // Fast path: integer comparisons dominate matchmaking.
+    if let (EV::S(Value::Int(x)), EV::S(Value::Int(y))) = (&a, &b) {
+        if matches!(op, Lt | Le | Eq | Ne | Ge | Gt | Is | Isnt) {
+            let r = match op {
+                Is => x == y,
+                Isnt => x != y,
+                _ => cmp_result(op, x, y),
+            };
+            return EV::S(Value::Bool(r));
+        }
+    }
     match op {
         Is | Isnt => {
             let r = meta_equal(&a, &b);

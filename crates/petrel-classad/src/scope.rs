@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use crate::ast::name_hash;
 use crate::classad::ClassAd;
 
 /// Which attribute-resolution rules to follow.
@@ -63,26 +64,47 @@ pub(crate) enum Side {
 pub(crate) enum Scope<'a> {
     /// A real ad, with its lexical parent scope (if any) and, in compat
     /// matching, the ad unscoped names fall back to.
-    Ad { ad: AdRef<'a>, parent: Option<usize>, alternate: Option<usize> },
+    Ad { ad: AdRef<'a>, parent: Option<u32>, alternate: Option<u32> },
     /// `[other = .RIGHT; target = .RIGHT; my = .LEFT; ad = .LEFT]` and its mirror.
     MatchCtx(Side),
     /// `[LEFT = ...; RIGHT = ...]`
     MatchRoot,
 }
 
+pub(crate) const H_TOPLEVEL: u64 = name_hash(b"toplevel");
+pub(crate) const H_ROOT: u64 = name_hash(b"root");
+pub(crate) const H_SELF: u64 = name_hash(b"self");
+pub(crate) const H_PARENT: u64 = name_hash(b"parent");
+pub(crate) const H_MY: u64 = name_hash(b"my");
+pub(crate) const H_CURRENTTIME: u64 = name_hash(b"currenttime");
+pub(crate) const H_AD: u64 = name_hash(b"ad");
+pub(crate) const H_TARGET: u64 = name_hash(b"target");
+pub(crate) const H_OTHER: u64 = name_hash(b"other");
+pub(crate) const H_LEFT: u64 = name_hash(b"left");
+pub(crate) const H_RIGHT: u64 = name_hash(b"right");
+
+/// `name` (with case-insensitive hash `hash`) equals `lower` ignoring case.
+#[inline]
+pub(crate) fn is_name(name: &str, hash: u64, lower: &str, lower_hash: u64) -> bool {
+    // `lower` is all lower-case letters, so `c | 0x20` folds exactly.
+    hash == lower_hash && name.len() == lower.len() && name.bytes().zip(lower.bytes()).all(|(a, b)| a | 0x20 == b)
+}
+
 /// Names that stop the upward search (handled by the first ad searched).
-pub(crate) fn special_name(name: &str, sem: Semantics) -> Option<Special> {
-    let n = name.as_bytes();
-    let eq = |s: &str| n.eq_ignore_ascii_case(s.as_bytes());
-    if eq("toplevel") || eq("root") {
+#[inline]
+pub(crate) fn special_name(name: &str, hash: u64, sem: Semantics) -> Option<Special> {
+    if !matches!(hash, H_TOPLEVEL | H_ROOT | H_SELF | H_PARENT | H_MY | H_CURRENTTIME) {
+        return None;
+    }
+    if is_name(name, hash, "toplevel", H_TOPLEVEL) || is_name(name, hash, "root", H_ROOT) {
         Some(Special::Root)
-    } else if eq("self") {
+    } else if is_name(name, hash, "self", H_SELF) {
         Some(Special::Current)
-    } else if eq("parent") {
+    } else if is_name(name, hash, "parent", H_PARENT) {
         Some(Special::Parent)
-    } else if sem == Semantics::Compat && eq("my") {
+    } else if sem == Semantics::Compat && is_name(name, hash, "my", H_MY) {
         Some(Special::Current)
-    } else if sem == Semantics::Compat && eq("currenttime") {
+    } else if sem == Semantics::Compat && is_name(name, hash, "currenttime", H_CURRENTTIME) {
         Some(Special::CurrentTime)
     } else {
         None

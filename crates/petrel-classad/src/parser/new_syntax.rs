@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::ast::{BinaryOp, Expr, UnaryOp};
+use crate::ast::{BinaryOp, Expr, Name, UnaryOp};
 use crate::classad::ClassAd;
 use crate::error::{Error, Result};
 use crate::lexer::{position, Lexer, Tok, Token};
@@ -201,7 +201,7 @@ impl<'s> Parser<'s> {
                         return Err(self.unexpected(&id, "an attribute name after '.'"));
                     };
                     d += 1;
-                    e = Expr::Attr { scope: Some(Box::new(e)), name: Arc::from(name), absolute: false };
+                    e = Expr::Attr { scope: Some(Box::new(e)), name: Name::new(&name), absolute: false };
                 }
                 Tok::Elvis => {
                     self.next()?;
@@ -230,13 +230,13 @@ impl<'s> Parser<'s> {
                     }
                     Ok((Expr::Call { name: Arc::from(name), args }, d + 1))
                 } else {
-                    Ok((Expr::Attr { scope: None, name: Arc::from(name), absolute: false }, 1))
+                    Ok((Expr::Attr { scope: None, name: Name::new(&name), absolute: false }, 1))
                 }
             }
             Tok::Dot => {
                 let id = self.next()?;
                 match id.tok {
-                    Tok::Ident(name) => Ok((Expr::Attr { scope: None, name: Arc::from(name), absolute: true }, 1)),
+                    Tok::Ident(name) => Ok((Expr::Attr { scope: None, name: Name::new(&name), absolute: true }, 1)),
                     _ => Err(self.unexpected(&id, "an attribute name after '.'")),
                 }
             }
