@@ -511,28 +511,75 @@ fn init_setup(
         .map_err(|e| StepError::step(format!("creating the init's signalfd: {e}")))
 }
 
+/// What the job process needs from the init, passed through `clone`'s argument.
+struct JobArgs<'a> {
+    prepared: &'a Prepared,
+    report: &'a OwnedFd,
+    signals: libc::c_int,
+}
+
+const JOB_STACK: usize = 1 << 20;
+
+/// Starts the job as `vfork` does: sharing the init's memory, with the init suspended until
+/// the job execs or exits. That skips copying page tables for a process that will exec at
+/// once, which shows in every container's start-up time.
 fn fork_job(
     prepared: &Prepared,
     report: &OwnedFd,
     signals: &OwnedFd,
 ) -> Result<libc::pid_t, StepError> {
-    // SAFETY: this process is single-threaded (it is the fork-like clone of the caller).
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(StepError::os("starting the job"));
+    // SAFETY: an anonymous private mapping with no address hint has no preconditions.
+    let stack = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            JOB_STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+            -1,
+            0,
+        )
+    };
+    if stack == libc::MAP_FAILED {
+        return Err(StepError::os("allocating the job's start-up stack"));
     }
-    if pid == 0 {
-        // SAFETY: closing our copy of the init's signalfd; the descriptor is valid.
-        unsafe { libc::close(signals.as_raw_fd()) };
-        let failure = exec::exec_job(&prepared.exec);
-        channel::send_failure(report, failure.failure, &failure.message);
-        let code = match failure.failure {
-            SetupFailure::CommandNotFound => crate::exit_status::NOT_FOUND,
-            SetupFailure::NotExecutable => crate::exit_status::NOT_EXECUTABLE,
-            _ => crate::exit_status::SETUP_FAILED,
-        };
-        // SAFETY: see above.
-        unsafe { libc::_exit(i32::from(code)) };
+    let args = JobArgs {
+        prepared,
+        report,
+        signals: signals.as_raw_fd(),
+    };
+    // SAFETY: the stack is a fresh mapping of JOB_STACK bytes and grows down from its end;
+    // `args` outlives the child's use of it because CLONE_VFORK suspends this process until
+    // the child has exec'd or exited. Without CLONE_SIGHAND and CLONE_FILES the child has its
+    // own signal dispositions and descriptor table, so its changes do not reach the init.
+    let pid = unsafe {
+        libc::clone(
+            job_main,
+            stack.cast::<u8>().add(JOB_STACK).cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&args as *const JobArgs).cast_mut().cast(),
+        )
+    };
+    let err = StepError::os("starting the job");
+    // SAFETY: the child no longer runs on this stack (it exec'd or exited).
+    unsafe { libc::munmap(stack, JOB_STACK) };
+    if pid < 0 {
+        return Err(err);
     }
     Ok(pid)
+}
+
+extern "C" fn job_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` points to the JobArgs that fork_job keeps alive while this runs.
+    let args = unsafe { &*(arg as *const JobArgs) };
+    // SAFETY: closing this process's copy of the init's signalfd; the number is valid here.
+    unsafe { libc::close(args.signals) };
+    let failure = exec::exec_job(&args.prepared.exec);
+    channel::send_failure(args.report, failure.failure, &failure.message);
+    let code = match failure.failure {
+        SetupFailure::CommandNotFound => crate::exit_status::NOT_FOUND,
+        SetupFailure::NotExecutable => crate::exit_status::NOT_EXECUTABLE,
+        _ => crate::exit_status::SETUP_FAILED,
+    };
+    // SAFETY: _exit leaves without touching the memory shared with the suspended init.
+    unsafe { libc::_exit(i32::from(code)) }
 }

@@ -98,18 +98,20 @@ fn switch_user(user: User, set_groups: bool, keep_caps: bool) -> Result<(), Step
             ),
         )
     };
+    // Raw system calls, not the C library's wrappers: the job shares the init's memory
+    // until it execs, and glibc's set*id wrappers consult process-wide thread state.
     // SAFETY: these calls take plain integers or a pointer to a one-element array.
     unsafe {
-        if set_groups && libc::setgroups(1, &user.gid) != 0 {
+        if set_groups && libc::syscall(libc::SYS_setgroups, 1, &user.gid as *const u32) != 0 {
             return Err(user_fail("setgroups"));
         }
         if keep_caps && libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0 {
             return Err(user_fail("keepcaps"));
         }
-        if libc::setresgid(user.gid, user.gid, user.gid) != 0 {
+        if libc::syscall(libc::SYS_setresgid, user.gid, user.gid, user.gid) != 0 {
             return Err(user_fail("setresgid"));
         }
-        if libc::setresuid(user.uid, user.uid, user.uid) != 0 {
+        if libc::syscall(libc::SYS_setresuid, user.uid, user.uid, user.uid) != 0 {
             return Err(user_fail("setresuid"));
         }
     }
