@@ -4,6 +4,7 @@
 //! it to real ClassAds once `petrel-classad` exists; until then the text is the contract.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// One job ad (a cluster ad, a per-proc delta, or a fully expanded proc ad).
 ///
@@ -11,7 +12,7 @@ use std::fmt;
 /// insertion is kept. Iteration order is insertion order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobAd {
-    attrs: Vec<(String, String)>,
+    attrs: Vec<(Arc<str>, Arc<str>)>,
 }
 
 impl JobAd {
@@ -22,7 +23,7 @@ impl JobAd {
 
     /// The expression text of `name` (case-insensitive), if present.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.position(name).map(|i| self.attrs[i].1.as_str())
+        self.position(name).map(|i| &*self.attrs[i].1)
     }
 
     /// Whether `name` is present.
@@ -38,10 +39,10 @@ impl JobAd {
     /// Sets `name` to the ClassAd expression `expr` (replacing an existing value in place).
     pub fn insert(&mut self, name: impl Into<String>, expr: impl Into<String>) {
         let name = name.into();
-        let expr = expr.into();
+        let expr: Arc<str> = Arc::from(expr.into());
         match self.position(&name) {
             Some(i) => self.attrs[i].1 = expr,
-            None => self.attrs.push((name, expr)),
+            None => self.attrs.push((Arc::from(name), expr)),
         }
     }
 
@@ -62,12 +63,13 @@ impl JobAd {
 
     /// Removes `name`, returning its expression text.
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        self.position(name).map(|i| self.attrs.remove(i).1)
+        self.position(name)
+            .map(|i| self.attrs.remove(i).1.to_string())
     }
 
     /// `(name, expression text)` pairs in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.attrs.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.attrs.iter().map(|(k, v)| (&**k, &**v))
     }
 
     /// Number of attributes.
@@ -82,17 +84,20 @@ impl JobAd {
 
     /// Inserts every attribute of `other`, overriding same-named ones.
     pub fn update(&mut self, other: &JobAd) {
-        for (k, v) in other.iter() {
-            self.insert(k, v);
+        for (k, v) in &other.attrs {
+            match self.position(k) {
+                Some(i) => self.attrs[i].1 = v.clone(),
+                None => self.attrs.push((k.clone(), v.clone())),
+            }
         }
     }
 
     /// The attributes of `self` whose text differs from (or is absent in) `base`.
     pub fn delta_from(&self, base: &JobAd) -> JobAd {
         let mut out = JobAd::new();
-        for (k, v) in self.iter() {
-            if base.get(k) != Some(v) {
-                out.attrs.push((k.to_string(), v.to_string()));
+        for (k, v) in &self.attrs {
+            if base.get(k) != Some(&**v) {
+                out.attrs.push((k.clone(), v.clone()));
             }
         }
         out

@@ -37,6 +37,7 @@ pub mod args_env;
 pub mod commands;
 mod description;
 pub mod error;
+pub mod incremental;
 pub mod lexer;
 pub mod macros;
 mod numeric;
@@ -79,6 +80,9 @@ pub struct SubmitOptions {
     pub qdate: Option<i64>,
     /// How long a `queue ... from command |` or `include : command |` may run.
     pub command_timeout: Duration,
+    /// Recompute only the commands that vary between procs (see [`incremental`]);
+    /// `false` builds every proc from scratch (same result, slower).
+    pub incremental: bool,
 }
 
 impl Default for SubmitOptions {
@@ -92,6 +96,7 @@ impl Default for SubmitOptions {
             owner: None,
             qdate: None,
             command_timeout: Duration::from_secs(60),
+            incremental: true,
         }
     }
 }
@@ -104,6 +109,7 @@ pub struct Submission {
     settings: Arc<Settings>,
     cluster_id: i64,
     warnings: Vec<String>,
+    incremental: bool,
 }
 
 /// The ads of a whole submit: the cluster ad and one delta per proc.
@@ -184,6 +190,7 @@ impl Submission {
             settings: Arc::new(settings),
             cluster_id: opts.cluster_id,
             warnings,
+            incremental: opts.incremental,
         })
     }
 
@@ -216,6 +223,8 @@ impl Submission {
             step: 0,
             proc_id: 0,
             last_vars: Vec::new(),
+            plan: None,
+            template: None,
         }
     }
 
@@ -255,6 +264,8 @@ pub struct ProcIter<'a> {
     step: u64,
     proc_id: i64,
     last_vars: Vec<(String, String)>,
+    plan: Option<incremental::Plan>,
+    template: Option<JobAd>,
 }
 
 impl Iterator for ProcIter<'_> {
@@ -273,6 +284,8 @@ impl Iterator for ProcIter<'_> {
                 self.item = 0;
                 self.step = 0;
                 self.last_vars.clear();
+                self.plan = None;
+                self.template = None;
                 continue;
             }
             let mut live = LiveVars {
@@ -298,16 +311,39 @@ impl Iterator for ProcIter<'_> {
                     self.last_vars.clone_from(&live.vars);
                 }
             }
-            let r = to_ads::build_job(&op.macros, &self.sub.defaults, &live, &self.sub.settings)
-                .map_err(|e| {
-                    let loc = e
-                        .key
-                        .as_deref()
-                        .and_then(|k| op.key_locs.get(&k.to_ascii_lowercase()))
-                        .cloned()
-                        .unwrap_or_else(|| op.loc.clone());
-                    SubmitError::new(loc, e.kind)
-                });
+            let incremental = self.sub.incremental;
+            let plan = self.plan.get_or_insert_with(|| {
+                if incremental {
+                    incremental::plan(&op.macros, &op.spec.vars)
+                } else {
+                    incremental::Plan::Full
+                }
+            });
+            let built = match (&*plan, &self.template) {
+                (incremental::Plan::Partial(parts), Some(t)) => incremental::rebuild(
+                    t,
+                    parts,
+                    &op.macros,
+                    &self.sub.defaults,
+                    &live,
+                    &self.sub.settings,
+                ),
+                _ => to_ads::build_job(&op.macros, &self.sub.defaults, &live, &self.sub.settings),
+            };
+            if self.template.is_none() {
+                if let (incremental::Plan::Partial(_), Ok(ad)) = (&*plan, &built) {
+                    self.template = Some(ad.clone());
+                }
+            }
+            let r = built.map_err(|e| {
+                let loc = e
+                    .key
+                    .as_deref()
+                    .and_then(|k| op.key_locs.get(&k.to_ascii_lowercase()))
+                    .cloned()
+                    .unwrap_or_else(|| op.loc.clone());
+                SubmitError::new(loc, e.kind)
+            });
             self.proc_id += 1;
             self.step += 1;
             if self.step >= op.spec.count {

@@ -481,21 +481,25 @@ fn set_executable(b: &mut Builder) -> R<i64> {
     Ok(kb)
 }
 
-fn set_arguments(b: &mut Builder) -> R<()> {
+pub(crate) fn set_arguments(b: &mut Builder) -> R<()> {
     match b.param("arguments", Some("Args"))? {
         Some(v) => {
             let (attr, text) = args_env::arguments(&v).map_err(|kind| BuildError {
                 kind,
                 key: Some("arguments".into()),
             })?;
+            b.ad.remove(if attr == "Args" { "Arguments" } else { "Args" });
             b.ad.insert_string(attr, &text);
         }
-        None => b.ad.insert_string("Arguments", ""),
+        None => {
+            b.ad.remove("Args");
+            b.ad.insert_string("Arguments", "");
+        }
     }
     Ok(())
 }
 
-fn set_environment(b: &mut Builder) -> R<()> {
+pub(crate) fn set_environment(b: &mut Builder) -> R<()> {
     let (value, key) = match b.param("environment", None)? {
         Some(v) => (Some(v), "environment"),
         None => (b.param("env", None)?, "env"),
@@ -559,7 +563,7 @@ fn set_job_status(b: &mut Builder) -> R<()> {
     Ok(())
 }
 
-fn set_std_files(b: &mut Builder) -> R<()> {
+pub(crate) fn set_std_files(b: &mut Builder) -> R<()> {
     for (key, attr, xfer, stream) in [
         ("input", "In", "TransferIn", "StreamIn"),
         ("output", "Out", "TransferOut", "StreamOut"),
@@ -568,6 +572,7 @@ fn set_std_files(b: &mut Builder) -> R<()> {
         match b.param(key, Some(attr))? {
             Some(v) if v != "/dev/null" => {
                 b.ad.insert_string(attr, &v);
+                b.ad.remove(xfer);
                 let st = b
                     .bool_param(&format!("stream_{key}"), Some(stream))?
                     .unwrap_or(false);
@@ -581,6 +586,7 @@ fn set_std_files(b: &mut Builder) -> R<()> {
             _ => {
                 b.ad.insert_string(attr, "/dev/null");
                 b.ad.insert_bool(xfer, false);
+                b.ad.remove(stream);
             }
         }
     }
@@ -821,73 +827,76 @@ fn set_concurrency_and_accounting(b: &mut Builder) -> R<()> {
 }
 
 fn set_simple(b: &mut Builder) -> R<()> {
-    let mut last_existed = false;
     for cmd in commands::SIMPLE {
-        // the alias of the previous entry (prio after priority) is ignored if that was given
-        let alias = commands::ALIASES
-            .iter()
-            .find(|(_, c)| *c == cmd.name)
-            .map(|(a, _)| *a);
-        let mut v = b.param(cmd.name, Some(cmd.attr))?;
-        let mut key = cmd.name;
-        if v.is_none() {
-            if let Some(a) = alias {
-                v = b.param(a, None)?;
-                key = a;
-            }
+        apply_simple(b, cmd)?;
+    }
+    Ok(())
+}
+
+/// Applies one simple command (or its alias) if it is given.
+pub(crate) fn apply_simple(b: &mut Builder, cmd: &commands::Cmd) -> R<()> {
+    // an alias (prio for priority) is used only when the main keyword is not given
+    let alias = commands::ALIASES
+        .iter()
+        .find(|(_, c)| *c == cmd.name)
+        .map(|(a, _)| *a);
+    let mut v = b.param(cmd.name, Some(cmd.attr))?;
+    let mut key = cmd.name;
+    if v.is_none() {
+        if let Some(a) = alias {
+            v = b.param(a, None)?;
+            key = a;
         }
-        let _ = last_existed;
-        last_existed = v.is_some();
-        let Some(v) = v else { continue };
-        let bad = |expected: &str| BuildError {
-            kind: ErrorKind::BadValue {
-                command: key.into(),
-                value: v.clone(),
-                expected: expected.into(),
-            },
-            key: Some(key.to_string()),
-        };
-        match cmd.kind {
-            Kind::Expr => {
-                check_expr(&v, key)?;
-                b.ad.insert(cmd.attr, v.clone());
+    }
+    let Some(v) = v else { return Ok(()) };
+    let bad = |expected: &str| BuildError {
+        kind: ErrorKind::BadValue {
+            command: key.into(),
+            value: v.clone(),
+            expected: expected.into(),
+        },
+        key: Some(key.to_string()),
+    };
+    match cmd.kind {
+        Kind::Expr => {
+            check_expr(&v, key)?;
+            b.ad.insert(cmd.attr, v.clone());
+        }
+        Kind::Str => b.ad.insert_string(cmd.attr, &v),
+        Kind::StrStripQuotes => {
+            let t = v
+                .strip_prefix('"')
+                .and_then(|x| x.strip_suffix('"'))
+                .unwrap_or(&v);
+            b.ad.insert_string(cmd.attr, t);
+        }
+        Kind::StrList => {
+            let l: Vec<&str> = v
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .collect();
+            b.ad.insert_string(cmd.attr, &l.join(","));
+        }
+        Kind::Path => {
+            let p = join_text(&b.iwd, &v);
+            b.ad.insert_string(cmd.attr, &p);
+        }
+        Kind::Bool => b.ad.insert_bool(
+            cmd.attr,
+            parse_bool(&v).ok_or_else(|| bad("true or false"))?,
+        ),
+        Kind::Int | Kind::UInt => {
+            let n: i64 = v.parse().map_err(|_| bad("an integer"))?;
+            if cmd.kind == Kind::UInt && n < 0 {
+                return Err(bad("a non-negative integer"));
             }
-            Kind::Str => b.ad.insert_string(cmd.attr, &v),
-            Kind::StrStripQuotes => {
-                let t = v
-                    .strip_prefix('"')
-                    .and_then(|x| x.strip_suffix('"'))
-                    .unwrap_or(&v);
-                b.ad.insert_string(cmd.attr, t);
-            }
-            Kind::StrList => {
-                let l: Vec<&str> = v
-                    .split(|c: char| c == ',' || c.is_whitespace())
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                b.ad.insert_string(cmd.attr, &l.join(","));
-            }
-            Kind::Path => {
-                let p = join_text(&b.iwd, &v);
-                b.ad.insert_string(cmd.attr, &p);
-            }
-            Kind::Bool => b.ad.insert_bool(
-                cmd.attr,
-                parse_bool(&v).ok_or_else(|| bad("true or false"))?,
-            ),
-            Kind::Int | Kind::UInt => {
-                let n: i64 = v.parse().map_err(|_| bad("an integer"))?;
-                if cmd.kind == Kind::UInt && n < 0 {
-                    return Err(bad("a non-negative integer"));
-                }
-                b.ad.insert_int(cmd.attr, n);
-            }
+            b.ad.insert_int(cmd.attr, n);
         }
     }
     Ok(())
 }
 
-fn set_forced(b: &mut Builder) -> R<()> {
+pub(crate) fn set_forced(b: &mut Builder) -> R<()> {
     let forced: Vec<(String, String)> = b
         .macros
         .iter()
