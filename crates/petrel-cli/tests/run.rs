@@ -756,3 +756,96 @@ fn limits_are_written_to_the_jobs_cgroup() {
         "cgroup files hold {values:?}"
     );
 }
+
+/// An OCI image runs with its config applied as `docker run` applies it: Entrypoint, Cmd
+/// (replaced by the given command), Env and WorkingDir.
+#[test]
+fn images_run_with_their_config() {
+    let Some((dir, rootfs)) = setup() else { return };
+    if !need(
+        std::path::Path::new("/usr/bin/umoci").exists() && common::is_root(),
+        "umoci, and root to unpack with it",
+    ) {
+        return;
+    }
+    let layout = dir.path().join("layout");
+    let bundle = dir.path().join("bundle");
+    let image = format!("{}:bb", layout.display());
+    let umoci = |args: &[&str]| {
+        let out = std::process::Command::new("umoci")
+            .args(args)
+            .output()
+            .expect("umoci");
+        assert!(
+            out.status.success(),
+            "umoci {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    umoci(&["init", "--layout", layout.to_str().expect("utf8")]);
+    umoci(&["new", "--image", &image]);
+    umoci(&["unpack", "--image", &image, bundle.to_str().expect("utf8")]);
+    let copy = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", rootfs.display()))
+        .arg(bundle.join("rootfs"))
+        .status()
+        .expect("cp");
+    assert!(copy.success());
+    umoci(&["repack", "--image", &image, bundle.to_str().expect("utf8")]);
+    umoci(&[
+        "config",
+        "--image",
+        &image,
+        "--config.env",
+        "GREETING=from-image",
+        "--config.workingdir",
+        "/tmp",
+        "--config.entrypoint",
+        "/bin/sh",
+        "--config.entrypoint",
+        "-c",
+        "--config.cmd",
+        "echo $GREETING in $(pwd)",
+    ]);
+    let store = dir.path().join("store");
+    let reference = format!("oci:{image}");
+    let run = |extra: &[&str]| -> common::Ran {
+        petrel(As::Root)
+            .env("PETREL_IMAGE_STORE", &store)
+            .arg("run")
+            .arg(&reference)
+            .args(extra)
+            .output()
+            .expect("run")
+            .into()
+    };
+    let ran = run(&[]);
+    assert_eq!(
+        (ran.code, ran.stdout.as_str()),
+        (Some(0), "from-image in /tmp\n"),
+        "{}",
+        ran.stderr
+    );
+    // A command replaces Cmd and follows the Entrypoint; --env overrides the image's Env.
+    let ran = run(&[
+        "--env",
+        "GREETING=overridden",
+        "--",
+        "echo $GREETING; exit 4",
+    ]);
+    assert_eq!(
+        (ran.code, ran.stdout.as_str()),
+        (Some(4), "overridden\n"),
+        "{}",
+        ran.stderr
+    );
+    // The second run used the stored copy: the store holds one image.
+    let listed = petrel(As::Root)
+        .env("PETREL_IMAGE_STORE", &store)
+        .args(["image", "ls", "--json"])
+        .output()
+        .expect("ls");
+    let json: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
+    assert_eq!(json.as_array().map(Vec::len), Some(1), "{json}");
+}

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use petrel_image::{ImageConfig, ImageRef, PreparedImage, Store};
 use petrel_runtime::{
     exit_status, Bind, ContainerSpec, IdMapping, Limits, NetMode, Outcome, Overlay, User,
 };
@@ -31,11 +32,14 @@ Examples:
 #[derive(clap::Args, Debug)]
 #[command(after_help = AFTER_HELP)]
 pub struct Args {
-    /// The root filesystem: a directory holding an unpacked image.
-    #[arg(value_name = "ROOTFS")]
-    rootfs: PathBuf,
+    /// The image: a directory holding a root filesystem, or any reference `petrel image`
+    /// takes (docker://name:tag, a name:tag already in the store, an OCI layout, a
+    /// `docker save` archive, a .sif or squashfs file), fetched into the store if needed.
+    #[arg(value_name = "ROOTFS|IMAGE")]
+    image: String,
 
-    /// The command and its arguments (after `--`); default /bin/sh.
+    /// The command and its arguments (after `--`). With an image, they replace its Cmd and
+    /// follow its Entrypoint, as with `docker run`; without either, /bin/sh.
     #[arg(last = true, value_name = "CMD")]
     command: Vec<String>,
 
@@ -122,7 +126,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let spec = build_spec(&args)?;
+    let image = open_image(&args.image)?;
+    let spec = build_spec(&args, &image)?;
     let outcome = match petrel_runtime::run(&spec) {
         Ok(outcome) => outcome,
         Err(err) => {
@@ -159,21 +164,71 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     Ok(outcome.status.shell_status())
 }
 
-fn build_spec(args: &Args) -> anyhow::Result<ContainerSpec> {
-    let argv = if args.command.is_empty() {
-        let shell = args.rootfs.join("bin/sh");
-        if args.rootfs.is_dir() && std::fs::symlink_metadata(&shell).is_err() {
+/// The root filesystem to run and the image config that comes with it.
+struct Image {
+    rootfs: PathBuf,
+    config: ImageConfig,
+    /// Keeps a stored image leased (safe from `petrel image gc`) while the job runs.
+    _prepared: Option<PreparedImage>,
+}
+
+/// A plain directory is used in place, without opening the store (the fast path); any
+/// other reference goes through the image store.
+fn open_image(reference: &str) -> anyhow::Result<Image> {
+    let path = Path::new(reference);
+    if path.is_dir() && !path.join("oci-layout").exists() {
+        return Ok(Image {
+            rootfs: path.to_path_buf(),
+            config: ImageConfig::default(),
+            _prepared: None,
+        });
+    }
+    if !reference.contains(':') && !path.exists() && reference.contains('/') {
+        bail!("root filesystem {reference} does not exist");
+    }
+    let image_ref = ImageRef::parse(reference)?;
+    // The same store `petrel image` uses (PETREL_IMAGE_STORE overrides the default).
+    let store = match std::env::var_os("PETREL_IMAGE_STORE") {
+        Some(dir) => Store::open(Path::new(&dir)),
+        None => Store::open_default(),
+    }
+    .context("opening the image store")?;
+    let prepared = store
+        .prepare(&image_ref)
+        .with_context(|| format!("preparing image {reference}"))?;
+    Ok(Image {
+        rootfs: prepared.rootfs.clone(),
+        config: prepared.config.clone(),
+        _prepared: Some(prepared),
+    })
+}
+
+/// The command line, as `docker run` builds it: the entrypoint, then the given command or
+/// the image's Cmd; /bin/sh when there is neither.
+fn command_line(args: &Args, image: &Image) -> anyhow::Result<Vec<String>> {
+    let mut argv = image.config.entrypoint.clone().unwrap_or_default();
+    if args.command.is_empty() {
+        argv.extend(image.config.cmd.clone().unwrap_or_default());
+    } else {
+        argv.extend(args.command.iter().cloned());
+    }
+    if argv.is_empty() {
+        let shell = image.rootfs.join("bin/sh");
+        if std::fs::symlink_metadata(&shell).is_err() {
             bail!(
                 "no command given, and the image {} has no /bin/sh to run by default; give the \
                  command after --",
-                args.rootfs.display()
+                args.image
             );
         }
-        vec!["/bin/sh".to_string()]
-    } else {
-        args.command.clone()
-    };
-    let mut spec = ContainerSpec::new(&args.rootfs, argv);
+        argv.push("/bin/sh".to_string());
+    }
+    Ok(argv)
+}
+
+fn build_spec(args: &Args, image: &Image) -> anyhow::Result<ContainerSpec> {
+    let argv = command_line(args, image)?;
+    let mut spec = ContainerSpec::new(&image.rootfs, argv);
     spec.overlay = match (&args.keep_changes, args.writable) {
         (Some(dir), _) => Overlay::Keep(dir.clone()),
         (None, true) => Overlay::Discard,
@@ -192,7 +247,15 @@ fn build_spec(args: &Args) -> anyhow::Result<ContainerSpec> {
         );
     }
     spec.target_dir = args.target_dir.clone();
-    spec.workdir = args.workdir.clone();
+    // The scratch directory is the working directory (HTCondor's rule); otherwise the
+    // image's WorkingDir, as `docker run` does.
+    spec.workdir = args.workdir.clone().or_else(|| {
+        if args.scratch.is_some() {
+            None
+        } else {
+            image.config.working_dir.clone()
+        }
+    });
     spec.hostname = args.hostname.clone();
     spec.net = if args.net == "none" {
         NetMode::None
@@ -222,18 +285,28 @@ fn build_spec(args: &Args) -> anyhow::Result<ContainerSpec> {
         cpu_weight: args.cpu_weight,
         pids: args.pids,
     };
-    spec.user = args
+    // An image's User is honoured for root only: an unprivileged user's namespace holds
+    // no other id, so the job runs as them, as Apptainer and Charliecloud do.
+    let user = args
         .user
+        .clone()
+        .or_else(|| image.config.user.clone().filter(|_| libc_getuid() == 0));
+    spec.user = user
         .as_deref()
-        .map(|u| parse_user(u, &args.rootfs))
+        .map(|u| parse_user(u, &image.rootfs))
         .transpose()?;
-    spec.env = environment(args, spec.user, spec.id_mapping)?;
+    spec.env = environment(args, &image.config.env, spec.user, spec.id_mapping)?;
     Ok(spec)
 }
 
-/// The job's environment: petrel's defaults, then --env-file files, then --env, later
-/// entries replacing earlier ones with the same key.
-fn environment(args: &Args, user: Option<User>, mapping: IdMapping) -> anyhow::Result<Vec<String>> {
+/// The job's environment: petrel's defaults, the image's Env, then --env-file files, then
+/// --env, later entries replacing earlier ones with the same key.
+fn environment(
+    args: &Args,
+    image_env: &[String],
+    user: Option<User>,
+    mapping: IdMapping,
+) -> anyhow::Result<Vec<String>> {
     let root = match (user, mapping) {
         (Some(u), _) => u.uid == 0,
         (None, IdMapping::FakeRoot) => true,
@@ -245,6 +318,9 @@ fn environment(args: &Args, user: Option<User>, mapping: IdMapping) -> anyhow::R
     ];
     if let Ok(term) = std::env::var("TERM") {
         env.push(format!("TERM={term}"));
+    }
+    for entry in image_env.iter().filter(|e| e.contains('=')) {
+        set_env(&mut env, entry.clone());
     }
     for file in &args.env_file {
         let text = std::fs::read_to_string(file)
