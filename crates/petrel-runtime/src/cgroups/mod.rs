@@ -131,13 +131,9 @@ impl Cgroup {
             Backend::V2(cg) => vec![cg.path().to_path_buf()],
         }
     }
-
-    /// Kills whatever is left in the cgroup and removes it.
-    pub fn destroy(self) {
-        // Drop does the work; this names the moment.
-    }
 }
 
+/// Dropping a cgroup kills whatever is left in it and removes it.
 impl Drop for Cgroup {
     fn drop(&mut self) {
         for dir in self.paths() {
