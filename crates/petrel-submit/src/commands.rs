@@ -102,22 +102,10 @@ pub const SIMPLE: &[Cmd] = &[
         "run the executable instead of the image's entrypoint",
     ),
     c(
-        "docker_send_credentials",
-        "DockerSendCredentials",
-        Bool,
-        "send the user's docker credentials with the job",
-    ),
-    c(
         "container_target_dir",
         "ContainerTargetDir",
         StrStripQuotes,
         "where the job scratch directory is mounted inside the container",
-    ),
-    c(
-        "mount_under_scratch",
-        "MountUnderScratch",
-        StrStripQuotes,
-        "directories made private and placed under the job scratch directory",
     ),
     c(
         "transfer_container",
@@ -138,12 +126,6 @@ pub const SIMPLE: &[Cmd] = &[
         "start the Chirp I/O proxy for the job",
     ),
     c(
-        "want_job_networking",
-        "WantJobNetworking",
-        Bool,
-        "whether the job may use the network",
-    ),
-    c(
         "starter_debug",
         "JobStarterDebug",
         StrStripQuotes,
@@ -154,12 +136,6 @@ pub const SIMPLE: &[Cmd] = &[
         "JobStarterLog",
         StrStripQuotes,
         "where the starter writes its log for this job",
-    ),
-    c(
-        "container_is_common",
-        "ContainerIsCommon",
-        Bool,
-        "the container image is shared by all jobs of the cluster",
     ),
     c(
         "job_machine_attrs",
@@ -196,12 +172,6 @@ pub const SIMPLE: &[Cmd] = &[
         "OutputDestination",
         Str,
         "URL where all output files go",
-    ),
-    c(
-        "output_directory",
-        "OutputDirectory",
-        Str,
-        "directory on the submit side where output files go",
     ),
     c(
         "want_graceful_removal",
@@ -250,12 +220,6 @@ pub const SIMPLE: &[Cmd] = &[
         "LoadProfile",
         Bool,
         "Windows: load the user profile",
-    ),
-    c(
-        "primary_unix_group",
-        "PrimaryUnixGroup",
-        Str,
-        "the Unix group the job runs as",
     ),
     c(
         "file_remaps",
@@ -365,12 +329,6 @@ pub const SIMPLE: &[Cmd] = &[
         "SubmitEventUserNotes",
         Str,
         "user text for the submit event",
-    ),
-    c(
-        "submit_event_notes_attrs",
-        "SubmitEventNotesAttrs",
-        Str,
-        "attributes written with the submit event",
     ),
     c(
         "stack_size",

@@ -389,13 +389,9 @@ impl<'o> Processor<'o> {
         if t.is_empty() {
             return Ok(false);
         }
-        if let Some((lhs, op, rhs)) = split_comparison(t) {
-            let (l, r) = (unquote(lhs.trim()), unquote(rhs.trim()));
-            let ord = match (l.parse::<f64>(), r.parse::<f64>()) {
-                (Ok(a), Ok(b)) => a.partial_cmp(&b).ok_or_else(|| bad("not comparable"))?,
-                _ => l.to_ascii_lowercase().cmp(&r.to_ascii_lowercase()),
-            };
-            return Ok(compare(op, ord));
+        if split_comparison(t).is_some() {
+            // HTCondor 24.0 refuses these too
+            return Err(bad("complex conditionals (comparisons) are not supported; use a boolean or number, 'defined NAME' or 'version OP X.Y.Z'"));
         }
         if let Some(b) = crate::to_ads::parse_bool(t) {
             return Ok(b);
@@ -447,11 +443,6 @@ fn split_comparison(s: &str) -> Option<(&str, &'static str, &str)> {
     None
 }
 
-fn unquote(s: &str) -> &str {
-    s.strip_prefix('"')
-        .and_then(|x| x.strip_suffix('"'))
-        .unwrap_or(s)
-}
 
 fn compare(op: &str, ord: std::cmp::Ordering) -> bool {
     use std::cmp::Ordering::*;

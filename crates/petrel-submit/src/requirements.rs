@@ -4,8 +4,7 @@
 //! image kind for container jobs), disk, memory, CPUs, custom resources (`request_<tag>`),
 //! and file transfer or a shared file system, with the URL schemes input files need.
 
-use crate::error::ErrorKind;
-use crate::to_ads::{check_expr, err, Builder, Topping, R};
+use crate::to_ads::{check_expr, Builder, Topping, R};
 
 /// Attribute names an expression refers to: `(target-or-unscoped, my-scoped)`, lowercase.
 fn references(e: &str) -> Vec<String> {
@@ -82,9 +81,6 @@ pub(crate) fn set_requirements(b: &mut Builder) -> R<()> {
     }
     let refs = user.as_deref().map(references).unwrap_or_default();
     let has = |a: &str| refs.iter().any(|r| r == a);
-    if has("requirements") {
-        return err(ErrorKind::BadValue { command: "requirements".into(), value: user.unwrap_or_default(), expected: "an expression that does not refer to Requirements itself (did you mean $(Requirements)?)".into() }, "requirements");
-    }
     let arch = format!("(TARGET.Arch == \"{}\")", b.s.arch);
     let and = |ans: &mut String, clause: &str| {
         if !ans.is_empty() {
@@ -266,6 +262,9 @@ pub(crate) fn set_requirements(b: &mut Builder) -> R<()> {
                 and(&mut ans, &format!("({clause})"));
             }
         }
+    }
+    if b.ad.get("WantFTOnCheckpoint") == Some("true") && !has("hasselfcheckpointtransfers") {
+        and(&mut ans, "TARGET.HasSelfCheckpointTransfers");
     }
     b.ad.insert("Requirements", ans);
     Ok(())

@@ -196,6 +196,9 @@ pub fn build_job(
     resources::set_request_resources(&mut ResourceCtx { b: &mut b })?;
     set_concurrency_and_accounting(&mut b)?;
     set_simple(&mut b)?;
+    if b.ad.contains("SuccessCheckpointExitCode") {
+        b.ad.insert_bool("WantFTOnCheckpoint", true);
+    }
     transfer::set_transfer(&mut b, exe_kb)?;
     set_forced(&mut b)?;
     requirements::set_requirements(&mut b)?;
@@ -305,6 +308,9 @@ fn set_universe(b: &mut Builder) -> R<()> {
         b.ad.remove("JobLeaseDuration");
         b.ad.insert_string("KillSig", "SIGTERM");
     }
+    if n == 11 {
+        set_parallel(b)?;
+    }
     let container_img = b.param("container_image", Some("ContainerImage"))?;
     let docker_img = b.param("docker_image", Some("DockerImage"))?;
     if n == 5 || n == 12 {
@@ -337,6 +343,45 @@ fn set_universe(b: &mut Builder) -> R<()> {
         }
     }
     b.ad.insert_int("JobUniverse", n);
+    Ok(())
+}
+
+/// Parallel universe: `machine_count` hosts, an I/O proxy and a sandbox.
+fn set_parallel(b: &mut Builder) -> R<()> {
+    let count = match b.param("machine_count", Some("MachineCount"))? {
+        Some(v) => v,
+        None => match b.param("node_count", None)? {
+            Some(v) => v,
+            None => {
+                return err(
+                    ErrorKind::BadValue {
+                        command: "machine_count".into(),
+                        value: String::new(),
+                        expected: "a machine_count for parallel universe jobs".into(),
+                    },
+                    "universe",
+                )
+            }
+        },
+    };
+    let n: i64 = match count.parse() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            return err(
+                ErrorKind::BadValue {
+                    command: "machine_count".into(),
+                    value: count,
+                    expected: "a positive integer".into(),
+                },
+                "machine_count",
+            )
+        }
+    };
+    b.ad.insert_int("MinHosts", n);
+    b.ad.insert_int("MaxHosts", n);
+    b.ad.insert_string("KillSig", "SIGTERM");
+    b.ad.insert_bool("WantIOProxy", true);
+    b.ad.insert_bool("JobRequiresSandbox", true);
     Ok(())
 }
 

@@ -215,8 +215,6 @@ fn other_errors_name_the_command() {
             "never, always, complete or error",
         ],
     );
-    let e = fails("executable = /bin/true\nrequirements = Requirements && true\nqueue\n");
-    assert_msg(&e, 2, &["$(Requirements)"]);
     let e = fails("executable = /bin/true\nqueue x y z\n");
     assert_msg(&e, 2, &["queue x y z", "job count"]);
     let e = fails("executable = /bin/true\nqueue x in (a, b\n");

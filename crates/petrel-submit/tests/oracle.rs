@@ -284,3 +284,53 @@ fn corpus_matches_htcondor() {
         problems.join("\n")
     );
 }
+
+/// Submit files HTCondor refuses must be refused by petrel too (and, with the live
+/// oracle, still be refused by HTCondor).
+#[test]
+fn error_corpus_is_refused_by_both() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/errors_corpus");
+    let py = oracle_python();
+    if py.is_none() && require_all() {
+        panic!("PETREL_REQUIRE_ALL=1 but PETREL_ORACLE_PY24 is not set");
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("errors corpus")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sub"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10);
+    let mut problems = Vec::new();
+    for f in &files {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let opts = SubmitOptions::default();
+        let ours = Submission::from_file(f, &opts).and_then(|s| s.expand());
+        match ours {
+            Ok(_) => problems.push(format!("{name}: petrel accepted it")),
+            Err(e) => {
+                let msg = e.to_string();
+                if !msg.contains(&name) || e.location.line == 0 {
+                    problems.push(format!(
+                        "{name}: error does not name the file and line: {msg}"
+                    ));
+                }
+            }
+        }
+        if let Some(py) = &py {
+            let out = Command::new(py)
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle.py"))
+                .arg(&name)
+                .current_dir(&dir)
+                .output()
+                .expect("run the oracle");
+            if out.status.success() {
+                problems.push(format!("{name}: HTCondor accepted it"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

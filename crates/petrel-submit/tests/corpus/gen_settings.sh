@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "+Generated = \"yes\""
+echo "request_cpus = 3"
