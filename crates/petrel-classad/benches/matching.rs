@@ -52,7 +52,11 @@ fn count_matches(jobs: &[ClassAd], slots: &[ClassAd], threads: usize) -> usize {
         let handles: Vec<_> = jobs
             .chunks(chunk)
             .map(|part| {
-                s.spawn(move || part.iter().map(|j| slots.iter().filter(|sl| matching::matches(j, sl)).count()).sum::<usize>())
+                s.spawn(move || {
+                    part.iter()
+                        .map(|j| slots.iter().filter(|sl| matching::matches(j, sl)).count())
+                        .sum::<usize>()
+                })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
@@ -64,11 +68,18 @@ fn bench(c: &mut Criterion) {
     let slots = slots(1_000);
     let t = Instant::now();
     let n = count_matches(&jobs, &slots, 2);
-    eprintln!("10,000 jobs x 1,000 slots on 2 threads: {n} matches in {:.3} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "10,000 jobs x 1,000 slots on 2 threads: {n} matches in {:.3} s",
+        t.elapsed().as_secs_f64()
+    );
     let mut g = c.benchmark_group("matching");
     g.sample_size(10);
-    g.bench_function("10k_jobs_x_1k_slots_2_threads", |b| b.iter(|| count_matches(&jobs, &slots, 2)));
-    g.bench_function("1k_jobs_x_1k_slots_1_thread", |b| b.iter(|| count_matches(&jobs[..1000], &slots, 1)));
+    g.bench_function("10k_jobs_x_1k_slots_2_threads", |b| {
+        b.iter(|| count_matches(&jobs, &slots, 2))
+    });
+    g.bench_function("1k_jobs_x_1k_slots_1_thread", |b| {
+        b.iter(|| count_matches(&jobs[..1000], &slots, 1))
+    });
     g.finish();
 }
 

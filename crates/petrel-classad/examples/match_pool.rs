@@ -2,10 +2,13 @@
 
 use std::time::Instant;
 
-use petrel_classad::{matching, parse_classad, ClassAd};
+use petrel_classad::{matching, parse_classad, parse_expr, ClassAd};
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
     let (nj, ns, threads) = (
         args.first().copied().unwrap_or(10_000),
         args.get(1).copied().unwrap_or(1_000),
@@ -46,7 +49,11 @@ fn main() {
             .chunks(chunk)
             .map(|part| {
                 let slots = &slots;
-                s.spawn(move || part.iter().map(|j| slots.iter().filter(|sl| matching::matches(j, sl)).count()).sum::<usize>())
+                s.spawn(move || {
+                    part.iter()
+                        .map(|j| slots.iter().filter(|sl| matching::matches(j, sl)).count())
+                        .sum::<usize>()
+                })
             })
             .collect();
         hs.into_iter().map(|h| h.join().unwrap_or(0)).sum()
@@ -57,4 +64,24 @@ fn main() {
         secs,
         secs * 1e9 * threads as f64 / (nj * ns) as f64
     );
+
+    // One expression evaluated against one ad many times (the same one
+    // bench/compare_classad2.sh gives classad2).
+    let Ok(e) =
+        parse_expr("RequestMemory * 2 + RequestCpus > 100 && strcat(Owner, \"x\") == \"user0x\"")
+    else {
+        return;
+    };
+    if let Some(ad) = jobs.first() {
+        let t = Instant::now();
+        let mut trues = 0;
+        for _ in 0..100_000 {
+            trues += usize::from(ad.eval(&e).is_true());
+        }
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "expression eval: 100000 evaluations ({trues} true) in {secs:.3} s ({:.0} ns each)",
+            secs * 1e4
+        );
+    }
 }

@@ -48,7 +48,11 @@ pub struct Name {
 impl Name {
     /// A name.
     pub fn new(text: &str) -> Name {
-        Name { text: Arc::from(text), hash: name_hash(text.as_bytes()), fingerprint: name_fingerprint(text.as_bytes()) }
+        Name {
+            text: Arc::from(text),
+            hash: name_hash(text.as_bytes()),
+            fingerprint: name_fingerprint(text.as_bytes()),
+        }
     }
 
     /// The case-insensitive hash.
@@ -234,7 +238,11 @@ pub enum Expr {
 impl Expr {
     /// A reference to an attribute by name.
     pub fn attr(name: &str) -> Expr {
-        Expr::Attr { scope: None, name: Name::new(name), absolute: false }
+        Expr::Attr {
+            scope: None,
+            name: Name::new(name),
+            absolute: false,
+        }
     }
 
     /// A literal expression for a value (lists and ads become list and ad nodes).

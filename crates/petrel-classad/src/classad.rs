@@ -59,7 +59,11 @@ fn cmp_name(stored: &str, probe: &str) -> Ordering {
 
 impl ClassAd {
     /// An empty ad, usable in `static`s.
-    pub const EMPTY: ClassAd = ClassAd { attrs: Vec::new(), table: Vec::new(), scope_names: false };
+    pub const EMPTY: ClassAd = ClassAd {
+        attrs: Vec::new(),
+        table: Vec::new(),
+        scope_names: false,
+    };
 
     /// An empty ad.
     pub fn new() -> ClassAd {
@@ -82,9 +86,23 @@ impl ClassAd {
     }
 
     fn rebuild_index(&mut self) {
-        const SCOPE_NAMES: [&str; 11] =
-            ["my", "target", "other", "ad", "left", "right", "parent", "self", "root", "toplevel", "currenttime"];
-        self.scope_names = self.attrs.iter().any(|a| SCOPE_NAMES.iter().any(|n| a.name.eq_ignore_ascii_case(n)));
+        const SCOPE_NAMES: [&str; 11] = [
+            "my",
+            "target",
+            "other",
+            "ad",
+            "left",
+            "right",
+            "parent",
+            "self",
+            "root",
+            "toplevel",
+            "currenttime",
+        ];
+        self.scope_names = self
+            .attrs
+            .iter()
+            .any(|a| SCOPE_NAMES.iter().any(|n| a.name.eq_ignore_ascii_case(n)));
         let size = (self.attrs.len() * 2).next_power_of_two().max(8);
         let mask = size - 1;
         self.table.clear();
@@ -140,7 +158,12 @@ impl ClassAd {
             Ok(i) => self.attrs[i].expr = expr,
             Err(i) => {
                 let b = name.as_bytes();
-                let attr = Attr { name: Arc::from(name), hash: name_hash(b), fingerprint: name_fingerprint(b), expr };
+                let attr = Attr {
+                    name: Arc::from(name),
+                    hash: name_hash(b),
+                    fingerprint: name_fingerprint(b),
+                    expr,
+                };
                 self.attrs.insert(i, attr);
                 self.rebuild_index();
             }

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use smallvec::SmallVec;
 
 use crate::ast::{name_fingerprint, name_hash, BinaryOp, Expr, Name};
-use crate::scope::{is_name, H_AD, H_LEFT, H_MY, H_OTHER, H_RIGHT, H_TARGET};
 use crate::classad::ClassAd;
 use crate::ops;
 pub use crate::scope::Semantics;
+use crate::scope::{is_name, H_AD, H_LEFT, H_MY, H_OTHER, H_RIGHT, H_TARGET};
 use crate::scope::{special_name, AdRef, Scope, Side, Special};
 use crate::value::Value;
 
@@ -118,13 +118,21 @@ impl<'a> Evaluator<'a> {
                     parent: Some(1),
                     alternate: compat.then_some(4),
                 });
-                ev.scopes.push(Scope::Ad { ad: AdRef::Borrowed(t), parent: Some(2), alternate: compat.then_some(3) });
+                ev.scopes.push(Scope::Ad {
+                    ad: AdRef::Borrowed(t),
+                    parent: Some(2),
+                    alternate: compat.then_some(3),
+                });
                 ev.left = 3;
                 ev.right = 4;
                 (ev, 3)
             }
             _ => {
-                ev.scopes.push(Scope::Ad { ad: AdRef::Borrowed(my_ad), parent: None, alternate: None });
+                ev.scopes.push(Scope::Ad {
+                    ad: AdRef::Borrowed(my_ad),
+                    parent: None,
+                    alternate: None,
+                });
                 (ev, 0)
             }
         }
@@ -132,7 +140,11 @@ impl<'a> Evaluator<'a> {
 
     pub(crate) fn push_ad(&mut self, ad: Arc<ClassAd>, parent: Option<usize>) -> usize {
         let parent = parent.map(|p| p as u32);
-        self.scopes.push(Scope::Ad { ad: AdRef::Shared(ad), parent, alternate: None });
+        self.scopes.push(Scope::Ad {
+            ad: AdRef::Shared(ad),
+            parent,
+            alternate: None,
+        });
         self.scopes.len() - 1
     }
 
@@ -178,10 +190,18 @@ impl<'a> Evaluator<'a> {
             Expr::Literal(v) => EV::S(v.clone()),
             Expr::List(l) => EV::List(l.clone(), cur),
             Expr::Ad(a) => {
-                let parent = if self.detached && cur == 0 { None } else { Some(cur) };
+                let parent = if self.detached && cur == 0 {
+                    None
+                } else {
+                    Some(cur)
+                };
                 EV::Ad(self.push_ad(a.clone(), parent))
             }
-            Expr::Attr { scope, name, absolute } => self.eval_attr_ref(scope.as_deref(), name, *absolute, cur),
+            Expr::Attr {
+                scope,
+                name,
+                absolute,
+            } => self.eval_attr_ref(scope.as_deref(), name, *absolute, cur),
             _ => {
                 if !self.enter() {
                     self.leave();
@@ -264,7 +284,9 @@ impl<'a> Evaluator<'a> {
     fn subscript(&mut self, container: EV, index: EV) -> EV {
         match (container, index) {
             (EV::Ad(id), EV::S(Value::String(s))) => {
-                let Some(ad) = self.ad_of(id) else { return EV::UNDEF };
+                let Some(ad) = self.ad_of(id) else {
+                    return EV::UNDEF;
+                };
                 match ad.get().position(&s) {
                     Some(i) => self.eval_found(id, &ad, i),
                     None => EV::UNDEF,
@@ -305,7 +327,13 @@ impl<'a> Evaluator<'a> {
         v
     }
 
-    fn eval_attr_ref(&mut self, scope_expr: Option<&Expr>, name: &Name, absolute: bool, cur: usize) -> EV {
+    fn eval_attr_ref(
+        &mut self,
+        scope_expr: Option<&Expr>,
+        name: &Name,
+        absolute: bool,
+        cur: usize,
+    ) -> EV {
         let hash = name.hash_value();
         let fp = name.fingerprint();
         let name: &str = name;
@@ -338,7 +366,11 @@ impl<'a> Evaluator<'a> {
         }
         let mut found = self.lookup_in_scope(name, hash, fp, start);
         if matches!(found, Found::Undef) && scope_expr.is_none() && !absolute {
-            if let Scope::Ad { alternate: Some(alt), .. } = self.scopes[cur] {
+            if let Scope::Ad {
+                alternate: Some(alt),
+                ..
+            } = self.scopes[cur]
+            {
                 found = self.lookup_in_scope(name, hash, fp, alt as usize);
             }
         }
@@ -354,15 +386,28 @@ impl<'a> Evaluator<'a> {
     /// attribute that could shadow the scope name.
     #[inline]
     fn fast_scope(&self, se: &Expr, cur: usize) -> Option<usize> {
-        let Expr::Attr { scope: None, name, absolute: false } = se else { return None };
+        let Expr::Attr {
+            scope: None,
+            name,
+            absolute: false,
+        } = se
+        else {
+            return None;
+        };
         if self.left == self.right || (cur != self.left && cur != self.right) {
             return None;
         }
-        let Scope::Ad { ad, .. } = &self.scopes[cur] else { return None };
+        let Scope::Ad { ad, .. } = &self.scopes[cur] else {
+            return None;
+        };
         if ad.get().has_scope_names() {
             return None;
         }
-        let other = if cur == self.left { self.right } else { self.left };
+        let other = if cur == self.left {
+            self.right
+        } else {
+            self.left
+        };
         let (n, h): (&str, u64) = (name, name.hash_value());
         if is_name(n, h, "target", H_TARGET) || is_name(n, h, "other", H_OTHER) {
             Some(other)
@@ -408,8 +453,12 @@ impl<'a> Evaluator<'a> {
                         return match sp {
                             Special::Root => Found::Value(EV::Ad(self.root)),
                             Special::Current => Found::Value(EV::Ad(current)),
-                            Special::Parent => superscope.map_or(Found::Undef, |p| Found::Value(EV::Ad(p))),
-                            Special::CurrentTime => Found::Value(EV::S(Value::Int(crate::builtins::time::now()))),
+                            Special::Parent => {
+                                superscope.map_or(Found::Undef, |p| Found::Value(EV::Ad(p)))
+                            }
+                            Special::CurrentTime => {
+                                Found::Value(EV::S(Value::Int(crate::builtins::time::now())))
+                            }
                         };
                     }
                     match superscope {
@@ -422,7 +471,9 @@ impl<'a> Evaluator<'a> {
                         Side::Left => (self.left, self.right),
                         Side::Right => (self.right, self.left),
                     };
-                    if is_name(name, hash, "target", H_TARGET) || is_name(name, hash, "other", H_OTHER) {
+                    if is_name(name, hash, "target", H_TARGET)
+                        || is_name(name, hash, "other", H_OTHER)
+                    {
                         return Found::Value(EV::Ad(other));
                     }
                     if is_name(name, hash, "my", H_MY) || is_name(name, hash, "ad", H_AD) {
@@ -451,7 +502,10 @@ impl<'a> Evaluator<'a> {
     /// [`Evaluator::eval_attr_of`] for a pre-hashed name.
     pub(crate) fn eval_name_of(&mut self, s: usize, name: &Name) -> EV {
         match self.ad_of(s) {
-            Some(ad) => match ad.get().position_hashed(name, name.hash_value(), name.fingerprint()) {
+            Some(ad) => match ad
+                .get()
+                .position_hashed(name, name.hash_value(), name.fingerprint())
+            {
                 Some(i) => self.eval_found(s, &ad, i),
                 None => EV::UNDEF,
             },
@@ -462,7 +516,11 @@ impl<'a> Evaluator<'a> {
     /// Evaluate a top-level attribute of the ad in scope `s`.
     pub(crate) fn eval_attr_of(&mut self, s: usize, name: &str) -> EV {
         match self.ad_of(s) {
-            Some(ad) => match ad.get().position_hashed(name, name_hash(name.as_bytes()), name_fingerprint(name.as_bytes())) {
+            Some(ad) => match ad.get().position_hashed(
+                name,
+                name_hash(name.as_bytes()),
+                name_fingerprint(name.as_bytes()),
+            ) {
                 Some(i) => self.eval_found(s, &ad, i),
                 None => EV::UNDEF,
             },
@@ -477,7 +535,11 @@ fn match_context_ad(side: Side) -> ClassAd {
         Side::Left => ("LEFT", "RIGHT"),
         Side::Right => ("RIGHT", "LEFT"),
     };
-    let abs = |n: &str| Expr::Attr { scope: None, name: Name::new(n), absolute: true };
+    let abs = |n: &str| Expr::Attr {
+        scope: None,
+        name: Name::new(n),
+        absolute: true,
+    };
     let mut ad = ClassAd::new();
     ad.insert("other", abs(other));
     ad.insert("target", abs(other));
@@ -488,7 +550,12 @@ fn match_context_ad(side: Side) -> ClassAd {
 
 /// Evaluate an expression. `my` is the ad it is evaluated in (if any);
 /// `target` the other ad of a match (if any).
-pub fn eval_in(expr: &Expr, my: Option<&ClassAd>, target: Option<&ClassAd>, sem: Semantics) -> Value {
+pub fn eval_in(
+    expr: &Expr,
+    my: Option<&ClassAd>,
+    target: Option<&ClassAd>,
+    sem: Semantics,
+) -> Value {
     let (mut ev, cur) = Evaluator::new(my, target, sem);
     let v = ev.eval(expr, cur);
     ev.to_value(v)

@@ -110,7 +110,11 @@ impl Writer {
 
 /// One ad as HTCondor's JSON (`oneline` = compact, as `-json` with `:1`).
 pub fn ad_to_json(ad: &ClassAd, oneline: bool) -> String {
-    let mut w = Writer { out: String::new(), indent: 0, oneline };
+    let mut w = Writer {
+        out: String::new(),
+        indent: 0,
+        oneline,
+    };
     w.ad(ad);
     w.out
 }
@@ -130,7 +134,11 @@ pub fn ads_to_json(ads: &[ClassAd]) -> String {
 
 /// A value as HTCondor's JSON.
 pub fn value_to_json(v: &Value) -> String {
-    let mut w = Writer { out: String::new(), indent: 0, oneline: true };
+    let mut w = Writer {
+        out: String::new(),
+        indent: 0,
+        oneline: true,
+    };
     w.value(v);
     w.out
 }
@@ -171,7 +179,8 @@ fn object_to_ad(map: &serde_json::Map<String, serde_json::Value>, depth: usize) 
 /// Parse one JSON object into an ad. Strings of the form `"\/Expr(...)\/"`
 /// are parsed as expressions.
 pub fn ad_from_json(text: &str) -> Result<ClassAd> {
-    let j: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
+    let j: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
     match &j {
         serde_json::Value::Object(m) => object_to_ad(m, 0),
         _ => Err(Error::Json("expected a JSON object".into())),
@@ -180,7 +189,8 @@ pub fn ad_from_json(text: &str) -> Result<ClassAd> {
 
 /// Parse a JSON array of objects (or a single object) into ads.
 pub fn ads_from_json(text: &str) -> Result<Vec<ClassAd>> {
-    let j: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
+    let j: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
     match &j {
         serde_json::Value::Object(m) => Ok(vec![object_to_ad(m, 0)?]),
         serde_json::Value::Array(items) => items

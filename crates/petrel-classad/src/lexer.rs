@@ -142,8 +142,14 @@ pub(crate) fn position(src: &str, at: usize) -> Position {
     let at = at.min(src.len());
     let before = &src.as_bytes()[..at];
     let line = before.iter().filter(|&&c| c == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1);
-    let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
     Position { line, column }
 }
 
@@ -159,7 +165,13 @@ pub(crate) struct Lexer<'s> {
 
 impl<'s> Lexer<'s> {
     pub(crate) fn new(src: &'s str) -> Lexer<'s> {
-        Lexer { src, b: src.as_bytes(), i: 0, last: Tok::End, old_strings: false }
+        Lexer {
+            src,
+            b: src.as_bytes(),
+            i: 0,
+            last: Tok::End,
+            old_strings: false,
+        }
     }
 
     fn peekc(&self, k: usize) -> u8 {
@@ -171,7 +183,11 @@ impl<'s> Lexer<'s> {
         Error::Parse {
             pos: position(self.src, at),
             expected: expected.to_string(),
-            found: if found.is_empty() { "end of input".into() } else { format!("{found:?}") },
+            found: if found.is_empty() {
+                "end of input".into()
+            } else {
+                format!("{found:?}")
+            },
         }
     }
 
@@ -211,9 +227,8 @@ impl<'s> Lexer<'s> {
         let c = self.peekc(0);
         let tok = if self.i >= self.b.len() || c == 0 {
             Tok::End
-        } else if c == b'-' && !self.last.ends_value() {
-            self.number()?
-        } else if c.is_ascii_digit() || c == b'.' {
+        } else if (c == b'-' && !self.last.ends_value()) || c.is_ascii_digit() || c == b'.' {
+            // A '-' that cannot be a binary minus may start a negative literal.
             self.number()?
         } else if c.is_ascii_alphabetic() || c == b'_' {
             self.word()

@@ -49,6 +49,9 @@ pub use ast::{BinaryOp, Expr, Name, UnaryOp};
 pub use classad::ClassAd;
 pub use error::{Error, Position, Result};
 pub use eval::{eval, eval_attr, eval_in, Semantics};
-pub use parser::{parse_classad, parse_classad_any, parse_expr, parse_expr_with as parse_expr_with_limits, ParseLimits};
+pub use parser::{
+    parse_classad, parse_classad_any, parse_expr, parse_expr_with as parse_expr_with_limits,
+    ParseLimits,
+};
 pub use unparse::{unparse, unparse_value};
 pub use value::{AbsTime, Value};

@@ -45,11 +45,17 @@ pub fn matches(job: &ClassAd, slot: &ClassAd) -> bool {
 /// in one match context, as HTCondor's `symmetricMatch` does.
 pub fn matches_with(job: &ClassAd, slot: &ClassAd, sem: Semantics) -> bool {
     let (mut ev, left) = Evaluator::new(Some(job), Some(slot), sem);
-    if !matches!(ev.eval_name_of(left, &REQUIREMENTS), EV::S(Value::Bool(true))) {
+    if !matches!(
+        ev.eval_name_of(left, &REQUIREMENTS),
+        EV::S(Value::Bool(true))
+    ) {
         return false;
     }
     let right = ev.right_scope();
-    matches!(ev.eval_name_of(right, &REQUIREMENTS), EV::S(Value::Bool(true)))
+    matches!(
+        ev.eval_name_of(right, &REQUIREMENTS),
+        EV::S(Value::Bool(true))
+    )
 }
 
 /// `my.Rank` against `target` as a number (0.0 when missing or not numeric).
@@ -68,6 +74,14 @@ pub fn rank_with(my: &ClassAd, target: &ClassAd, sem: Semantics) -> f64 {
 }
 
 /// The slots (by index) that match `job`, in order.
-pub fn matching_slots<'s>(job: &ClassAd, slots: impl IntoIterator<Item = &'s ClassAd>) -> Vec<usize> {
-    slots.into_iter().enumerate().filter(|(_, s)| matches(job, s)).map(|(i, _)| i).collect()
+pub fn matching_slots<'s>(
+    job: &ClassAd,
+    slots: impl IntoIterator<Item = &'s ClassAd>,
+) -> Vec<usize> {
+    slots
+        .into_iter()
+        .enumerate()
+        .filter(|(_, s)| matches(job, s))
+        .map(|(i, _)| i)
+        .collect()
 }

@@ -20,7 +20,13 @@ pub(crate) fn strict_check(a: &EV, b: &EV) -> Option<EV> {
 pub(crate) fn unary(op: UnaryOp, v: EV) -> EV {
     match op {
         UnaryOp::Plus => match v {
-            EV::S(Value::Undefined | Value::Error | Value::Int(_) | Value::Real(_) | Value::RelTime(_)) => v,
+            EV::S(
+                Value::Undefined
+                | Value::Error
+                | Value::Int(_)
+                | Value::Real(_)
+                | Value::RelTime(_),
+            ) => v,
             _ => EV::ERR,
         },
         _ if v.is_exceptional() => v,
@@ -136,7 +142,9 @@ pub(crate) fn meta_equal(a: &EV, b: &EV) -> Option<bool> {
 /// integers, an integer beside a real to a real); functions built on it,
 /// such as `min` and `max`, expose that. Returns the promoted pair.
 pub(crate) fn promote_pair(a: &EV, b: &EV) -> (EV, EV) {
-    let (EV::S(va), EV::S(vb)) = (a, b) else { return (a.clone(), b.clone()) };
+    let (EV::S(va), EV::S(vb)) = (a, b) else {
+        return (a.clone(), b.clone());
+    };
     let num = |v: &Value| matches!(v, Value::Int(_) | Value::Real(_) | Value::Bool(_));
     if !num(va) || !num(vb) {
         return (a.clone(), b.clone());
@@ -195,7 +203,9 @@ fn cmp_result<T: PartialOrd>(op: BinaryOp, x: T, y: T) -> bool {
 }
 
 fn compare(op: BinaryOp, a: &EV, b: &EV) -> EV {
-    let (EV::S(va), EV::S(vb)) = (a, b) else { return EV::ERR };
+    let (EV::S(va), EV::S(vb)) = (a, b) else {
+        return EV::ERR;
+    };
     let r = match (va, vb) {
         (Value::String(x), Value::String(y)) => {
             let o = crate::builtins::string::cmp_ignore_case(x, y);
@@ -217,14 +227,21 @@ fn compare(op: BinaryOp, a: &EV, b: &EV) -> EV {
 
 fn arith(op: BinaryOp, a: &EV, b: &EV) -> EV {
     use BinaryOp::*;
-    let (EV::S(va), EV::S(vb)) = (a, b) else { return EV::ERR };
+    let (EV::S(va), EV::S(vb)) = (a, b) else {
+        return EV::ERR;
+    };
     let numeric = |v: &Value| {
-        matches!(v, Value::Int(_) | Value::Real(_) | Value::Bool(_) | Value::AbsTime(_) | Value::RelTime(_))
+        matches!(
+            v,
+            Value::Int(_) | Value::Real(_) | Value::Bool(_) | Value::AbsTime(_) | Value::RelTime(_)
+        )
     };
     if !numeric(va) || !numeric(vb) {
         return EV::ERR;
     }
-    if matches!(va, Value::AbsTime(_) | Value::RelTime(_)) || matches!(vb, Value::AbsTime(_) | Value::RelTime(_)) {
+    if matches!(va, Value::AbsTime(_) | Value::RelTime(_))
+        || matches!(vb, Value::AbsTime(_) | Value::RelTime(_))
+    {
         return time_arith(op, va, vb);
     }
     match promote(va, vb) {
@@ -262,12 +279,18 @@ fn time_arith(op: BinaryOp, a: &Value, b: &Value) -> EV {
     use BinaryOp::*;
     let abs = |t: &AbsTime, delta: f64, sign: i64| {
         let d = i64::from(delta as i32);
-        EV::S(Value::AbsTime(AbsTime { secs: t.secs.wrapping_add(sign * d), offset: t.offset }))
+        EV::S(Value::AbsTime(AbsTime {
+            secs: t.secs.wrapping_add(sign * d),
+            offset: t.offset,
+        }))
     };
     match (op, a, b) {
-        (Add, Value::AbsTime(t), Value::RelTime(r)) | (Add, Value::RelTime(r), Value::AbsTime(t)) => abs(t, *r, 1),
+        (Add, Value::AbsTime(t), Value::RelTime(r))
+        | (Add, Value::RelTime(r), Value::AbsTime(t)) => abs(t, *r, 1),
         (Add, Value::RelTime(x), Value::RelTime(y)) => EV::S(Value::RelTime(x + y)),
-        (Sub, Value::AbsTime(x), Value::AbsTime(y)) => EV::S(Value::RelTime(x.secs.wrapping_sub(y.secs) as f64)),
+        (Sub, Value::AbsTime(x), Value::AbsTime(y)) => {
+            EV::S(Value::RelTime(x.secs.wrapping_sub(y.secs) as f64))
+        }
         (Sub, Value::AbsTime(t), Value::RelTime(r)) => abs(t, *r, -1),
         (Sub, Value::RelTime(x), Value::RelTime(y)) => EV::S(Value::RelTime(x - y)),
         (Mul, Value::RelTime(r), Value::Int(n)) | (Mul, Value::Int(n), Value::RelTime(r)) => {
@@ -284,7 +307,9 @@ fn time_arith(op: BinaryOp, a: &Value, b: &Value) -> EV {
 
 fn bitwise(op: BinaryOp, a: &EV, b: &EV) -> EV {
     use BinaryOp::*;
-    let (EV::S(Value::Int(x)), EV::S(Value::Int(y))) = (a, b) else { return EV::ERR };
+    let (EV::S(Value::Int(x)), EV::S(Value::Int(y))) = (a, b) else {
+        return EV::ERR;
+    };
     let (x, y) = (*x, *y);
     let sh = (y as u32) & 63;
     EV::S(Value::Int(match op {

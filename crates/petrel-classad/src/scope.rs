@@ -64,7 +64,11 @@ pub(crate) enum Side {
 pub(crate) enum Scope<'a> {
     /// A real ad, with its lexical parent scope (if any) and, in compat
     /// matching, the ad unscoped names fall back to.
-    Ad { ad: AdRef<'a>, parent: Option<u32>, alternate: Option<u32> },
+    Ad {
+        ad: AdRef<'a>,
+        parent: Option<u32>,
+        alternate: Option<u32>,
+    },
     /// `[other = .RIGHT; target = .RIGHT; my = .LEFT; ad = .LEFT]` and its mirror.
     MatchCtx(Side),
     /// `[LEFT = ...; RIGHT = ...]`
@@ -87,13 +91,18 @@ pub(crate) const H_RIGHT: u64 = name_hash(b"right");
 #[inline]
 pub(crate) fn is_name(name: &str, hash: u64, lower: &str, lower_hash: u64) -> bool {
     // `lower` is all lower-case letters, so `c | 0x20` folds exactly.
-    hash == lower_hash && name.len() == lower.len() && name.bytes().zip(lower.bytes()).all(|(a, b)| a | 0x20 == b)
+    hash == lower_hash
+        && name.len() == lower.len()
+        && name.bytes().zip(lower.bytes()).all(|(a, b)| a | 0x20 == b)
 }
 
 /// Names that stop the upward search (handled by the first ad searched).
 #[inline]
 pub(crate) fn special_name(name: &str, hash: u64, sem: Semantics) -> Option<Special> {
-    if !matches!(hash, H_TOPLEVEL | H_ROOT | H_SELF | H_PARENT | H_MY | H_CURRENTTIME) {
+    if !matches!(
+        hash,
+        H_TOPLEVEL | H_ROOT | H_SELF | H_PARENT | H_MY | H_CURRENTTIME
+    ) {
         return None;
     }
     if is_name(name, hash, "toplevel", H_TOPLEVEL) || is_name(name, hash, "root", H_ROOT) {

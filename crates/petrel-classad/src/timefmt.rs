@@ -66,7 +66,11 @@ pub fn local_offset(_t: i64) -> i32 {
 /// `YYYY-MM-DDTHH:MM:SS±hh:mm` as HTCondor prints absolute times.
 pub fn abs_to_string(a: AbsTime) -> String {
     let tm = gmtime(a.secs.wrapping_add(i64::from(a.offset)));
-    let (sign, tz) = if a.offset > 0 { ('+', a.offset) } else { ('-', -a.offset) };
+    let (sign, tz) = if a.offset > 0 {
+        ('+', a.offset)
+    } else {
+        ('-', -a.offset)
+    };
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}",
         tm.year,
@@ -84,7 +88,11 @@ pub fn abs_to_string(a: AbsTime) -> String {
 /// C's `%g` with the given precision (no width).
 pub fn fmt_g(x: f64, prec: usize) -> String {
     if x == 0.0 {
-        return if x.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if x.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     if !x.is_finite() {
         return if x.is_nan() {
@@ -97,11 +105,20 @@ pub fn fmt_g(x: f64, prec: usize) -> String {
     }
     let p = if prec == 0 { 1 } else { prec };
     let e_form = format!("{:.*e}", p - 1, x);
-    let exp: i32 = e_form.rsplit('e').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let exp: i32 = e_form
+        .rsplit('e')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     if exp < -4 || exp >= p as i32 {
         let (mant, _) = e_form.split_once('e').unwrap_or((&e_form, "0"));
         let mant = strip_zeros(mant);
-        format!("{}e{}{:02}", mant, if exp < 0 { '-' } else { '+' }, exp.abs())
+        format!(
+            "{}e{}{:02}",
+            mant,
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        )
     } else {
         let decimals = (p as i32 - 1 - exp).max(0) as usize;
         strip_zeros(&format!("{:.*}", decimals, x)).to_string()
@@ -228,7 +245,10 @@ pub fn parse_abs(text: &str) -> Option<AbsTime> {
         return None;
     }
     let offset = tz.unwrap_or_else(|| local_offset(local));
-    Some(AbsTime { secs: local - i64::from(offset), offset })
+    Some(AbsTime {
+        secs: local - i64::from(offset),
+        offset,
+    })
 }
 
 fn extract_tz(s: &mut Vec<u8>) -> Option<i32> {
@@ -252,7 +272,13 @@ fn extract_tz(s: &mut Vec<u8>) -> Option<i32> {
 pub fn parse_rel(text: &str) -> Option<f64> {
     let b = text.as_bytes();
     let mut i: isize = b.len() as isize - 1;
-    let at = |i: isize| -> u8 { if i >= 0 { b[i as usize] } else { 0 } };
+    let at = |i: isize| -> u8 {
+        if i >= 0 {
+            b[i as usize]
+        } else {
+            0
+        }
+    };
     let skip_space = |i: &mut isize| {
         while *i >= 0 && at(*i).is_ascii_whitespace() {
             *i -= 1;
@@ -315,8 +341,10 @@ pub fn parse_rel(text: &str) -> Option<f64> {
     if i >= 0 && !at(i).is_ascii_whitespace() {
         return None;
     }
-    let total = days.saturating_mul(86400).saturating_add(hrs.saturating_mul(3600)).saturating_add(mins.saturating_mul(60))
-        as f64
+    let total = days
+        .saturating_mul(86400)
+        .saturating_add(hrs.saturating_mul(3600))
+        .saturating_add(mins.saturating_mul(60)) as f64
         + secs;
     Some(if negative { -total } else { total })
 }

@@ -55,8 +55,12 @@ fn make_ad(text: &str, from_file: bool) -> Option<ClassAd> {
 }
 
 fn read_ad(path: &str) -> Result<ClassAd> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io { path: path.into(), message: e.to_string() })?;
-    make_ad(&text, true).ok_or_else(|| Error::Usage(format!("Unable to turn file '{path}' into a ClassAd.")))
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
+    make_ad(&text, true)
+        .ok_or_else(|| Error::Usage(format!("Unable to turn file '{path}' into a ClassAd.")))
 }
 
 /// Run `classad_eval` over `args` (without the program name), appending
@@ -104,9 +108,12 @@ pub fn classad_eval_to(args: &[String], out: &mut String) -> Result<EvalToolStat
                         }
                     }
                     let expr = parse_expr(arg).map_err(|_| {
-                        Error::Usage(format!("Unable to turn '{arg}' into a ClassAd or an expression."))
+                        Error::Usage(format!(
+                            "Unable to turn '{arg}' into a ClassAd or an expression."
+                        ))
                     })?;
-                    let v = crate::eval::eval_in(&expr, Some(&my), target.as_ref(), Semantics::Strict);
+                    let v =
+                        crate::eval::eval_in(&expr, Some(&my), target.as_ref(), Semantics::Strict);
                     out.push_str(&unparse_value(&v));
                     out.push('\n');
                 }

@@ -61,13 +61,21 @@ pub fn unparse_ad_old(ad: &ClassAd) -> String {
 /// HTCondor's real formatting: `%1.15E` (new syntax) or `%.16G` (old).
 pub fn format_real(r: f64, old: bool) -> String {
     if r == 0.0 {
-        return if r.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if r.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     if r.is_nan() {
         return "real(\"NaN\")".into();
     }
     if r.is_infinite() {
-        return if r < 0.0 { "real(\"-INF\")".into() } else { "real(\"INF\")".into() };
+        return if r < 0.0 {
+            "real(\"-INF\")".into()
+        } else {
+            "real(\"INF\")".into()
+        };
     }
     if old {
         let mut g = timefmt::fmt_g(r, 16).replace('e', "E");
@@ -136,7 +144,15 @@ pub fn quote_string(s: &str) -> String {
     out
 }
 
-const RESERVED: [&str; 7] = ["error", "false", "is", "isnt", "parent", "true", "undefined"];
+const RESERVED: [&str; 7] = [
+    "error",
+    "false",
+    "is",
+    "isnt",
+    "parent",
+    "true",
+    "undefined",
+];
 
 /// Append an attribute name, quoting it with `'...'` when needed.
 fn ident(out: &mut String, name: &str) {
@@ -214,7 +230,11 @@ fn classad(out: &mut String, ad: &ClassAd, mode: Mode) {
 fn expr(out: &mut String, e: &Expr, mode: Mode) {
     match e {
         Expr::Literal(v) => value(out, v, mode),
-        Expr::Attr { scope, name, absolute } => {
+        Expr::Attr {
+            scope,
+            name,
+            absolute,
+        } => {
             if let Some(s) = scope {
                 // HTCondor writes a selected name as-is, without quoting.
                 expr(out, s, mode);

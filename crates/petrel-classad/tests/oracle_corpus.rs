@@ -37,7 +37,9 @@ fn corpus_requests() -> Vec<Json> {
 fn corpus_agrees_with_htcondor() {
     let reqs = corpus_requests();
     assert!(reqs.len() >= 600, "corpus too small: {}", reqs.len() / 2);
-    let Some(py) = common::oracle_python("corpus_agrees_with_htcondor") else { return };
+    let Some(py) = common::oracle_python("corpus_agrees_with_htcondor") else {
+        return;
+    };
     let oracle = common::run_oracle(&py, &reqs);
     common::assert_agree("corpus", &reqs, &oracle);
 }

@@ -36,7 +36,9 @@ const SLOT_REQS: &[&str] = &[
 ];
 
 fn pick<'a>(state: &mut u64, xs: &[&'a str]) -> &'a str {
-    *state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    *state = state
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
     xs[((*state >> 33) % xs.len() as u64) as usize]
 }
 
@@ -45,7 +47,18 @@ fn ads() -> (Vec<String>, Vec<String>) {
     let mut jobs = Vec::new();
     for i in 0..60 {
         let req = pick(&mut st, JOB_REQS);
-        let mem = pick(&mut st, &["512", "1024", "2048", "4096", "8192", "undefined", "\"big\""]);
+        let mem = pick(
+            &mut st,
+            &[
+                "512",
+                "1024",
+                "2048",
+                "4096",
+                "8192",
+                "undefined",
+                "\"big\"",
+            ],
+        );
         let cpus = pick(&mut st, &["1", "2", "4", "8", "1.5"]);
         let owner = pick(&mut st, &["\"alice\"", "\"bob\"", "\"mallory\""]);
         jobs.push(format!(
@@ -76,17 +89,26 @@ fn symmetric_match_agrees_with_htcondor() {
         }
         reqs.push(json!({"op": "eval", "expr": "TARGET.Memory - MY.RequestMemory", "ad": j, "target": slots[0]}));
     }
-    let Some(py) = common::oracle_python("symmetric_match_agrees_with_htcondor") else { return };
+    let Some(py) = common::oracle_python("symmetric_match_agrees_with_htcondor") else {
+        return;
+    };
     let oracle = common::run_oracle(&py, &reqs);
     let matched = oracle.iter().filter(|o| o["value"] == "true").count();
-    assert!(matched > 50, "the corpus should contain matches, got {matched}");
+    assert!(
+        matched > 50,
+        "the corpus should contain matches, got {matched}"
+    );
     common::assert_agree("match", &reqs, &oracle);
 }
 
 #[test]
 fn ad_printing_agrees_with_htcondor() {
     let (jobs, slots) = ads();
-    let mut reqs: Vec<Json> = jobs.iter().chain(&slots).map(|a| json!({"op": "ad", "ad": a})).collect();
+    let mut reqs: Vec<Json> = jobs
+        .iter()
+        .chain(&slots)
+        .map(|a| json!({"op": "ad", "ad": a}))
+        .collect();
     for extra in [
         "[]",
         "[ a = { 1,[ x = \"q\\\"/\\n\"; y = {  } ],{  } }; b = [  ]; e = a + 1; r = 1.5; s = \"\\t\\001\"; t = absTime(\"2020-01-01T00:00:00Z\"); u = undefined; er = error; r0 = 0.0; rt = relTime(5); big = 1e100 ]",
@@ -95,7 +117,9 @@ fn ad_printing_agrees_with_htcondor() {
     ] {
         reqs.push(json!({"op": "ad", "ad": extra}));
     }
-    let Some(py) = common::oracle_python("ad_printing_agrees_with_htcondor") else { return };
+    let Some(py) = common::oracle_python("ad_printing_agrees_with_htcondor") else {
+        return;
+    };
     let oracle = common::run_oracle(&py, &reqs);
     common::assert_agree("ad-printing", &reqs, &oracle);
 }

@@ -5,8 +5,8 @@
 use petrel_classad::json::{ad_from_json, ads_from_json, ads_to_json};
 use petrel_classad::parser::old_syntax::{parse_old_classad, parse_old_classads};
 use petrel_classad::{
-    eval_in, matching, parse_classad, parse_expr, parse_expr_with_limits, unparse_value, ClassAd, Error, ParseLimits,
-    Semantics, Value,
+    eval_in, matching, parse_classad, parse_expr, parse_expr_with_limits, unparse_value, ClassAd,
+    Error, ParseLimits, Semantics, Value,
 };
 
 fn ev(s: &str) -> String {
@@ -41,9 +41,15 @@ fn string_list_functions() {
         ("stringListRegexpMember(\"^b\", \"a, bc\")", "true"),
         ("split(\"a b,c\")", "{ \"a\",\"b\",\"c\" }"),
         ("split(\"a:b::c\", \":\")", "{ \"a\",\"b\",\"c\" }"),
-        ("splitUserName(\"alice@example.org\")", "{ \"alice\",\"example.org\" }"),
+        (
+            "splitUserName(\"alice@example.org\")",
+            "{ \"alice\",\"example.org\" }",
+        ),
         ("splitUserName(\"alice\")", "{ \"alice\",\"\" }"),
-        ("splitSlotName(\"slot1_2@host\")", "{ \"slot1_2\",\"host\" }"),
+        (
+            "splitSlotName(\"slot1_2@host\")",
+            "{ \"slot1_2\",\"host\" }",
+        ),
         ("splitSlotName(\"host\")", "{ \"\",\"host\" }"),
         ("envV1ToV2(\"A=1;B=two words\")", "\"A=1 'B=two words'\""),
         ("envV1ToV2(\"bogus\")", "error"),
@@ -55,8 +61,14 @@ fn string_list_functions() {
 
 #[test]
 fn time_functions_are_deterministic_given_a_time() {
-    assert_eq!(ev("formatTime(0, \"%Y-%m-%dT%H:%M:%S %a %b %j\")"), "\"1970-01-01T00:00:00 Thu Jan 001\"");
-    assert_eq!(ev("formatTime(absTime(\"2024-02-29T13:14:15Z\"), \"%D %T %p\")"), "\"02/29/24 13:14:15 PM\"");
+    assert_eq!(
+        ev("formatTime(0, \"%Y-%m-%dT%H:%M:%S %a %b %j\")"),
+        "\"1970-01-01T00:00:00 Thu Jan 001\""
+    );
+    assert_eq!(
+        ev("formatTime(absTime(\"2024-02-29T13:14:15Z\"), \"%D %T %p\")"),
+        "\"02/29/24 13:14:15 PM\""
+    );
     assert_eq!(ev("interval(90061)"), "\"1+01:01:01\"");
     assert_eq!(ev("getYear(absTime(\"2024-02-29T13:14:15Z\"))"), "2024");
     assert_eq!(ev("getDays(relTime(90061))"), "1");
@@ -70,17 +82,29 @@ fn time_functions_are_deterministic_given_a_time() {
 fn compat_semantics_follow_htcondor_daemons() {
     let ad = parse_classad("[ a = 1; b = MY.a + 1 ]").unwrap_or_default();
     let e = parse_expr("MY.b").unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(eval_in(&e, Some(&ad), None, Semantics::Compat), Value::Int(2));
-    assert_eq!(eval_in(&e, Some(&ad), None, Semantics::Strict), Value::Undefined);
+    assert_eq!(
+        eval_in(&e, Some(&ad), None, Semantics::Compat),
+        Value::Int(2)
+    );
+    assert_eq!(
+        eval_in(&e, Some(&ad), None, Semantics::Strict),
+        Value::Undefined
+    );
     let ct = parse_expr("CurrentTime > 0").unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(eval_in(&ct, Some(&ad), None, Semantics::Compat), Value::Bool(true));
+    assert_eq!(
+        eval_in(&ct, Some(&ad), None, Semantics::Compat),
+        Value::Bool(true)
+    );
 
     // Unscoped names fall back to the other ad while matching.
-    let job = parse_classad("[ RequestMemory = 100; Requirements = Memory >= RequestMemory ]").unwrap_or_default();
-    let slot = parse_classad("[ Memory = 200; Requirements = RequestMemory < Memory ]").unwrap_or_default();
+    let job = parse_classad("[ RequestMemory = 100; Requirements = Memory >= RequestMemory ]")
+        .unwrap_or_default();
+    let slot = parse_classad("[ Memory = 200; Requirements = RequestMemory < Memory ]")
+        .unwrap_or_default();
     assert!(matching::matches(&job, &slot));
     assert!(!matching::matches_with(&job, &slot, Semantics::Strict));
-    let ranked = parse_classad("[ Rank = TARGET.Memory / 2; Requirements = true ]").unwrap_or_default();
+    let ranked =
+        parse_classad("[ Rank = TARGET.Memory / 2; Requirements = true ]").unwrap_or_default();
     assert_eq!(matching::rank(&ranked, &slot), 100.0);
     assert_eq!(matching::matching_slots(&job, [&slot, &ranked]), vec![0]);
 }
@@ -93,7 +117,10 @@ fn old_syntax_round_trip() {
     assert_eq!(ad.eval_string("Args").as_deref(), Some("C:\\\\path\\\\"));
     assert_eq!(ad.eval_int("clusterid"), Some(12));
     let printed = ad.to_old_syntax();
-    assert!(printed.contains("Requirements = TARGET.Memory >= 1024 && MY.X =?= undefined\n"), "{printed}");
+    assert!(
+        printed.contains("Requirements = TARGET.Memory >= 1024 && MY.X =?= undefined\n"),
+        "{printed}"
+    );
     assert!(printed.contains("Rate = 1.5\n"), "{printed}");
     let again = parse_old_classad(&printed).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again, ad);
@@ -129,7 +156,9 @@ fn parse_errors_say_where_and_what() {
         other => panic!("{other:?}"),
     }
     match parse_expr("f(1, 2") {
-        Err(Error::Parse { expected, found, .. }) => {
+        Err(Error::Parse {
+            expected, found, ..
+        }) => {
             assert_eq!(expected, "',' or ')'");
             assert_eq!(found, "end of input");
         }
@@ -150,8 +179,14 @@ fn guard_rails() {
     assert!(matches!(parse_expr(&lists), Err(Error::TooDeep { .. })));
     let chain = vec!["1"; 200_000].join(" + ");
     assert!(matches!(parse_expr(&chain), Err(Error::TooDeep { .. })));
-    let small = ParseLimits { max_bytes: 10, ..ParseLimits::default() };
-    assert!(matches!(parse_expr_with_limits("1 + 2 + 3 + 4", &small), Err(Error::TooLarge { .. })));
+    let small = ParseLimits {
+        max_bytes: 10,
+        ..ParseLimits::default()
+    };
+    assert!(matches!(
+        parse_expr_with_limits("1 + 2 + 3 + 4", &small),
+        Err(Error::TooLarge { .. })
+    ));
 
     // A long (but parseable) chain evaluates to ERROR past the depth limit.
     let chain = vec!["1"; 900].join(" + ");
@@ -164,7 +199,8 @@ fn guard_rails() {
     // Reference cycles and long reference chains terminate.
     let mut ad = ClassAd::new();
     for i in 0..2000 {
-        ad.insert_expr_str(&format!("a{i}"), &format!("a{} + 1", i + 1)).unwrap_or_default();
+        ad.insert_expr_str(&format!("a{i}"), &format!("a{} + 1", i + 1))
+            .unwrap_or_default();
     }
     assert_eq!(ad.eval_attr("a0"), Value::Error);
     let ad = parse_classad("[ x = y + 1; y = x + 1; z = z ]").unwrap_or_default();
@@ -174,31 +210,57 @@ fn guard_rails() {
     let mut ad = ClassAd::new();
     ad.insert_expr_str("b0", "1").unwrap_or_default();
     for i in 1..60 {
-        ad.insert_expr_str(&format!("b{i}"), &format!("b{p} + b{p}", p = i - 1)).unwrap_or_default();
+        ad.insert_expr_str(&format!("b{i}"), &format!("b{p} + b{p}", p = i - 1))
+            .unwrap_or_default();
     }
     assert_eq!(ad.eval_attr("b59"), Value::Error);
 }
 
 #[test]
 fn classad_eval_tool_matches_the_manual() {
-    let args: Vec<String> =
-        ["x = y", "x", "y = 7", "x", "[ x = 6; z = \"foo\"; ]", "x"].iter().map(|s| s.to_string()).collect();
-    let out = petrel_classad::tools::classad_eval(&args).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(out, "[ x = y ]\nundefined\n[ x = y; y = 7 ]\n7\n[ x = 6; y = 7; z = \"foo\" ]\n6\n");
-    let args: Vec<String> = ["x = y", "x", "-quiet", "y = 7", "x", "[ x = 6; z = \"foo\"; ]", "x"]
+    let args: Vec<String> = ["x = y", "x", "y = 7", "x", "[ x = 6; z = \"foo\"; ]", "x"]
         .iter()
         .map(|s| s.to_string())
         .collect();
     let out = petrel_classad::tools::classad_eval(&args).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out,
+        "[ x = y ]\nundefined\n[ x = y; y = 7 ]\n7\n[ x = 6; y = 7; z = \"foo\" ]\n6\n"
+    );
+    let args: Vec<String> = [
+        "x = y",
+        "x",
+        "-quiet",
+        "y = 7",
+        "x",
+        "[ x = 6; z = \"foo\"; ]",
+        "x",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = petrel_classad::tools::classad_eval(&args).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out, "[ x = y ]\nundefined\n7\n6\n");
     let args = vec!["a=2".to_string(), "a*2".to_string()];
-    assert_eq!(petrel_classad::tools::classad_eval(&args).ok().as_deref(), Some("[ a = 2 ]\n4\n"));
+    assert_eq!(
+        petrel_classad::tools::classad_eval(&args).ok().as_deref(),
+        Some("[ a = 2 ]\n4\n")
+    );
     let args = vec!["strcat(\"foo\", \"bar\")".to_string()];
-    assert_eq!(petrel_classad::tools::classad_eval(&args).ok().as_deref(), Some("[  ]\n\"foobar\"\n"));
+    assert_eq!(
+        petrel_classad::tools::classad_eval(&args).ok().as_deref(),
+        Some("[  ]\n\"foobar\"\n")
+    );
     let args = vec!["1 +".to_string()];
-    assert!(matches!(petrel_classad::tools::classad_eval(&args), Err(Error::Usage(_))));
+    assert!(matches!(
+        petrel_classad::tools::classad_eval(&args),
+        Err(Error::Usage(_))
+    ));
     let args = vec!["--file".to_string()];
-    assert!(matches!(petrel_classad::tools::classad_eval(&args), Err(Error::Usage(_))));
+    assert!(matches!(
+        petrel_classad::tools::classad_eval(&args),
+        Err(Error::Usage(_))
+    ));
 }
 
 #[test]
@@ -207,8 +269,11 @@ fn classad_eval_tool_reads_files() {
     std::fs::create_dir_all(&dir).unwrap_or_default();
     let job = dir.join("job.ad");
     let slot = dir.join("slot.ad");
-    std::fs::write(&job, "{\n[ RequestMemory = 100; Requirements = TARGET.Memory >= MY.RequestMemory ]\n}\n")
-        .unwrap_or_default();
+    std::fs::write(
+        &job,
+        "{\n[ RequestMemory = 100; Requirements = TARGET.Memory >= MY.RequestMemory ]\n}\n",
+    )
+    .unwrap_or_default();
     std::fs::write(&slot, "Memory = 200\nRequirements = true\n").unwrap_or_default();
     let args: Vec<String> = vec![
         "-quiet".into(),
@@ -233,7 +298,10 @@ fn ads_are_case_insensitive_and_ordered_like_htcondor() {
     ad.insert_value("requirements", true);
     assert_eq!(ad.len(), 3);
     assert_eq!(ad.eval_attr("MEMORY"), Value::Int(2));
-    assert_eq!(ad.names().collect::<Vec<_>>(), vec!["A", "Memory", "requirements"]);
+    assert_eq!(
+        ad.names().collect::<Vec<_>>(),
+        vec!["A", "Memory", "requirements"]
+    );
     assert!(ad.remove("a").is_some());
     assert!(!ad.contains("A"));
     let parsed: ClassAd = "[ b = 1 ]".parse().unwrap_or_default();

@@ -58,7 +58,11 @@ fn aggregate(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -> EV {
             Some(r) => match n {
                 "sum" | "avg" => ops::binary(BinaryOp::Add, r, v),
                 _ => {
-                    let op = if n == "min" { BinaryOp::Lt } else { BinaryOp::Gt };
+                    let op = if n == "min" {
+                        BinaryOp::Lt
+                    } else {
+                        BinaryOp::Gt
+                    };
                     let (v, r) = ops::promote_pair(&v, &r);
                     if ops::binary(op, v.clone(), r.clone()).bool_equiv() == Some(true) {
                         v
@@ -87,7 +91,9 @@ fn member(ev: &mut Evaluator<'_>, identical: bool, args: &[Expr], cur: usize) ->
     if a[1].is_undefined() || (!identical && a[0].is_undefined()) {
         return EV::UNDEF;
     }
-    let EV::List(items, scope) = &a[1] else { return EV::ERR };
+    let EV::List(items, scope) = &a[1] else {
+        return EV::ERR;
+    };
     if matches!(a[0], EV::List(..) | EV::Ad(_)) {
         return EV::ERR;
     }
@@ -161,7 +167,13 @@ fn compare_all(ev: &mut Evaluator<'_>, all: bool, args: &[Expr], cur: usize) -> 
 
 /// Evaluate string arguments for the string-list family; `Err` is the result
 /// to return (UNDEFINED or ERROR).
-fn string_args(ev: &mut Evaluator<'_>, args: &[Expr], cur: usize, min: usize, max: usize) -> Result<Vec<String>, EV> {
+fn string_args(
+    ev: &mut Evaluator<'_>,
+    args: &[Expr],
+    cur: usize,
+    min: usize,
+    max: usize,
+) -> Result<Vec<String>, EV> {
     if args.len() < min || args.len() > max {
         return Err(EV::ERR);
     }
@@ -180,7 +192,9 @@ fn string_list(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -> EV
     let delims_at = |a: &Vec<String>, i: usize| a.get(i).cloned();
     match n {
         "stringlistsize" => match string_args(ev, args, cur, 1, 2) {
-            Ok(a) => EV::S(Value::Int(split_list(&a[0], delims_at(&a, 1).as_deref()).len() as i64)),
+            Ok(a) => EV::S(Value::Int(
+                split_list(&a[0], delims_at(&a, 1).as_deref()).len() as i64,
+            )),
             Err(e) => e,
         },
         "stringlistsum" | "stringlistavg" | "stringlistmin" | "stringlistmax" => {
@@ -202,7 +216,13 @@ fn string_list(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -> EV
                     None => return EV::ERR,
                 }
             }
-            let num = |r: f64| if all_int { EV::S(Value::Int(r as i64)) } else { EV::S(Value::Real(r)) };
+            let num = |r: f64| {
+                if all_int {
+                    EV::S(Value::Int(r as i64))
+                } else {
+                    EV::S(Value::Real(r))
+                }
+            };
             match n {
                 "stringlistsum" => num(nums.iter().sum()),
                 "stringlistavg" => {
@@ -237,7 +257,9 @@ fn string_list(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -> EV
                     let r = match n {
                         "stringlistsintersect" => l1.iter().any(|x| l2.contains(x)),
                         "stringlistsubsetmatch" => l1.iter().all(|x| l2.contains(x)),
-                        _ => l1.iter().all(|x| l2.iter().any(|y| y.eq_ignore_ascii_case(x))),
+                        _ => l1
+                            .iter()
+                            .all(|x| l2.iter().any(|y| y.eq_ignore_ascii_case(x))),
                     };
                     EV::S(Value::Bool(r))
                 }

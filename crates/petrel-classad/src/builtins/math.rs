@@ -53,7 +53,9 @@ fn quantize(ev: &mut Evaluator<'_>, args: &[Expr], cur: usize) -> EV {
         return EV::ERR;
     }
     let a = eval_args(ev, args, cur);
-    let Ok(rval) = to_real(&a[0]) else { return EV::ERR };
+    let Ok(rval) = to_real(&a[0]) else {
+        return EV::ERR;
+    };
     let mut base = a[1].clone();
     if let EV::List(items, scope) = &a[1] {
         let mut chosen: Option<EV> = None;
@@ -76,13 +78,19 @@ fn quantize(ev: &mut Evaluator<'_>, args: &[Expr], cur: usize) -> EV {
         }
         base = last;
     }
-    let Ok(rbase) = to_real(&base) else { return EV::ERR };
+    let Ok(rbase) = to_real(&base) else {
+        return EV::ERR;
+    };
     if let EV::S(Value::Int(ibase)) = base {
         if ibase == 0 {
             return a[0].clone();
         }
         if let EV::S(Value::Int(ival)) = a[0] {
-            return EV::S(Value::Int(ival.wrapping_add(ibase - 1).wrapping_div(ibase).wrapping_mul(ibase)));
+            return EV::S(Value::Int(
+                ival.wrapping_add(ibase - 1)
+                    .wrapping_div(ibase)
+                    .wrapping_mul(ibase),
+            ));
         }
         return EV::S(Value::Real((rval / ibase as f64).ceil() * ibase as f64));
     }
@@ -96,7 +104,7 @@ fn quantize(ev: &mut Evaluator<'_>, args: &[Expr], cur: usize) -> EV {
 fn next_random() -> u64 {
     use std::cell::Cell;
     thread_local! {
-        static STATE: Cell<u64> = Cell::new(0);
+        static STATE: Cell<u64> = const { Cell::new(0) };
     }
     STATE.with(|s| {
         let mut x = s.get();

@@ -24,8 +24,8 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], cur: usize
     let lower = name.to_ascii_lowercase();
     let n = lower.as_str();
     match n {
-        "isundefined" | "iserror" | "isstring" | "isinteger" | "isreal" | "islist" | "isclassad"
-        | "isboolean" | "isabstime" | "isreltime" => is_type(ev, n, args, cur),
+        "isundefined" | "iserror" | "isstring" | "isinteger" | "isreal" | "islist"
+        | "isclassad" | "isboolean" | "isabstime" | "isreltime" => is_type(ev, n, args, cur),
         "ifthenelse" => if_then_else(ev, args, cur),
         "int" | "real" | "string" | "bool" => convert(ev, n, args, cur),
         "eval" => eval_fn(ev, args, cur),
@@ -40,19 +40,37 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, name: &str, args: &[Expr], cur: usize
             math::call(ev, n, args, cur)
         }
         "strcat" | "join" | "toupper" | "tolower" | "substr" | "strcmp" | "stricmp" | "split"
-        | "splitusername" | "splitslotname" | "envv1tov2" => {
-            string::call(ev, n, args, cur)
+        | "splitusername" | "splitslotname" | "envv1tov2" => string::call(ev, n, args, cur),
+        "size"
+        | "sum"
+        | "avg"
+        | "min"
+        | "max"
+        | "member"
+        | "identicalmember"
+        | "anycompare"
+        | "allcompare"
+        | "stringlistsize"
+        | "stringlistsum"
+        | "stringlistavg"
+        | "stringlistmin"
+        | "stringlistmax"
+        | "stringlistmember"
+        | "stringlistimember"
+        | "stringlistsintersect"
+        | "stringlistsubsetmatch"
+        | "stringlistisubsetmatch" => list::call(ev, n, args, cur),
+        "regexp"
+        | "regexps"
+        | "replace"
+        | "replaceall"
+        | "regexpmember"
+        | "stringlistregexpmember" => regex::call(ev, n, args, cur),
+        "time" | "currenttime" | "timezoneoffset" | "daytime" | "formattime" | "interval"
+        | "abstime" | "reltime" | "getyear" | "getmonth" | "getdayofyear" | "getdayofmonth"
+        | "getdayofweek" | "getdays" | "gethours" | "getminutes" | "getseconds" | "splittime" => {
+            time::call(ev, n, args, cur)
         }
-        "size" | "sum" | "avg" | "min" | "max" | "member" | "identicalmember" | "anycompare"
-        | "allcompare" | "stringlistsize" | "stringlistsum" | "stringlistavg" | "stringlistmin"
-        | "stringlistmax" | "stringlistmember" | "stringlistimember" | "stringlistsintersect"
-        | "stringlistsubsetmatch" | "stringlistisubsetmatch" => list::call(ev, n, args, cur),
-        "regexp" | "regexps" | "replace" | "replaceall" | "regexpmember" | "stringlistregexpmember" => {
-            regex::call(ev, n, args, cur)
-        }
-        "time" | "currenttime" | "timezoneoffset" | "daytime" | "formattime" | "interval" | "abstime"
-        | "reltime" | "getyear" | "getmonth" | "getdayofyear" | "getdayofmonth" | "getdayofweek"
-        | "getdays" | "gethours" | "getminutes" | "getseconds" | "splittime" => time::call(ev, n, args, cur),
         _ => EV::ERR,
     }
 }
@@ -62,19 +80,19 @@ fn is_type(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -> EV {
         return EV::ERR;
     }
     let v = ev.eval(&args[0], cur);
-    let b = match (n, &v) {
+    let b = matches!(
+        (n, &v),
         ("isundefined", EV::S(Value::Undefined))
-        | ("iserror", EV::S(Value::Error))
-        | ("isstring", EV::S(Value::String(_)))
-        | ("isinteger", EV::S(Value::Int(_)))
-        | ("isreal", EV::S(Value::Real(_)))
-        | ("isboolean", EV::S(Value::Bool(_)))
-        | ("isabstime", EV::S(Value::AbsTime(_)))
-        | ("isreltime", EV::S(Value::RelTime(_)))
-        | ("islist", EV::List(..))
-        | ("isclassad", EV::Ad(_)) => true,
-        _ => false,
-    };
+            | ("iserror", EV::S(Value::Error))
+            | ("isstring", EV::S(Value::String(_)))
+            | ("isinteger", EV::S(Value::Int(_)))
+            | ("isreal", EV::S(Value::Real(_)))
+            | ("isboolean", EV::S(Value::Bool(_)))
+            | ("isabstime", EV::S(Value::AbsTime(_)))
+            | ("isreltime", EV::S(Value::RelTime(_)))
+            | ("islist", EV::List(..))
+            | ("isclassad", EV::Ad(_))
+    );
     EV::S(Value::Bool(b))
 }
 
@@ -95,7 +113,9 @@ fn if_then_else(ev: &mut Evaluator<'_>, args: &[Expr], cur: usize) -> EV {
 /// C's `(long long)` cast of a double on x86-64: NaN and out-of-range
 /// values become `i64::MIN` (Rust's `as` would saturate instead).
 pub(crate) fn f64_to_i64(x: f64) -> i64 {
-    if x.is_nan() || x >= 9.223_372_036_854_775_807e18 || x < -9.223_372_036_854_775_808e18 {
+    // 2^63 is exactly representable; [-2^63, 2^63) converts.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if x.is_nan() || !(-LIMIT..LIMIT).contains(&x) {
         i64::MIN
     } else {
         x as i64
@@ -113,7 +133,11 @@ pub(crate) fn strtod(s: &str) -> Option<f64> {
     let rest = &t[i..];
     for word in ["infinity", "inf", "nan"] {
         if rest.len() >= word.len() && rest[..word.len()].eq_ignore_ascii_case(word) {
-            let v = if word == "nan" { f64::NAN } else { f64::INFINITY };
+            let v = if word == "nan" {
+                f64::NAN
+            } else {
+                f64::INFINITY
+            };
             return Some(if b.first() == Some(&b'-') { -v } else { v });
         }
     }
@@ -160,7 +184,9 @@ pub(crate) fn to_string_ev(ev: &Evaluator<'_>, v: &EV) -> EV {
         EV::S(Value::String(_)) => v.clone(),
         EV::S(Value::AbsTime(a)) => EV::S(Value::from(crate::timefmt::abs_to_string(*a))),
         EV::S(Value::RelTime(r)) => EV::S(Value::from(crate::timefmt::rel_to_string(r.trunc()))),
-        other => EV::S(Value::from(unparse::unparse_value(&ev.to_value(other.clone())))),
+        other => EV::S(Value::from(unparse::unparse_value(
+            &ev.to_value(other.clone()),
+        ))),
     }
 }
 
@@ -250,7 +276,9 @@ fn unparse_fn(ev: &mut Evaluator<'_>, args: &[Expr], cur: usize) -> EV {
     if args.len() != 1 {
         return EV::ERR;
     }
-    let Expr::Attr { .. } = &args[0] else { return EV::ERR };
+    let Expr::Attr { .. } = &args[0] else {
+        return EV::ERR;
+    };
     let key = unparse::unparse(&args[0]);
     let text = ev
         .ad_of(cur)

@@ -31,7 +31,10 @@ fn build(pattern: &str, options: &str) -> Option<Regex> {
 /// not below the number PCRE reports (one more than the last group that took
 /// part in the match).
 fn expand(caps: &::regex::Captures<'_>, replace: &str, out: &mut String) -> bool {
-    let ngroups = (0..caps.len()).rev().find(|&g| caps.get(g).is_some()).map_or(1, |g| g + 1);
+    let ngroups = (0..caps.len())
+        .rev()
+        .find(|&g| caps.get(g).is_some())
+        .map_or(1, |g| g + 1);
     let b = replace.as_bytes();
     let mut i = 0;
     while i < b.len() {
@@ -124,7 +127,9 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
                     None => return EV::ERR,
                 },
             };
-            let (Some(p), Some(t)) = (a[0].as_str(), a[1].as_str()) else { return EV::ERR };
+            let (Some(p), Some(t)) = (a[0].as_str(), a[1].as_str()) else {
+                return EV::ERR;
+            };
             match build(p, &opts) {
                 Some(re) => EV::S(Value::Bool(re.is_match(t))),
                 None => EV::ERR,
@@ -153,7 +158,9 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
             let (Some(p), Some(t), Some(r)) = (a[0].as_str(), a[1].as_str(), a[2].as_str()) else {
                 return EV::ERR;
             };
-            let Some(re) = build(p, &opts) else { return EV::ERR };
+            let Some(re) = build(p, &opts) else {
+                return EV::ERR;
+            };
             match substitute(&re, t, r, opts.contains('f'), opts.contains('g')) {
                 Some(s) => EV::S(Value::from(s)),
                 None => EV::ERR,
@@ -174,9 +181,15 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
                     None => return EV::ERR,
                 },
             };
-            let Some(p) = a[0].as_str() else { return EV::ERR };
-            let EV::List(items, scope) = &a[1] else { return EV::ERR };
-            let Some(re) = build(p, &opts) else { return EV::ERR };
+            let Some(p) = a[0].as_str() else {
+                return EV::ERR;
+            };
+            let EV::List(items, scope) = &a[1] else {
+                return EV::ERR;
+            };
+            let Some(re) = build(p, &opts) else {
+                return EV::ERR;
+            };
             for e in items.iter() {
                 let v = ev.eval(e, *scope);
                 match v.as_str() {
@@ -204,8 +217,12 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
             }
             let delims = s.get(2).cloned();
             let opts = s.get(3).cloned().unwrap_or_default();
-            let Some(re) = build(&s[0], &opts) else { return EV::ERR };
-            let hit = split_list(&s[1], delims.as_deref()).iter().any(|x| re.is_match(x));
+            let Some(re) = build(&s[0], &opts) else {
+                return EV::ERR;
+            };
+            let hit = split_list(&s[1], delims.as_deref())
+                .iter()
+                .any(|x| re.is_match(x));
             EV::S(Value::Bool(hit))
         }
         _ => EV::ERR,

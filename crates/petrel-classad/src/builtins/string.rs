@@ -18,7 +18,12 @@ pub(crate) fn cmp_ignore_case(a: &str, b: &str) -> Ordering {
 
 fn str_list(items: Vec<String>, cur: usize) -> EV {
     EV::List(
-        Arc::new(items.into_iter().map(|s| Expr::Literal(Value::from(s))).collect()),
+        Arc::new(
+            items
+                .into_iter()
+                .map(|s| Expr::Literal(Value::from(s)))
+                .collect(),
+        ),
         cur,
     )
 }
@@ -51,7 +56,11 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
             }
             match (string_of(ev, &a[0]), string_of(ev, &a[1])) {
                 (Ok(x), Ok(y)) => {
-                    let o = if n == "strcmp" { x.as_bytes().cmp(y.as_bytes()) } else { cmp_ignore_case(&x, &y) };
+                    let o = if n == "strcmp" {
+                        x.as_bytes().cmp(y.as_bytes())
+                    } else {
+                        cmp_ignore_case(&x, &y)
+                    };
                     EV::S(Value::Int(o as i64))
                 }
                 _ => EV::ERR,
@@ -62,7 +71,9 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
                 return EV::ERR;
             }
             let a = eval_args(ev, args, cur);
-            let Some(s) = a[0].as_str() else { return exceptional_or_err(&a[0]) };
+            let Some(s) = a[0].as_str() else {
+                return exceptional_or_err(&a[0]);
+            };
             let delims = match a.get(1) {
                 None => None,
                 Some(d) => match d.as_str() {
@@ -77,7 +88,9 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
                 return EV::ERR;
             }
             let v = ev.eval(&args[0], cur);
-            let Some(s) = v.as_str() else { return exceptional_or_err(&v) };
+            let Some(s) = v.as_str() else {
+                return exceptional_or_err(&v);
+            };
             let (a, b) = match s.find('@') {
                 Some(i) => (s[..i].to_string(), s[i + 1..].to_string()),
                 None if n == "splitusername" => (s.to_string(), String::new()),
@@ -90,7 +103,9 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
                 return EV::ERR;
             }
             let v = ev.eval(&args[0], cur);
-            let Some(s) = v.as_str() else { return exceptional_or_err(&v) };
+            let Some(s) = v.as_str() else {
+                return exceptional_or_err(&v);
+            };
             env_v1_to_v2(s).map_or(EV::ERR, |s| EV::S(Value::from(s)))
         }
         _ => EV::ERR,
@@ -111,7 +126,10 @@ pub(crate) fn split_list(s: &str, delims: Option<&str>) -> Vec<String> {
         Some(d) => d.contains(c),
         None => c == ',' || c.is_ascii_whitespace(),
     };
-    s.split(is_delim).filter(|t| !t.is_empty()).map(str::to_string).collect()
+    s.split(is_delim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn strcat(ev: &mut Evaluator<'_>, is_join: bool, args: &[Expr], cur: usize) -> EV {
@@ -119,7 +137,11 @@ fn strcat(ev: &mut Evaluator<'_>, is_join: bool, args: &[Expr], cur: usize) -> E
     if is_join && !args.is_empty() && args.len() <= 2 {
         let last = ev.eval(&args[args.len() - 1], cur);
         if let EV::List(items, scope) = last {
-            vals.push(if args.len() > 1 { ev.eval(&args[0], cur) } else { EV::S(Value::from("")) });
+            vals.push(if args.len() > 1 {
+                ev.eval(&args[0], cur)
+            } else {
+                EV::S(Value::from(""))
+            });
             for e in items.iter() {
                 vals.push(ev.eval(e, scope));
             }
@@ -171,7 +193,9 @@ fn substr(ev: &mut Evaluator<'_>, args: &[Expr], cur: usize) -> EV {
     if a.iter().any(EV::is_undefined) {
         return EV::UNDEF;
     }
-    let (Some(s), EV::S(Value::Int(off))) = (a[0].as_str(), &a[1]) else { return EV::ERR };
+    let (Some(s), EV::S(Value::Int(off))) = (a[0].as_str(), &a[1]) else {
+        return EV::ERR;
+    };
     let len_arg = match a.get(2) {
         None => None,
         Some(EV::S(Value::Int(l))) => Some(*l),

@@ -20,10 +20,28 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const DAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-    "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 
 /// C `strftime` for the common conversions, in the C locale.
@@ -73,7 +91,11 @@ pub fn strftime(fmt: &str, tm: &Tm, epoch: i64, offset: i32) -> String {
             'y' => out.push_str(&format!("{:02}", tm.year % 100)),
             'Y' => out.push_str(&tm.year.to_string()),
             'z' => {
-                let (s, o) = if offset < 0 { ('-', -offset) } else { ('+', offset) };
+                let (s, o) = if offset < 0 {
+                    ('-', -offset)
+                } else {
+                    ('+', offset)
+                };
                 out.push_str(&format!("{s}{:02}{:02}", o / 3600, (o / 60) % 60));
             }
             'Z' => out.push_str(if offset == 0 { "UTC" } else { "" }),
@@ -89,7 +111,11 @@ pub fn strftime(fmt: &str, tm: &Tm, epoch: i64, offset: i32) -> String {
 
 /// `interval(secs)`: `[days+]hh:mm:ss` with leading zero fields dropped.
 pub fn interval(secs: i64) -> String {
-    let (neg, s) = if secs < 0 { ("-", secs.unsigned_abs()) } else { ("", secs.unsigned_abs()) };
+    let (neg, s) = if secs < 0 {
+        ("-", secs.unsigned_abs())
+    } else {
+        ("", secs.unsigned_abs())
+    };
     let (d, h, m, sec) = (s / 86400, (s % 86400) / 3600, (s % 3600) / 60, s % 60);
     if d > 0 {
         format!("{neg}{d}+{h:02}:{m:02}:{sec:02}")
@@ -104,7 +130,10 @@ pub fn interval(secs: i64) -> String {
 
 fn abs_now() -> AbsTime {
     let t = now();
-    AbsTime { secs: t, offset: timefmt::local_offset(t) }
+    AbsTime {
+        secs: t,
+        offset: timefmt::local_offset(t),
+    }
 }
 
 pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -> EV {
@@ -133,7 +162,9 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
                 return EV::ERR;
             }
             let tm = gmtime(now() + i64::from(timefmt::local_offset(now())));
-            EV::S(Value::RelTime((tm.hour * 3600 + tm.min * 60 + tm.sec) as f64))
+            EV::S(Value::RelTime(
+                (tm.hour * 3600 + tm.min * 60 + tm.sec) as f64,
+            ))
         }
         "interval" => {
             if a.len() != 1 {
@@ -153,7 +184,9 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
             }
             match &a[0] {
                 EV::S(Value::Undefined) => EV::UNDEF,
-                EV::S(Value::String(s)) => timefmt::parse_rel(s).map_or(EV::ERR, |r| EV::S(Value::RelTime(r))),
+                EV::S(Value::String(s)) => {
+                    timefmt::parse_rel(s).map_or(EV::ERR, |r| EV::S(Value::RelTime(r)))
+                }
                 EV::S(Value::Int(i)) => EV::S(Value::RelTime(*i as f64)),
                 EV::S(Value::Real(r)) => EV::S(Value::RelTime(r.trunc())),
                 EV::S(Value::RelTime(_)) => a[0].clone(),
@@ -186,13 +219,22 @@ fn abs_time(a: &[EV]) -> EV {
             Some(t) => t,
             None => return EV::ERR,
         },
-        EV::S(Value::Int(i)) => AbsTime { secs: *i, offset: timefmt::local_offset(*i) },
-        EV::S(Value::Real(r)) => AbsTime { secs: *r as i64, offset: timefmt::local_offset(*r as i64) },
+        EV::S(Value::Int(i)) => AbsTime {
+            secs: *i,
+            offset: timefmt::local_offset(*i),
+        },
+        EV::S(Value::Real(r)) => AbsTime {
+            secs: *r as i64,
+            offset: timefmt::local_offset(*r as i64),
+        },
         EV::S(Value::AbsTime(t)) => *t,
         _ => return EV::ERR,
     };
     EV::S(Value::AbsTime(match offset {
-        Some(o) => AbsTime { secs: base.secs, offset: o },
+        Some(o) => AbsTime {
+            secs: base.secs,
+            offset: o,
+        },
         None => base,
     }))
 }

@@ -21,7 +21,11 @@ pub struct ParseLimits {
 
 impl Default for ParseLimits {
     fn default() -> Self {
-        ParseLimits { max_bytes: 64 << 20, max_depth: 1000, max_nesting: 200 }
+        ParseLimits {
+            max_bytes: 64 << 20,
+            max_depth: 1000,
+            max_nesting: 200,
+        }
     }
 }
 

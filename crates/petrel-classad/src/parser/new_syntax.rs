@@ -56,11 +56,20 @@ impl<'s> Parser<'s> {
     /// A parser over `src`; `old_strings` selects old-syntax string escapes.
     pub fn new(src: &'s str, limits: &ParseLimits, old_strings: bool) -> Result<Parser<'s>> {
         if src.len() > limits.max_bytes {
-            return Err(Error::TooLarge { size: src.len(), limit: limits.max_bytes });
+            return Err(Error::TooLarge {
+                size: src.len(),
+                limit: limits.max_bytes,
+            });
         }
         let mut lexer = Lexer::new(src);
         lexer.old_strings = old_strings;
-        Ok(Parser { src, lexer, peeked: None, limits: *limits, nesting: 0 })
+        Ok(Parser {
+            src,
+            lexer,
+            peeked: None,
+            limits: *limits,
+            nesting: 0,
+        })
     }
 
     fn peek(&mut self) -> Result<&Token> {
@@ -75,11 +84,17 @@ impl<'s> Parser<'s> {
 
     fn next(&mut self) -> Result<Token> {
         self.peek()?;
-        self.peeked.take().ok_or_else(|| self.error_at(self.src.len(), "a token", "nothing"))
+        self.peeked
+            .take()
+            .ok_or_else(|| self.error_at(self.src.len(), "a token", "nothing"))
     }
 
     fn error_at(&self, at: usize, expected: &str, found: &str) -> Error {
-        Error::Parse { pos: position(self.src, at), expected: expected.into(), found: found.into() }
+        Error::Parse {
+            pos: position(self.src, at),
+            expected: expected.into(),
+            found: found.into(),
+        }
     }
 
     fn unexpected(&self, t: &Token, expected: &str) -> Error {
@@ -88,14 +103,20 @@ impl<'s> Parser<'s> {
 
     fn check_depth(&self, at: usize, depth: usize) -> Result<()> {
         if depth > self.limits.max_depth {
-            return Err(Error::TooDeep { pos: position(self.src, at), limit: self.limits.max_depth });
+            return Err(Error::TooDeep {
+                pos: position(self.src, at),
+                limit: self.limits.max_depth,
+            });
         }
         Ok(())
     }
 
     fn nest<T>(&mut self, at: usize, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         if self.nesting >= self.limits.max_nesting {
-            return Err(Error::TooDeep { pos: position(self.src, at), limit: self.limits.max_nesting });
+            return Err(Error::TooDeep {
+                pos: position(self.src, at),
+                limit: self.limits.max_nesting,
+            });
         }
         self.nesting += 1;
         let r = f(self);
@@ -147,7 +168,9 @@ impl<'s> Parser<'s> {
         loop {
             let t = self.peek()?;
             let at = t.at;
-            let Some((op, prec)) = binop_of(&t.tok) else { break };
+            let Some((op, prec)) = binop_of(&t.tok) else {
+                break;
+            };
             if prec < min_prec {
                 break;
             }
@@ -201,7 +224,11 @@ impl<'s> Parser<'s> {
                         return Err(self.unexpected(&id, "an attribute name after '.'"));
                     };
                     d += 1;
-                    e = Expr::Attr { scope: Some(Box::new(e)), name: Name::new(&name), absolute: false };
+                    e = Expr::Attr {
+                        scope: Some(Box::new(e)),
+                        name: Name::new(&name),
+                        absolute: false,
+                    };
                 }
                 Tok::Elvis => {
                     self.next()?;
@@ -228,15 +255,35 @@ impl<'s> Parser<'s> {
                     if let Some(e) = self.parse_time_literal(&name, &args, at)? {
                         return Ok((e, 1));
                     }
-                    Ok((Expr::Call { name: Arc::from(name), args }, d + 1))
+                    Ok((
+                        Expr::Call {
+                            name: Arc::from(name),
+                            args,
+                        },
+                        d + 1,
+                    ))
                 } else {
-                    Ok((Expr::Attr { scope: None, name: Name::new(&name), absolute: false }, 1))
+                    Ok((
+                        Expr::Attr {
+                            scope: None,
+                            name: Name::new(&name),
+                            absolute: false,
+                        },
+                        1,
+                    ))
                 }
             }
             Tok::Dot => {
                 let id = self.next()?;
                 match id.tok {
-                    Tok::Ident(name) => Ok((Expr::Attr { scope: None, name: Name::new(&name), absolute: true }, 1)),
+                    Tok::Ident(name) => Ok((
+                        Expr::Attr {
+                            scope: None,
+                            name: Name::new(&name),
+                            absolute: true,
+                        },
+                        1,
+                    )),
                     _ => Err(self.unexpected(&id, "an attribute name after '.'")),
                 }
             }
@@ -272,7 +319,9 @@ impl<'s> Parser<'s> {
         if !(is_abs || is_rel) || args.len() != 1 {
             return Ok(None);
         }
-        let Expr::Literal(Value::String(s)) = &args[0] else { return Ok(None) };
+        let Expr::Literal(Value::String(s)) = &args[0] else {
+            return Ok(None);
+        };
         let v = if is_abs {
             timefmt::parse_abs(s).map(Value::AbsTime)
         } else {

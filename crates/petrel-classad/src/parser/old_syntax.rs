@@ -12,7 +12,10 @@ use crate::parser::ParseLimits;
 pub fn parse_old_classad(text: &str) -> Result<ClassAd> {
     let limits = ParseLimits::default();
     if text.len() > limits.max_bytes {
-        return Err(Error::TooLarge { size: text.len(), limit: limits.max_bytes });
+        return Err(Error::TooLarge {
+            size: text.len(),
+            limit: limits.max_bytes,
+        });
     }
     let mut ad = ClassAd::new();
     for (lineno, line) in text.lines().enumerate() {
@@ -43,13 +46,23 @@ pub fn parse_old_classads(text: &str) -> Result<Vec<ClassAd>> {
 
 fn shift(e: Error, lineno: usize, col_offset: usize) -> Error {
     match e {
-        Error::Parse { pos, expected, found } => Error::Parse {
-            pos: Position { line: lineno + pos.line - 1, column: pos.column + col_offset },
+        Error::Parse {
+            pos,
+            expected,
+            found,
+        } => Error::Parse {
+            pos: Position {
+                line: lineno + pos.line - 1,
+                column: pos.column + col_offset,
+            },
             expected,
             found,
         },
         Error::TooDeep { pos, limit } => Error::TooDeep {
-            pos: Position { line: lineno + pos.line - 1, column: pos.column + col_offset },
+            pos: Position {
+                line: lineno + pos.line - 1,
+                column: pos.column + col_offset,
+            },
             limit,
         },
         other => other,
@@ -64,18 +77,27 @@ fn parse_line(ad: &mut ClassAd, line: &str, lineno: usize, limits: &ParseLimits)
     let indent = line.len() - trimmed.len();
     let Some(eq) = trimmed.find('=') else {
         return Err(Error::Parse {
-            pos: Position { line: lineno, column: indent + 1 },
+            pos: Position {
+                line: lineno,
+                column: indent + 1,
+            },
             expected: "'Name = expression'".into(),
             found: format!("{:?}", trimmed.chars().take(20).collect::<String>()),
         });
     };
     let name = trimmed[..eq].trim();
     let valid = !name.is_empty()
-        && name.bytes().next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
         && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
     if !valid {
         return Err(Error::Parse {
-            pos: Position { line: lineno, column: indent + 1 },
+            pos: Position {
+                line: lineno,
+                column: indent + 1,
+            },
             expected: "an attribute name".into(),
             found: format!("{name:?}"),
         });

@@ -6,7 +6,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use petrel_classad::{matching, parse_classad, parse_expr, unparse, unparse_value, ClassAd, Semantics};
+use petrel_classad::{
+    matching, parse_classad, parse_expr, unparse, unparse_value, ClassAd, Semantics,
+};
 use serde_json::{json, Value as Json};
 
 /// The oracle interpreter, or `None` (after printing why) when the test should skip.
@@ -17,10 +19,16 @@ pub fn oracle_python(test: &str) -> Option<PathBuf> {
         Some(p) if PathBuf::from(&p).exists() => Some(PathBuf::from(p)),
         other => {
             let why = match other {
-                Some(p) => format!("PETREL_ORACLE_PY25={} does not exist", PathBuf::from(p).display()),
+                Some(p) => format!(
+                    "PETREL_ORACLE_PY25={} does not exist",
+                    PathBuf::from(p).display()
+                ),
                 None => "PETREL_ORACLE_PY25 is not set".to_string(),
             };
-            assert!(!require, "{test}: oracle required (PETREL_REQUIRE_ALL=1) but {why}");
+            assert!(
+                !require,
+                "{test}: oracle required (PETREL_REQUIRE_ALL=1) but {why}"
+            );
             println!("SKIP {test}: {why} (run scripts/test-deps.sh and set it to .cache/venvs/htcondor25/bin/python)");
             None
         }
@@ -50,7 +58,13 @@ pub fn run_oracle(python: &PathBuf, requests: &[Json]) -> Vec<Json> {
     writer.join().expect("writer thread");
     let status = child.wait().expect("oracle exit");
     assert!(status.success(), "oracle failed: {status}");
-    assert_eq!(out.len(), requests.len(), "oracle answered {} of {} requests", out.len(), requests.len());
+    assert_eq!(
+        out.len(),
+        requests.len(),
+        "oracle answered {} of {} requests",
+        out.len(),
+        requests.len()
+    );
     out
 }
 
@@ -65,14 +79,16 @@ pub fn petrel_answer(req: &Json) -> Json {
     };
     let r: Result<String, String> = (|| match op {
         "eval" => {
-            let e = parse_expr(req["expr"].as_str().unwrap_or("")).map_err(|e| format!("parse: {e}"))?;
+            let e = parse_expr(req["expr"].as_str().unwrap_or(""))
+                .map_err(|e| format!("parse: {e}"))?;
             let ad = ad_of("ad")?;
             let target = ad_of("target")?;
             let v = petrel_classad::eval_in(&e, ad.as_ref(), target.as_ref(), Semantics::Strict);
             Ok(unparse_value(&v))
         }
         "parse" => {
-            let e = parse_expr(req["expr"].as_str().unwrap_or("")).map_err(|e| format!("parse: {e}"))?;
+            let e = parse_expr(req["expr"].as_str().unwrap_or(""))
+                .map_err(|e| format!("parse: {e}"))?;
             Ok(unparse(&e))
         }
         "match" => {
@@ -82,7 +98,12 @@ pub fn petrel_answer(req: &Json) -> Json {
         }
         "ad" => {
             let ad = ad_of("ad")?.unwrap_or_default();
-            Ok(format!("{}\u{0}{}\u{0}{}", ad.to_new_syntax(), ad.to_old_syntax(), ad.to_json()))
+            Ok(format!(
+                "{}\u{0}{}\u{0}{}",
+                ad.to_new_syntax(),
+                ad.to_old_syntax(),
+                ad.to_json()
+            ))
         }
         _ => Err("unknown op".into()),
     })();
@@ -105,8 +126,14 @@ pub fn compare(requests: &[Json], oracle: &[Json]) -> Vec<String> {
         let p_ok = p["ok"].as_bool().unwrap_or(false);
         let o_err = o["error"].as_str().unwrap_or("");
         if o_ok && p_ok {
-            if o["value"] != p["value"] || o.get("old") != p.get("old") || o.get("json") != p.get("json") {
-                bad.push(format!("{req}\n    htcondor: {}\n    petrel:   {}", o["value"], p["value"]));
+            if o["value"] != p["value"]
+                || o.get("old") != p.get("old")
+                || o.get("json") != p.get("json")
+            {
+                bad.push(format!(
+                    "{req}\n    htcondor: {}\n    petrel:   {}",
+                    o["value"], p["value"]
+                ));
             }
         } else if o_ok != p_ok {
             // classad2 raises when evaluation itself fails (e.g. recursion
@@ -125,7 +152,8 @@ pub fn compare(requests: &[Json], oracle: &[Json]) -> Vec<String> {
 pub fn assert_agree(test: &str, requests: &[Json], oracle: &[Json]) {
     let bad = compare(requests, oracle);
     if !bad.is_empty() {
-        let report = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{test}-disagreements.txt"));
+        let report = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{test}-disagreements.txt"));
         let _ = std::fs::write(&report, bad.join("\n"));
         let shown: Vec<&String> = bad.iter().take(60).collect();
         panic!(
@@ -133,7 +161,11 @@ pub fn assert_agree(test: &str, requests: &[Json], oracle: &[Json]) {
             bad.len(),
             requests.len(),
             report.display(),
-            shown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
+            shown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     println!("{test}: {} requests agree with HTCondor", requests.len());
