@@ -566,3 +566,58 @@ pub(crate) fn convert_escapes(raw: &[u8]) -> Option<String> {
     }
     Some(String::from_utf8_lossy(&out).into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toks(s: &str) -> Vec<Tok> {
+        let mut l = Lexer::new(s);
+        let mut out = Vec::new();
+        loop {
+            match l.next_token() {
+                Ok(Token { tok: Tok::End, .. }) => return out,
+                Ok(t) => out.push(t.tok),
+                Err(e) => panic!("{s}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn numbers_follow_htcondor() {
+        assert_eq!(toks("-5"), vec![Tok::Int(-5)]);
+        assert_eq!(toks("1 -5"), vec![Tok::Int(1), Tok::Minus, Tok::Int(5)]);
+        assert_eq!(toks("0x1F"), vec![Tok::Int(0)]);
+        assert_eq!(toks("017"), vec![Tok::Int(17)]);
+        assert_eq!(toks("99999999999999999999"), vec![Tok::Int(0)]);
+        assert_eq!(toks(".5e1"), vec![Tok::Real(5.0)]);
+        assert!(Lexer::new("1.").next_token().is_err());
+        assert!(Lexer::new("09").next_token().is_err());
+    }
+
+    #[test]
+    fn strings_and_operators() {
+        assert_eq!(toks("\"a\" \"b\""), vec![Tok::Str("ab".into())]);
+        assert_eq!(toks("'x y'"), vec![Tok::Ident("x y".into())]);
+        assert_eq!(
+            toks("a =?= b is c"),
+            vec![
+                Tok::Ident("a".into()),
+                Tok::MetaEq,
+                Tok::Ident("b".into()),
+                Tok::MetaEq,
+                Tok::Ident("c".into())
+            ]
+        );
+        assert_eq!(
+            toks("a ? : b"),
+            vec![Tok::Ident("a".into()), Tok::Elvis, Tok::Ident("b".into())]
+        );
+        assert_eq!(
+            toks("x >>> 1 /* c */ // d"),
+            vec![Tok::Ident("x".into()), Tok::Ushr, Tok::Int(1)]
+        );
+        assert!(convert_escapes(b"a\\0b").is_none());
+        assert_eq!(convert_escapes(b"\\101\\n").as_deref(), Some("A\n"));
+    }
+}

@@ -348,3 +348,63 @@ pub fn parse_rel(text: &str) -> Option<f64> {
         + secs;
     Some(if negative { -total } else { total })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn g_format_matches_c() {
+        assert_eq!(fmt_g(1.5, 6), "1.5");
+        assert_eq!(fmt_g(100000.0, 6), "100000");
+        assert_eq!(fmt_g(1e6, 6), "1e+06");
+        assert_eq!(fmt_g(0.0001, 6), "0.0001");
+        assert_eq!(fmt_g(0.00001, 6), "1e-05");
+        assert_eq!(fmt_g(1234.5678, 16), "1234.5678");
+    }
+
+    #[test]
+    fn relative_times() {
+        assert_eq!(rel_to_string(0.0), "00");
+        assert_eq!(rel_to_string(61.0), "01:01");
+        assert_eq!(rel_to_string(3661.0), "01:01:01");
+        assert_eq!(rel_to_string(90061.0), "1+01:01:01");
+        assert_eq!(rel_to_string(-60.0), "-01:00");
+        assert_eq!(rel_to_string(1.5), "1.5");
+        assert_eq!(parse_rel("1d2h3m4s"), Some(93784.0));
+        assert_eq!(parse_rel("1+02:03:04"), Some(93784.0));
+        assert_eq!(parse_rel("-1:00"), Some(-60.0));
+        assert_eq!(parse_rel("x"), None);
+    }
+
+    #[test]
+    fn absolute_times() {
+        let t = parse_abs("2020-01-01T00:00:00Z");
+        assert_eq!(
+            t,
+            Some(AbsTime {
+                secs: 1_577_836_800,
+                offset: 0
+            })
+        );
+        let t = parse_abs("2020-01-01T01:00:00+01:00");
+        assert_eq!(
+            t,
+            Some(AbsTime {
+                secs: 1_577_836_800,
+                offset: 3600
+            })
+        );
+        assert_eq!(
+            t.map(abs_to_string).as_deref(),
+            Some("2020-01-01T01:00:00+01:00")
+        );
+        assert_eq!(
+            abs_to_string(AbsTime { secs: 0, offset: 0 }),
+            "1970-01-01T00:00:00-00:00"
+        );
+        assert_eq!(parse_abs("20"), None);
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+        assert_eq!(gmtime(0).wday, 4);
+    }
+}

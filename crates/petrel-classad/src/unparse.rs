@@ -298,3 +298,33 @@ fn expr(out: &mut String, e: &Expr, mode: Mode) {
         Expr::Ad(a) => classad(out, a, mode),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reals_like_htcondor() {
+        assert_eq!(format_real(1.5, false), "1.500000000000000E+00");
+        assert_eq!(format_real(1e100, false), "1.000000000000000E+100");
+        assert_eq!(format_real(-2.5e-7, false), "-2.500000000000000E-07");
+        assert_eq!(format_real(0.0, false), "0.0");
+        assert_eq!(format_real(f64::NAN, false), "real(\"NaN\")");
+        assert_eq!(format_real(f64::NEG_INFINITY, true), "real(\"-INF\")");
+        assert_eq!(format_real(1000.0, true), "1000.0");
+        assert_eq!(format_real(1e100, true), "1E+100");
+        assert_eq!(format_real(0.1, true), "0.1");
+    }
+
+    #[test]
+    fn strings_and_names() {
+        assert_eq!(
+            quote_string("a\"b\\c\n\u{1}é"),
+            "\"a\\\"b\\\\c\\n\\001\\303\\251\""
+        );
+        assert_eq!(unparse_name("Memory"), "Memory");
+        assert_eq!(unparse_name("odd name"), "'odd name'");
+        assert_eq!(unparse_name("TRUE"), "'TRUE'");
+        assert_eq!(unparse_name("it's"), "'it\\'s'");
+    }
+}
