@@ -1,7 +1,7 @@
 //! The expression tree.
 //!
 //! Expressions are kept exactly as parsed (including parentheses) so that
-//! [`crate::unparse`] prints them back the way HTCondor does.
+//! [`crate::unparse()`] prints them back the way HTCondor does.
 
 use std::sync::Arc;
 

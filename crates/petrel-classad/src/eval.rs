@@ -1,6 +1,6 @@
 //! The evaluator: HTCondor's evaluation rules over the expression tree.
 //!
-//! Operator semantics live in [`crate::ops`]; scope rules in [`crate::scope`];
+//! Operator semantics live in `ops.rs`; scope rules in `scope.rs`;
 //! functions in [`crate::builtins`].
 
 use std::sync::Arc;

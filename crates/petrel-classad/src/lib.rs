@@ -14,6 +14,38 @@
 //! * Matching: [`matching::matches`] (symmetric `Requirements`),
 //!   [`matching::rank`].
 //!
+//! # Scoping
+//!
+//! [`Semantics::Strict`] follows the ClassAd library itself (what HTCondor's
+//! Python `classad2` module does, and what the differential tests check):
+//! `MY` and `TARGET` exist only while two ads are matched. The evaluation
+//! functions without a `Semantics` argument use it.
+//! [`Semantics::Compat`] follows HTCondor's daemons and command-line tools
+//! (`STRICT_CLASSAD_EVALUATION = false`, their default): `MY.` always means
+//! the current ad, `CurrentTime` is `time()`, and while matching an unscoped
+//! name missing from its own ad is looked up in the other one (so a job's
+//! `Memory >= 1024` reads the slot's `Memory`). [`matching::matches`] and
+//! [`matching::rank`] use it.
+//!
+//! # Compatibility notes
+//!
+//! Petrel matches HTCondor 25 (checked against `classad2`) including its
+//! surprises: a reference cycle (`a = a + 1`) evaluates to UNDEFINED, not
+//! ERROR; a `relTime("...")` literal evaluates to a real number of seconds;
+//! `0x10` reads as `0` and `017` as `17`; a selected name (`ad.'x y'`) is
+//! printed unquoted; `5.0 % 2` is ERROR; integer overflow wraps. The string
+//! list functions, `split*` and `envV1ToV2` are registered by HTCondor
+//! outside the ClassAd library (classad2 lacks them) and are tested against
+//! HTCondor's manual. Regular expressions use the `regex` crate rather than
+//! PCRE (see [`builtins::regex`]).
+//!
+//! # Limits
+//!
+//! Parsing is bounded by [`ParseLimits`] (input size, tree depth, nesting)
+//! and fails with [`Error::TooDeep`] / [`Error::TooLarge`]; evaluation is
+//! bounded by depth (400, as in HTCondor) and a budget of ten million node
+//! evaluations, past which the result is ERROR.
+//!
 //! ```
 //! use petrel_classad::{matching, parse_classad, parse_expr, ClassAd, Value};
 //!
