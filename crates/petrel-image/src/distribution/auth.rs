@@ -118,7 +118,7 @@ fn lookup_file(path: &Path, registry: &str, repository: &str) -> Result<Option<C
         } else {
             continue;
         };
-        if best.map_or(true, |(s, _)| score > s) {
+        if best.is_none_or(|(s, _)| score > s) {
             best = Some((score, entry));
         }
     }
