@@ -261,6 +261,7 @@ impl<'o> Processor<'o> {
         let limits = ItemLimits {
             max_items: cap,
             command_timeout: self.opts.command_timeout,
+            allow_commands: self.opts.allow_commands,
         };
         let items = queue::resolve_items(&spec.source, dir, limits)
             .map_err(|k| SubmitError::new(loc.clone(), k))?;
@@ -292,6 +293,15 @@ impl<'o> Processor<'o> {
         let target = self.expand(arg, loc)?;
         let target = target.trim();
         if let Some(cmd) = target.strip_suffix('|') {
+            if !self.opts.allow_commands {
+                return Err(SubmitError::new(
+                    loc.clone(),
+                    ErrorKind::Command {
+                        command: cmd.trim().to_string(),
+                        message: "running commands is disabled".into(),
+                    },
+                ));
+            }
             let out = queue::run_command(cmd.trim(), dir, self.opts.command_timeout)
                 .map_err(|k| SubmitError::new(loc.clone(), k))?;
             let key = PathBuf::from(format!("|{}", cmd.trim()));
@@ -328,16 +338,8 @@ impl<'o> Processor<'o> {
                 ErrorKind::IncludeCycle(path.display().to_string()),
             ));
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            SubmitError::new(
-                loc.clone(),
-                ErrorKind::File {
-                    what: "include file",
-                    path: path.clone(),
-                    message: e.to_string(),
-                },
-            )
-        })?;
+        let text = queue::read_limited(&path, "include file")
+            .map_err(|k| SubmitError::new(loc.clone(), k))?;
         let sub_dir = path
             .parent()
             .map(Path::to_path_buf)
@@ -442,7 +444,6 @@ fn split_comparison(s: &str) -> Option<(&str, &'static str, &str)> {
     }
     None
 }
-
 
 fn compare(op: &str, ord: std::cmp::Ordering) -> bool {
     use std::cmp::Ordering::*;

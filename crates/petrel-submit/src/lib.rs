@@ -80,6 +80,9 @@ pub struct SubmitOptions {
     pub qdate: Option<i64>,
     /// How long a `queue ... from command |` or `include : command |` may run.
     pub command_timeout: Duration,
+    /// Whether `queue ... from command |` and `include : command |` may run commands
+    /// (turn off for untrusted submit descriptions).
+    pub allow_commands: bool,
     /// Recompute only the commands that vary between procs (see [`incremental`]);
     /// `false` builds every proc from scratch (same result, slower).
     pub incremental: bool,
@@ -97,6 +100,7 @@ impl Default for SubmitOptions {
             qdate: None,
             command_timeout: Duration::from_secs(60),
             incremental: true,
+            allow_commands: true,
         }
     }
 }

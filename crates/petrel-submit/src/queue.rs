@@ -345,6 +345,8 @@ pub struct ItemLimits {
     pub max_items: u64,
     /// How long a `from command |` may run.
     pub command_timeout: Duration,
+    /// Whether commands may be run at all.
+    pub allow_commands: bool,
 }
 
 /// Resolves the item source to a list of item lines, relative to `dir`.
@@ -375,14 +377,16 @@ pub fn resolve_items(
         ItemSource::FromLines(lines) => from_text(&lines.join("\n")),
         ItemSource::FromFile(f) => {
             let path = resolve(dir, f);
-            let text = std::fs::read_to_string(&path).map_err(|e| ErrorKind::File {
-                what: "queue item file",
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+            let text = read_limited(&path, "queue item file")?;
             from_text(&text)
         }
         ItemSource::FromCommand(cmd) => {
+            if !limits.allow_commands {
+                return Err(ErrorKind::Command {
+                    command: cmd.clone(),
+                    message: "running commands is disabled".into(),
+                });
+            }
             let out = run_command(cmd, dir, limits.command_timeout)?;
             from_text(&out)
         }
@@ -435,6 +439,27 @@ fn resolve(dir: &Path, f: &str) -> PathBuf {
     } else {
         dir.join(p)
     }
+}
+
+/// Files read by a submit (item files, includes) larger than this are refused.
+pub const MAX_FILE_SIZE: u64 = 256 << 20;
+
+/// Reads a text file of at most [`MAX_FILE_SIZE`] bytes (so `/dev/zero` cannot hang a submit).
+pub fn read_limited(path: &Path, what: &'static str) -> Result<String, ErrorKind> {
+    let file_err = |message: String| ErrorKind::File {
+        what,
+        path: path.to_path_buf(),
+        message,
+    };
+    let f = std::fs::File::open(path).map_err(|e| file_err(e.to_string()))?;
+    let mut buf = Vec::new();
+    f.take(MAX_FILE_SIZE + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| file_err(e.to_string()))?;
+    if buf.len() as u64 > MAX_FILE_SIZE {
+        return Err(file_err(format!("larger than {MAX_FILE_SIZE} bytes")));
+    }
+    String::from_utf8(buf).map_err(|_| file_err("not UTF-8 text".into()))
 }
 
 /// Output size cap for commands whose output is read (`queue from cmd |`, `include : cmd |`).
