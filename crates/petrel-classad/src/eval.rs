@@ -255,6 +255,11 @@ impl<'a> Evaluator<'a> {
                     _ => {}
                 }
                 let vb = self.eval(b, cur);
+                // Both booleans: the left side did not short-circuit, so the
+                // right side decides.
+                if let (EV::S(Value::Bool(_)), EV::S(Value::Bool(_))) = (&va, &vb) {
+                    return vb;
+                }
                 ops::logical(op, va, vb)
             }
             BinaryOp::Elvis => {
