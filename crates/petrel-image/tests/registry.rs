@@ -555,3 +555,93 @@ fn dropped_connection_is_resumed_with_range() {
         std::fs::read("/bin/busybox").unwrap()
     );
 }
+
+/// Run by `kill_9_at_any_point_leaves_a_usable_store` in a child process.
+#[test]
+#[ignore = "helper: run in a child process and killed"]
+fn kill_helper_pull() {
+    let (Ok(dir), Ok(r)) = (
+        std::env::var("PETREL_KILL_STORE"),
+        std::env::var("PETREL_KILL_REF"),
+    ) else {
+        return;
+    };
+    let s = store(Path::new(&dir));
+    s.pull(&DockerRef::parse(&r).unwrap(), &NoProgress).unwrap();
+}
+
+#[test]
+fn kill_9_at_any_point_leaves_a_usable_store() {
+    if !tools("kill_9_at_any_point_leaves_a_usable_store") {
+        return;
+    }
+    let reg = Registry::start(None);
+    let layout = tempfile::tempdir().unwrap();
+    let mut big = Layer::new();
+    for i in 0..8 {
+        let data: Vec<u8> = (0..2_000_000u32)
+            .map(|x| (x.wrapping_mul(2_654_435_761).rotate_left(i) >> 7) as u8)
+            .collect();
+        big.file(&format!("data{i}"), &data);
+    }
+    let small = Layer::new().file("small", b"s").tar();
+    oci_image(
+        layout.path(),
+        Some("v1"),
+        &[(big.tar(), Comp::Gzip), (small, Comp::Zstd)],
+        &[],
+        &Platform::host().architecture,
+    );
+    reg.push(layout.path(), "v1", "kill/img", None);
+    let r = format!("{}/kill/img:v1", reg.host());
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    for delay_ms in [5u64, 30, 80, 150, 250, 400] {
+        let mut child = std::process::Command::new(&exe)
+            .args(["--exact", "kill_helper_pull", "--ignored", "--quiet"])
+            .env("PETREL_KILL_STORE", dir.path())
+            .env("PETREL_KILL_REF", &r)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        // Whatever is visible is whole: every image and layer has its metadata.
+        for sub in ["images", "layers"] {
+            for n in common::names(&dir.path().join(sub)) {
+                assert!(
+                    dir.path().join(sub).join(&n).join("meta.json").exists(),
+                    "half {sub}/{n} after kill at {delay_ms} ms"
+                );
+            }
+        }
+        eprintln!(
+            "after kill -9 at {delay_ms} ms: staging {:?}, layers {}, images {}",
+            common::names(&dir.path().join("tmp")),
+            common::names(&dir.path().join("layers")).len(),
+            common::names(&dir.path().join("images")).len()
+        );
+        // The next open removes the dead process's staging directories.
+        let s = store(dir.path());
+        assert!(
+            common::names(&dir.path().join("tmp")).is_empty(),
+            "staging left after kill at {delay_ms} ms"
+        );
+        if delay_ms == 250 {
+            // And a pull now completes (finishing or reusing what was done).
+            let out = s.pull(&DockerRef::parse(&r).unwrap(), &NoProgress).unwrap();
+            let img = s
+                .prepare(&ImageRef::Stored(out.info.digest.to_string()))
+                .unwrap();
+            assert_eq!(
+                std::fs::metadata(img.rootfs.join("data7")).unwrap().len(),
+                2_000_000
+            );
+            drop(img);
+            s.remove(&ImageRef::Stored(out.info.digest.to_string()))
+                .unwrap();
+        }
+    }
+}

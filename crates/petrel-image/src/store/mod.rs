@@ -263,12 +263,12 @@ impl Store {
     pub fn resolve(&self, image: &ImageRef) -> Result<Option<Digest>> {
         let candidates: Vec<String> = match image {
             ImageRef::Docker(r) => {
+                // A pinned manifest digest is the image itself; a pinned index digest
+                // was stored under its name.
                 if let Some(d) = &r.digest {
-                    return Ok(self
-                        .image_dir(d)
-                        .join("meta.json")
-                        .exists()
-                        .then(|| d.clone()));
+                    if self.image_dir(d).join("meta.json").exists() {
+                        return Ok(Some(d.clone()));
+                    }
                 }
                 vec![r.to_string()]
             }
