@@ -645,3 +645,138 @@ fn kill_9_at_any_point_leaves_a_usable_store() {
         }
     }
 }
+
+/// Run by `unprivileged_pull_gives_a_user_owned_deletable_rootfs` as user `nobody`.
+#[test]
+#[ignore = "helper: run in a child process as an unprivileged user"]
+fn rootless_helper_pull() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let (Ok(dir), Ok(r)) = (
+        std::env::var("PETREL_ROOTLESS_STORE"),
+        std::env::var("PETREL_ROOTLESS_REF"),
+    ) else {
+        return;
+    };
+    let me = rustix::process::geteuid().as_raw();
+    assert_ne!(me, 0, "helper must run unprivileged");
+    let s = store(Path::new(&dir));
+    let img = s
+        .prepare(&ImageRef::parse(&format!("docker://{r}")).unwrap())
+        .unwrap();
+    let root = &img.rootfs;
+    let su = std::fs::metadata(root.join("usr/bin/su")).unwrap();
+    assert_eq!(su.uid(), me, "files belong to the user");
+    assert_eq!(
+        su.permissions().mode() & 0o7777,
+        0o4755,
+        "setuid kept (the runtime mounts nosuid)"
+    );
+    assert!(
+        !root.join("dev/null").exists(),
+        "device nodes skipped unprivileged"
+    );
+    assert_eq!(
+        std::fs::metadata(root.join("locked"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o700,
+        0o700
+    );
+    assert_eq!(std::fs::read_to_string(root.join("locked/f")).unwrap(), "x");
+    drop(img);
+    assert!(s.inspect(&ImageRef::parse(&r).unwrap()).is_ok());
+    // Everything in the store (images, layers, blobs) can be deleted by its
+    // unprivileged owner with a plain recursive delete.
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::remove_dir_all(&p).unwrap_or_else(|err| panic!("remove {}: {err}", p.display()));
+    }
+}
+
+#[test]
+fn unprivileged_pull_gives_a_user_owned_deletable_rootfs() {
+    if !tools("unprivileged_pull_gives_a_user_owned_deletable_rootfs") {
+        return;
+    }
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("SKIP unprivileged_pull_gives_a_user_owned_deletable_rootfs: needs root to switch to nobody");
+        return;
+    }
+    let reg = Registry::start(None);
+    let layout = tempfile::tempdir().unwrap();
+    let l = Layer::new()
+        .dir("usr/")
+        .dir("usr/bin/")
+        .file_owned("usr/bin/su", b"#!su", 0o4755, 0)
+        .dir("dev/")
+        .chardev("dev/null")
+        .dir_mode("locked/", 0o555)
+        .file("locked/f", b"x")
+        .tar();
+    oci_image(
+        layout.path(),
+        Some("v1"),
+        &[(l, Comp::Gzip)],
+        &[],
+        &Platform::host().architecture,
+    );
+    reg.push(layout.path(), "v1", "rootless/img", None);
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("store");
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(
+        base.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "rootless_helper_pull",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("PETREL_ROOTLESS_STORE", &dir)
+        .env(
+            "PETREL_ROOTLESS_REF",
+            format!("{}/rootless/img:v1", reg.host()),
+        )
+        .env("HOME", base.path())
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+    assert!(
+        common::names(&dir).is_empty(),
+        "the user could delete the whole store"
+    );
+}
+
+#[test]
+fn mirrors_are_tried_first() {
+    if !tools("mirrors_are_tried_first") {
+        return;
+    }
+    let mirror = Registry::start(None);
+    let _layout = push_busybox(&mirror, "library/bb", None);
+    // The "real" registry is a closed port: only the mirror can answer.
+    let dead = format!("127.0.0.1:{}", common::free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let s = store_with(dir.path(), |o| {
+        o.registry.mirrors = vec![(dead.clone(), mirror.host())]
+    });
+    let r = DockerRef::parse(&format!("{dead}/library/bb:v1")).unwrap();
+    let out = s.pull(&r, &NoProgress).unwrap();
+    assert_eq!(
+        out.info.names,
+        vec![r.to_string()],
+        "stored under the name asked for"
+    );
+    assert_eq!(out.layers_unpacked, 2);
+}
