@@ -87,7 +87,7 @@ fn parse(args: &[String]) -> anyhow::Result<Parsed> {
                     let mut q = Vec::new();
                     while i + 1 < args.len()
                         && flag_name(&args[i + 1]).is_none()
-                        && !(q.len() > 0 && args[i + 1].ends_with(".sub"))
+                        && !(!q.is_empty() && args[i + 1].ends_with(".sub"))
                     {
                         i += 1;
                         q.push(args[i].clone());
@@ -176,60 +176,77 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         ))
     };
     let count = sub.proc_count();
+    if p.mode == Mode::DryRun && !to_stdout {
+        println!("Dry-Run job(s).");
+    }
     match p.mode {
-        Mode::Dump => {
-            for (i, ad) in sub.procs().enumerate() {
-                let ad = ad.map_err(|e| anyhow::anyhow!("{e}"))?;
-                if i > 0 {
-                    writeln!(w)?;
-                }
-                write!(w, "{ad}")?;
-            }
-        }
-        _ => {
-            if !to_stdout {
-                println!("Dry-Run job(s).");
-            } else {
-                writeln!(w, "Dry-Run job(s).")?;
-            }
-            let mut cluster: Option<petrel_submit::JobAd> = None;
-            for ad in sub.procs() {
-                let ad = ad.map_err(|e| anyhow::anyhow!("{e}"))?;
-                writeln!(w)?;
-                let base = match &cluster {
-                    Some(c) => c,
-                    None => {
-                        let mut c = ad.clone();
-                        c.remove("ProcId");
-                        writeln!(w, "ClusterId={}", sub.cluster_id())?;
-                        for (k, v) in c
-                            .iter()
-                            .filter(|(k, _)| !k.eq_ignore_ascii_case("ClusterId"))
-                        {
-                            writeln!(w, "{k}={v}")?;
-                        }
-                        cluster.insert(c)
-                    }
-                };
-                writeln!(w, "ProcId={}", ad.get("ProcId").unwrap_or("0"))?;
-                writeln!(w, "JobStatus={}", ad.get("JobStatus").unwrap_or("1"))?;
-                for (k, v) in ad.delta_from(base).iter() {
-                    if !k.eq_ignore_ascii_case("ProcId") && !k.eq_ignore_ascii_case("JobStatus") {
-                        writeln!(w, "{k}={v}")?;
-                    }
-                }
-            }
-            if to_stdout {
-                writeln!(w)?;
-                writeln!(w, "{count} job(s) dry-run to cluster {}.", sub.cluster_id())?;
-            }
-        }
+        Mode::Dump => write_dump(&sub, &mut w)?,
+        _ => write_dry_run(&sub, &mut w, to_stdout)?,
     }
     w.flush()?;
     if p.mode == Mode::DryRun && !to_stdout {
         println!("{count} job(s) dry-run to cluster {}.", sub.cluster_id());
     }
     Ok(0)
+}
+
+/// `-dump`: each fully expanded ad in the long form, a blank line between ads.
+fn write_dump(sub: &Submission, w: &mut dyn Write) -> anyhow::Result<()> {
+    for (i, ad) in sub.procs().enumerate() {
+        let ad = ad.map_err(|e| anyhow::anyhow!("{e}"))?;
+        if i > 0 {
+            writeln!(w)?;
+        }
+        write!(w, "{ad}")?;
+    }
+    Ok(())
+}
+
+/// `-dry-run`: what condor_submit's simulated schedd prints: before each proc a blank
+/// line; before proc 0 the cluster ad (`ClusterId=` first); then `ProcId=`, `JobStatus=`
+/// and the proc's attributes that differ from the cluster ad, all as `Attr=value`.
+/// With `banner`, the "Dry-Run job(s)." and "N job(s) dry-run to cluster C." lines too.
+fn write_dry_run(sub: &Submission, w: &mut dyn Write, banner: bool) -> anyhow::Result<()> {
+    if banner {
+        writeln!(w, "Dry-Run job(s).")?;
+    }
+    let mut cluster: Option<petrel_submit::JobAd> = None;
+    for ad in sub.procs() {
+        let ad = ad.map_err(|e| anyhow::anyhow!("{e}"))?;
+        writeln!(w)?;
+        let base = match &cluster {
+            Some(c) => c,
+            None => {
+                let mut c = ad.clone();
+                c.remove("ProcId");
+                writeln!(w, "ClusterId={}", sub.cluster_id())?;
+                for (k, v) in c
+                    .iter()
+                    .filter(|(k, _)| !k.eq_ignore_ascii_case("ClusterId"))
+                {
+                    writeln!(w, "{k}={v}")?;
+                }
+                cluster.insert(c)
+            }
+        };
+        writeln!(w, "ProcId={}", ad.get("ProcId").unwrap_or("0"))?;
+        writeln!(w, "JobStatus={}", ad.get("JobStatus").unwrap_or("1"))?;
+        for (k, v) in ad.delta_from(base).iter() {
+            if !k.eq_ignore_ascii_case("ProcId") && !k.eq_ignore_ascii_case("JobStatus") {
+                writeln!(w, "{k}={v}")?;
+            }
+        }
+    }
+    if banner {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "{} job(s) dry-run to cluster {}.",
+            sub.proc_count(),
+            sub.cluster_id()
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -258,5 +275,50 @@ mod tests {
         assert_eq!(p.opts.queue_override.as_deref(), Some("3"));
         assert_eq!(p.opts.append, ["x = 1"]);
         assert!(parse(&s(&["-bogus", "job.sub"])).is_err());
+    }
+
+    fn sample() -> Submission {
+        let text = "executable = /bin/echo\narguments = x $(Process)\nqueue 2\n";
+        let opts = SubmitOptions {
+            qdate: Some(5),
+            owner: Some("u".into()),
+            ..Default::default()
+        };
+        Submission::from_text(text, "t.sub", std::env::temp_dir(), &opts).expect("valid")
+    }
+
+    #[test]
+    fn dry_run_format() {
+        let mut out = Vec::new();
+        write_dry_run(&sample(), &mut out, true).expect("render");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(
+            text.starts_with("Dry-Run job(s).\n\nClusterId=1\nMyType=\"Job\"\n"),
+            "{text}"
+        );
+        assert!(text.contains("\nProcId=0\nJobStatus=1\n"), "{text}");
+        assert!(
+            text.contains("\n\nProcId=1\nJobStatus=1\nArgs=\"x 1\"\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("ClusterId=").count(), 1);
+        assert!(
+            text.ends_with("\n2 job(s) dry-run to cluster 1.\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn dump_format() {
+        let mut out = Vec::new();
+        write_dump(&sample(), &mut out).expect("render");
+        let text = String::from_utf8(out).expect("utf-8");
+        let ads: Vec<&str> = text.split("\n\n").collect();
+        assert_eq!(ads.len(), 2);
+        assert!(
+            ads[0].contains("Args = \"x 0\"\n") && ads[1].contains("ProcId = 1\n"),
+            "{text}"
+        );
+        assert!(ads[1].contains("Cmd = \"/bin/echo\""));
     }
 }
