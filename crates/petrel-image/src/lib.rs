@@ -6,7 +6,7 @@
 //! an [`ImageConfig`], fast, verified and cached.
 //!
 //! ## Overview
-//! * [`ImageRef`] parses what users write ([`reference`]).
+//! * [`ImageRef`] parses what users write ([`mod@reference`]).
 //! * [`Store`] is a directory shared by processes without a daemon
 //!   ([`store`] explains the layout, locking and crash safety):
 //!   [`Store::prepare`] gives a [`PreparedImage`] (root file system, config, and a

@@ -120,8 +120,12 @@ fn oversized_metadata_is_refused_before_parsing() {
 
 /// Writes a `docker save` style archive (legacy layout: `<id>/layer.tar`).
 fn docker_archive(path: &Path) {
+    docker_archive_with(path, None)
+}
+
+fn docker_archive_with(path: &Path, lie: Option<petrel_image::Digest>) {
     let layer = busybox_layer();
-    let diff_id = petrel_image::Digest::of(&layer);
+    let diff_id = lie.unwrap_or_else(|| petrel_image::Digest::of(&layer));
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64", "os": "linux",
         "config": {"Env": ["FROM=archive"], "Entrypoint": ["/bin/sh", "-c"]},
@@ -164,6 +168,46 @@ fn docker_archive_import() {
     assert!(p.rootfs.join("bin/busybox").is_file());
     // Importing again is a no-op.
     assert!(s.import(&image, None, &NoProgress).unwrap().cached);
+}
+
+#[test]
+fn docker_archive_with_a_wrong_diff_id_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("lying.tar");
+    docker_archive_with(&archive, Some(petrel_image::Digest::of(b"something else")));
+    let s = Store::open(&tmp.path().join("store")).unwrap();
+    let err = s
+        .import(&ImageRef::DockerArchive(archive), None, &NoProgress)
+        .unwrap_err();
+    assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    assert!(s.list().unwrap().is_empty());
+}
+
+#[test]
+fn oci_layout_index_picks_the_host_platform() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    let mut ms = Vec::new();
+    let host = Platform::host().architecture;
+    for arch in ["ppc64le", host.as_str(), "s390x"] {
+        let (d, size) = oci_image(
+            &layout,
+            None,
+            &[(Layer::new().file("arch", arch.as_bytes()).tar(), Comp::Gzip)],
+            &[],
+            arch,
+        );
+        ms.push((d, size, arch));
+    }
+    common::oci_index(&layout, "multi", &ms);
+    let s = Store::open(&tmp.path().join("store")).unwrap();
+    let p = s
+        .prepare(&ImageRef::parse(&format!("oci:{}:multi", layout.display())).unwrap())
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(p.rootfs.join("arch")).unwrap(),
+        Platform::host().architecture
+    );
 }
 
 #[test]

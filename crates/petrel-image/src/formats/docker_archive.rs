@@ -102,8 +102,15 @@ pub(crate) fn import(
     let config = super::read_capped(ar.member(&entry.config)?, MAX_METADATA_BYTES, &config_what)?;
     let config_digest = Digest::of(&config);
     ar.blobs.insert(config_digest.clone(), entry.config.clone());
+    let diff_ids: Vec<String> = serde_json::from_slice::<serde_json::Value>(&config)
+        .ok()
+        .and_then(|c| c["rootfs"]["diff_ids"].as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
     let mut layers = Vec::new();
-    for l in &entry.layers {
+    for (i, l) in entry.layers.iter().enumerate() {
         let size = ar
             .members
             .get(l.trim_start_matches("./"))
@@ -112,10 +119,23 @@ pub(crate) fn import(
         let mut head = [0u8; 4];
         let n = ar.member(l)?.read(&mut head).ctx("read layer", &path)?;
         let media = super::sniff_layer_type(&head[..n]);
-        // Hash the member as stored: that is the blob digest the manifest will name.
-        let mut h = HashingReader::new(ar.member(l)?);
-        h.drain().ctx("read layer", &path)?;
-        let (d, _) = h.finish();
+        // The blob digest the manifest will name (verified again while installing):
+        // named by the path in newer archives (`blobs/sha256/<hex>`), equal to the
+        // diff_id for an uncompressed layer, else hashed here.
+        let from_path = l
+            .strip_prefix("blobs/sha256/")
+            .and_then(|h| Digest::parse(&format!("sha256:{h}")).ok());
+        let from_diff = (media == "application/vnd.oci.image.layer.v1.tar")
+            .then(|| diff_ids.get(i).and_then(|d| Digest::parse(d).ok()))
+            .flatten();
+        let d = match from_path.or(from_diff) {
+            Some(d) => d,
+            None => {
+                let mut h = HashingReader::new(ar.member(l)?);
+                h.drain().ctx("read layer", &path)?;
+                h.finish().0
+            }
+        };
         ar.blobs.insert(d.clone(), l.clone());
         layers.push((d, size, media));
     }

@@ -1,5 +1,5 @@
 //! Plain root file system directories (Apptainer "sandboxes", debootstrap trees).
-//! Used in place by [`prepare`]; `import` copies one into the store as a one-layer image.
+//! Used in place by `Store::prepare`; `import` copies one into the store as a one-layer image.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
