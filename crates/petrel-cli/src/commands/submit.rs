@@ -83,11 +83,11 @@ fn parse(args: &[String]) -> anyhow::Result<Parsed> {
                     out_pending = true;
                 }
                 "queue" | "q" => {
-                    // the rest of the arguments up to the next flag form the queue statement
                     let mut q = Vec::new();
+                    // up to the next flag or an existing file (the submit file)
                     while i + 1 < args.len()
                         && flag_name(&args[i + 1]).is_none()
-                        && !(!q.is_empty() && args[i + 1].ends_with(".sub"))
+                        && !std::path::Path::new(&args[i + 1]).is_file()
                     {
                         i += 1;
                         q.push(args[i].clone());
