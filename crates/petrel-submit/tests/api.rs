@@ -1,0 +1,135 @@
+//! The library API the pool will use: cluster ad + per-proc deltas, streaming, options.
+
+use petrel_submit::{JobAd, Submission, SubmitOptions};
+
+/// Submits from the crate directory (it exists for the whole test run).
+fn sub(text: &str, opts: &SubmitOptions) -> Submission {
+    Submission::from_text(text, "api.sub", env!("CARGO_MANIFEST_DIR"), opts)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn opts() -> SubmitOptions {
+    SubmitOptions {
+        qdate: Some(1_700_000_000),
+        owner: Some("alice".into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn cluster_ad_and_deltas() {
+    let s = sub(
+        "executable = /bin/echo\narguments = n $(Process)\nrequest_memory = 2G\nqueue 3\n",
+        &opts(),
+    );
+    let r = s.expand().expect("expand");
+    assert_eq!(r.cluster_id, 1);
+    assert_eq!(r.procs.len(), 3);
+    assert_eq!(r.cluster_ad.get("RequestMemory"), Some("2048"));
+    assert_eq!(r.cluster_ad.get("Owner"), Some("\"alice\""));
+    assert_eq!(r.cluster_ad.get("QDate"), Some("1700000000"));
+    assert!(r.cluster_ad.get("ProcId").is_none());
+    // a delta holds ProcId, JobStatus and what differs
+    let d1: Vec<(&str, &str)> = r.procs[1].iter().collect();
+    assert_eq!(
+        d1,
+        [("ProcId", "1"), ("JobStatus", "1"), ("Args", "\"n 1\"")]
+    );
+    let full = r.full_ad(2).expect("proc 2");
+    assert_eq!(full.get("Args"), Some("\"n 2\""));
+    assert_eq!(full.get("procid"), Some("2"));
+    assert_eq!(r.full_ads().count(), 3);
+}
+
+#[test]
+fn cluster_id_and_streaming() {
+    let o = SubmitOptions {
+        cluster_id: 42,
+        ..opts()
+    };
+    let s = sub(
+        "executable = /bin/echo\noutput = $(Cluster).$(Process).out\nqueue 100000\n",
+        &o,
+    );
+    assert_eq!(s.proc_count(), 100_000);
+    let last = s.procs().last().expect("procs").expect("valid");
+    assert_eq!(last.get("Out"), Some("\"42.99999.out\""));
+    assert_eq!(last.get("ClusterId"), Some("42"));
+}
+
+#[test]
+fn append_queue_and_batch_name_options() {
+    let o = SubmitOptions {
+        append: vec!["request_cpus = 2".into(), "+From = \"append\"".into()],
+        queue_override: Some("2 x in (a, b)".into()),
+        batch_name: Some("nightly".into()),
+        ..opts()
+    };
+    let s = sub("executable = /bin/echo\narguments = $(x)\n", &o);
+    let ads: Vec<JobAd> = s.procs().map(|a| a.expect("ad")).collect();
+    assert_eq!(ads.len(), 4);
+    assert_eq!(ads[3].get("Args"), Some("\"b\""));
+    assert_eq!(ads[0].get("RequestCpus"), Some("2"));
+    assert_eq!(ads[0].get("From"), Some("\"append\""));
+    assert_eq!(ads[0].get("JobBatchName"), Some("\"nightly\""));
+    // -queue conflicts with a queue statement in the file
+    let dir = tempfile::tempdir().expect("tempdir");
+    let e = Submission::from_text("executable = /bin/echo\nqueue\n", "api.sub", dir.path(), &o)
+        .unwrap_err();
+    assert!(e.to_string().contains("-queue"), "{e}");
+}
+
+#[test]
+fn queue_zero_and_multiple_statements() {
+    let s = sub(
+        "executable = /bin/echo\nqueue 0\narguments = a\nqueue 2\narguments = b\nqueue\n",
+        &opts(),
+    );
+    let args: Vec<String> = s
+        .procs()
+        .map(|a| a.expect("ad").get("Args").unwrap_or("").to_string())
+        .collect();
+    assert_eq!(args, ["\"a\"", "\"a\"", "\"b\""]);
+    assert_eq!(s.queue_ops().len(), 3);
+}
+
+#[test]
+fn getenv_and_env_macros() {
+    std::env::set_var("PETREL_SUBMIT_TEST_VAR", "v1");
+    let s = sub(
+        "executable = /bin/echo\ngetenv = PETREL_SUBMIT_TEST_*\nenvironment = \"A=1\"\narguments = $ENV(PETREL_SUBMIT_TEST_VAR)\nqueue\n",
+        &opts(),
+    );
+    let ad = s.procs().next().expect("one").expect("ad");
+    assert_eq!(
+        ad.get("Environment"),
+        Some("\"A=1 PETREL_SUBMIT_TEST_VAR=v1\"")
+    );
+    assert_eq!(ad.get("Args"), Some("\"v1\""));
+}
+
+#[test]
+fn random_choice_picks_from_the_list() {
+    let s = sub("executable = /bin/echo\narguments = $RANDOM_CHOICE(red, green, blue) $RANDOM_INTEGER(1, 9, 2)\nqueue 50\n", &opts());
+    for ad in s.procs() {
+        let ad = ad.expect("ad");
+        let args = ad.get_string("Args").expect("args");
+        let (c, n) = args.split_once(' ').expect("two words");
+        assert!(["red", "green", "blue"].contains(&c), "{args}");
+        assert!(["1", "3", "5", "7", "9"].contains(&n), "{args}");
+    }
+}
+
+#[test]
+fn warnings_and_quoting() {
+    let s = sub(
+        "warning : check $(x:me)\nexecutable = /bin/echo\n+Path = \"C:\\\\dir\"\narguments = \"say \"\"hi\"\"\"\nqueue\n",
+        &opts(),
+    );
+    assert_eq!(s.warnings().len(), 1);
+    assert!(s.warnings()[0].contains("check me"));
+    let ad = s.procs().next().expect("one").expect("ad");
+    assert_eq!(ad.get("Arguments"), Some(r#""say \"hi\"""#));
+    assert_eq!(ad.get_string("Arguments").as_deref(), Some("say \"hi\""));
+    assert_eq!(ad.get("Path"), Some("\"C:\\\\dir\""));
+}
