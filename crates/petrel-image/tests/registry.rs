@@ -231,6 +231,47 @@ fn multi_arch_index_picks_the_platform() {
 }
 
 #[test]
+fn docker_schema2_manifest_and_list() {
+    if !tools("docker_schema2_manifest_and_list") {
+        return;
+    }
+    let reg = Registry::start(None);
+    let layout = tempfile::tempdir().unwrap();
+    let mut ms = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let l = Layer::new().file("arch", arch.as_bytes()).tar();
+        let (d, size) = oci_image(layout.path(), None, &[(l, Comp::Gzip)], &["V2=1"], arch);
+        ms.push((d, size, arch));
+    }
+    oci_index(layout.path(), "multi", &ms);
+    reg.push_as(layout.path(), "multi", "docker/v2s2", None, Some("v2s2"));
+    let r = DockerRef::parse(&format!("{}/docker/v2s2:multi", reg.host())).unwrap();
+    // The registry now serves a Docker manifest list of Docker schema 2 manifests.
+    let client = petrel_image::distribution::Client::new(&Default::default(), &r).unwrap();
+    let (body, ct) = client.manifest("multi").unwrap();
+    assert!(
+        ct.as_deref()
+            .unwrap_or("")
+            .contains("manifest.list.v2+json")
+            || String::from_utf8_lossy(&body).contains("manifest.list.v2+json"),
+        "{ct:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let s = store_with(dir.path(), |o| {
+        o.registry.platform = Platform::parse("linux/arm64").unwrap()
+    });
+    let out = s.pull(&r, &NoProgress).unwrap();
+    let img = s
+        .prepare(&ImageRef::Stored(out.info.digest.to_string()))
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(img.rootfs.join("arch")).unwrap(),
+        "arm64"
+    );
+    assert_eq!(img.config.env, vec!["V2=1"]);
+}
+
+#[test]
 fn shared_layers_unpack_once_and_concurrent_pulls_work_once() {
     if !tools("shared_layers_unpack_once_and_concurrent_pulls_work_once") {
         return;

@@ -314,6 +314,18 @@ impl Registry {
 
     /// Pushes `oci:layout:tag` as `name:tag` with skopeo (all platforms).
     pub fn push(&self, layout: &Path, tag: &str, name: &str, creds: Option<&str>) {
+        self.push_as(layout, tag, name, creds, None)
+    }
+
+    /// Like [`Registry::push`], converting manifests to `format` (`v2s2`: Docker schema 2).
+    pub fn push_as(
+        &self,
+        layout: &Path,
+        tag: &str,
+        name: &str,
+        creds: Option<&str>,
+        format: Option<&str>,
+    ) {
         let mut cmd = Command::new("skopeo");
         cmd.args([
             "copy",
@@ -322,6 +334,9 @@ impl Registry {
             "--all",
             "--dest-tls-verify=false",
         ]);
+        if let Some(f) = format {
+            cmd.args(["--format", f]);
+        }
         if let Some(c) = creds {
             cmd.args(["--dest-creds", c]);
         }
