@@ -501,3 +501,42 @@ impl Front {
         format!("127.0.0.1:{}", self.port)
     }
 }
+
+// ---- store and registry helpers shared by the registry test files ----
+
+use petrel_image::distribution::Platform;
+use petrel_image::{Store, StoreOptions};
+
+/// Both tools the registry tests need.
+pub fn tools(test: &str) -> bool {
+    require("docker-registry", test) && require("skopeo", test)
+}
+
+pub fn store_with(dir: &Path, f: impl FnOnce(&mut StoreOptions)) -> Store {
+    let mut opts = StoreOptions::default();
+    opts.registry.auth_files = Vec::new();
+    f(&mut opts);
+    Store::open_with(dir, opts).unwrap()
+}
+
+pub fn store(dir: &Path) -> Store {
+    store_with(dir, |_| {})
+}
+
+/// The busybox image: busybox layer (gzip) + a layer with a config file (zstd).
+pub fn push_busybox(reg: &Registry, name: &str, creds: Option<&str>) -> tempfile::TempDir {
+    let layout = tempfile::tempdir().unwrap();
+    let extra = Layer::new()
+        .dir("etc/")
+        .file("etc/motd", b"hello from petrel\n")
+        .tar();
+    oci_image(
+        layout.path(),
+        Some("v1"),
+        &[(busybox_layer(), Comp::Gzip), (extra, Comp::Zstd)],
+        &["PATH=/bin", "GREETING=hi"],
+        &Platform::host().architecture,
+    );
+    reg.push(layout.path(), "v1", name, creds);
+    layout
+}
