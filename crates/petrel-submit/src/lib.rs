@@ -41,6 +41,7 @@ pub mod incremental;
 pub mod lexer;
 pub mod macros;
 mod numeric;
+mod policy;
 pub mod queue;
 mod requirements;
 pub mod resources;
