@@ -237,6 +237,18 @@ impl ClassAd {
         crate::eval::eval_in(expr, Some(self), None, crate::eval::Semantics::Strict)
     }
 
+    /// Evaluate an expression with this ad as `MY`, optionally against a
+    /// `TARGET` ad, under the chosen [`crate::Semantics`] (use
+    /// `Semantics::Compat` for HTCondor-tool behaviour such as `-constraint`).
+    pub fn eval_with(
+        &self,
+        expr: &Expr,
+        target: Option<&ClassAd>,
+        sem: crate::eval::Semantics,
+    ) -> Value {
+        crate::eval::eval_in(expr, Some(self), target, sem)
+    }
+
     /// Parse and evaluate an expression with this ad as its scope.
     pub fn eval_str(&self, expr: &str) -> crate::Result<Value> {
         Ok(self.eval(&crate::parser::parse_expr(expr)?))

@@ -169,15 +169,19 @@ pub fn rel_to_string(r: f64) -> String {
     out
 }
 
-fn atoi(s: &str) -> i64 {
-    let t = s.trim_start();
-    let (neg, t) = match t.as_bytes().first() {
+fn atoi(s: &[u8]) -> i64 {
+    let start = s
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let t = &s[start..];
+    let (neg, t) = match t.first() {
         Some(b'-') => (true, &t[1..]),
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
     let mut v: i64 = 0;
-    for c in t.bytes() {
+    for &c in t {
         if !c.is_ascii_digit() {
             break;
         }
@@ -218,7 +222,7 @@ pub fn parse_abs(text: &str) -> Option<AbsTime> {
     if i + 4 > len {
         return None;
     }
-    let year = atoi(&st[i..i + 4]);
+    let year = atoi(&b[i..i + 4]);
     i += 4;
     let mut fields = [1i64, 1, 0, 0, 0]; // mon(1-based), mday, hour, min, sec
     fields[0] = 0;
@@ -226,7 +230,7 @@ pub fn parse_abs(text: &str) -> Option<AbsTime> {
     for f in fields.iter_mut() {
         next_digit(&mut i);
         if i + 2 <= len {
-            *f = atoi(&st[i..i + 2]);
+            *f = atoi(&b[i..i + 2]);
             i += 2;
         }
     }
@@ -315,7 +319,7 @@ pub fn parse_rel(text: &str) -> Option<f64> {
             *i -= 1;
             skip_space(i);
             let s = read_rev_digits(i);
-            Some(atoi(&s))
+            Some(atoi(s.as_bytes()))
         } else {
             None
         }

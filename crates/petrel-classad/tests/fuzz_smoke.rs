@@ -23,6 +23,18 @@ fn check(text: &str, ad: &ClassAd) {
     let _ = json::ad_from_json(text);
 }
 
+/// Inputs the fuzzer once crashed on.
+const REGRESSIONS: &[&str] =
+    &["absTime(\"substr1-02T00:00:00Z\") - absTime(\"2020-01-0\u{3eb}+00:00:00Z\")"];
+
+#[test]
+fn fuzzer_regressions() {
+    let ad = ClassAd::new();
+    for r in REGRESSIONS {
+        check(r, &ad);
+    }
+}
+
 #[test]
 fn mutated_corpus_never_panics() {
     let corpus: Vec<&str> = include_str!("corpus.txt")
