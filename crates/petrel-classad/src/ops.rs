@@ -331,7 +331,7 @@ fn bitwise(op: BinaryOp, a: &EV, b: &EV) -> EV {
                 x >> sh
             } else {
                 let v = (x >> 1) & i64::MAX;
-                v >> (((y - 1) as u32) & 63)
+                v >> ((y.wrapping_sub(1) as u32) & 63)
             }
         }
         _ => return EV::ERR,

@@ -66,11 +66,8 @@ pub fn local_offset(_t: i64) -> i32 {
 /// `YYYY-MM-DDTHH:MM:SS±hh:mm` as HTCondor prints absolute times.
 pub fn abs_to_string(a: AbsTime) -> String {
     let tm = gmtime(a.secs.wrapping_add(i64::from(a.offset)));
-    let (sign, tz) = if a.offset > 0 {
-        ('+', a.offset)
-    } else {
-        ('-', -a.offset)
-    };
+    let off = i64::from(a.offset);
+    let (sign, tz) = if off > 0 { ('+', off) } else { ('-', -off) };
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}",
         tm.year,

@@ -24,8 +24,18 @@ fn check(text: &str, ad: &ClassAd) {
 }
 
 /// Inputs the fuzzer once crashed on.
-const REGRESSIONS: &[&str] =
-    &["absTime(\"substr1-02T00:00:00Z\") - absTime(\"2020-01-0\u{3eb}+00:00:00Z\")"];
+const REGRESSIONS: &[&str] = &[
+    "absTime(\"substr1-02T00:00:00Z\") - absTime(\"2020-01-0\u{3eb}+00:00:00Z\")",
+    "-1 >>> -9223372036854775808",
+    "quantize(5, -9223372036854775808)",
+    "string(absTime(0, -2147483648))",
+    "formatTime(absTime(0, -2147483648), \"%z\")",
+    "interval(-9223372036854775808)",
+    "substr(\"abc\", -9223372036854775808, 9223372036854775807)",
+    "{1}[9223372036854775807]",
+    "relTime(\"9999999999999999999d\")",
+    "absTime(9223372036854775807) + relTime(100)",
+];
 
 #[test]
 fn fuzzer_regressions() {

@@ -87,7 +87,7 @@ fn quantize(ev: &mut Evaluator<'_>, args: &[Expr], cur: usize) -> EV {
         }
         if let EV::S(Value::Int(ival)) = a[0] {
             return EV::S(Value::Int(
-                ival.wrapping_add(ibase - 1)
+                ival.wrapping_add(ibase.wrapping_sub(1))
                     .wrapping_div(ibase)
                     .wrapping_mul(ibase),
             ));

@@ -91,11 +91,8 @@ pub fn strftime(fmt: &str, tm: &Tm, epoch: i64, offset: i32) -> String {
             'y' => out.push_str(&format!("{:02}", tm.year % 100)),
             'Y' => out.push_str(&tm.year.to_string()),
             'z' => {
-                let (s, o) = if offset < 0 {
-                    ('-', -offset)
-                } else {
-                    ('+', offset)
-                };
+                let off = i64::from(offset);
+                let (s, o) = if off < 0 { ('-', -off) } else { ('+', off) };
                 out.push_str(&format!("{s}{:02}{:02}", o / 3600, (o / 60) % 60));
             }
             'Z' => out.push_str(if offset == 0 { "UTC" } else { "" }),

@@ -13,7 +13,11 @@ use petrel_classad::Error;
 #[command(disable_help_flag = true)]
 pub struct Args {
     /// Ads, assignments, expressions and flags, processed left to right.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "AD|ASSIGNMENT|EXPR|FLAG")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "AD|ASSIGNMENT|EXPR|FLAG"
+    )]
     pub args: Vec<String>,
 }
 
