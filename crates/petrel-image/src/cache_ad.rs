@@ -2,10 +2,10 @@
 //! negotiator can prefer machines that already hold a job's image.
 //!
 //! ```text
-//! PetrelCachedImages = "docker://127.0.0.1:5000/app:1@sha256:…,sif:/data/x.sif@sha256:…"
-//! PetrelCachedImageDigests = "sha256:…,sha256:…"
-//! PetrelCachedImagesCount = 2
-//! PetrelCachedImagesSizeMB = 153
+//! CachedImages = "docker://127.0.0.1:5000/app:1@sha256:…,sif:/data/x.sif@sha256:…"
+//! CachedImageDigests = "sha256:…,sha256:…"
+//! CachedImagesCount = 2
+//! CachedImagesSizeMB = 153
 //! ```
 //!
 //! Names are listed with their digest so a job pinned by digest matches too. The
@@ -48,7 +48,7 @@ pub fn render(images: &[ImageInfo]) -> String {
     }
     let size: u64 = crate::store::gc_size(images);
     format!(
-        "PetrelCachedImages = {}\nPetrelCachedImageDigests = {}\nPetrelCachedImagesCount = {}\nPetrelCachedImagesSizeMB = {}\n",
+        "CachedImages = {}\nCachedImageDigests = {}\nCachedImagesCount = {}\nCachedImagesSizeMB = {}\n",
         quote(&refs.join(",")),
         quote(&digests.join(",")),
         images.len(),

@@ -92,6 +92,23 @@ impl Layer {
         self.b.append(&h, data).unwrap();
         self
     }
+    /// A file preceded by a PAX header carrying the xattr `name=value`.
+    pub fn file_xattr(&mut self, path: &str, data: &[u8], name: &str, value: &str) -> &mut Self {
+        let body = format!(" SCHILY.xattr.{name}={value}\n");
+        let mut len = body.len() + 1;
+        while format!("{len}{body}").len() != len {
+            len += 1;
+        }
+        let record = format!("{len}{body}");
+        self.raw(
+            "PaxHeader",
+            tar::EntryType::XHeader,
+            0o644,
+            record.as_bytes(),
+            None,
+        );
+        self.file(path, data)
+    }
     pub fn dir(&mut self, path: &str) -> &mut Self {
         self.raw(path, tar::EntryType::Directory, 0o755, b"", None)
     }
