@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run one command in a container, with petrel's embedded rootless runtime.
-    Run(commands::run::Args),
+    Run(Box<commands::run::Args>),
     /// Manage the image store: pull, import, list, inspect, remove, export, collect garbage.
     Image(commands::image::Args),
     /// Evaluate ClassAd expressions in the context of ads, as HTCondor's classad_eval does.
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {
-        Command::Run(args) => commands::run::run(args),
+        Command::Run(args) => commands::run::run(*args),
         Command::Image(args) => commands::image::run(args),
         Command::ClassadEval(args) => commands::classad_eval::run(args),
         Command::Submit(args) => commands::submit::run(args),
