@@ -57,6 +57,10 @@ const READ_BACK: &[&str] = &[
     "WhenToTransferOutput",
     "TransferInput",
     "JobUniverse",
+    "CUDAVersion",
+    "SuccessCheckpointExitCode",
+    "In",
+    "TransferIn",
     "Iwd",
     "Cmd",
     "Requirements",
@@ -87,9 +91,12 @@ pub fn plan(macros: &MacroSet, loop_vars: &[String]) -> Plan {
             match lkey.as_str() {
                 "arguments" | "args" => Part::Arguments,
                 "environment" | "env" => Part::Environment,
-                "input" | "output" | "error" | "in" | "out" | "err" | "stream_input"
-                | "stream_output" | "stream_error" | "streamin" | "streamout" | "streamerr"
-                | "transfer_input" | "transfer_output" | "transfer_error" | "transferin"
+                // standard input counts towards DiskUsage: a varying one needs a full build
+                "input" | "in" | "stream_input" | "streamin" | "transfer_input" | "transferin" => {
+                    return Plan::Full
+                }
+                "output" | "error" | "out" | "err" | "stream_output" | "stream_error"
+                | "streamout" | "streamerr" | "transfer_output" | "transfer_error"
                 | "transferout" | "transfererr" => Part::StdFiles,
                 _ => match commands::lookup(&lkey) {
                     Some(cmd) if !READ_BACK.iter().any(|a| a.eq_ignore_ascii_case(cmd.attr)) => {
@@ -190,6 +197,12 @@ fn is_known_special(k: &str) -> bool {
         "when_to_transfer_output",
         "whentotransferoutput",
         "requirements",
+        "nice_user",
+        "gpus_minimum_capability",
+        "gpus_maximum_capability",
+        "gpus_minimum_memory",
+        "gpus_minimum_runtime",
+        "niceuser",
         "periodic_hold",
         "periodichold",
         "periodic_hold_reason",

@@ -178,16 +178,59 @@ pub(crate) fn set_concurrency_and_accounting(b: &mut Builder) -> R<()> {
         check_expr(&v, "concurrency_limits_expr")?;
         b.ad.insert("ConcurrencyLimits", v);
     }
-    let group = b.param("accounting_group", Some("AcctGroup"))?;
+    let mut group = b.param("accounting_group", Some("AccountingGroup"))?;
+    let nice = match b.param("nice_user", Some("NiceUser"))? {
+        None => false,
+        Some(v) => match crate::to_ads::parse_bool(&v) {
+            Some(n) => n,
+            None => {
+                return err(
+                    ErrorKind::BadValue {
+                        command: "nice_user".into(),
+                        value: v,
+                        expected: "true or false".into(),
+                    },
+                    "nice_user",
+                )
+            }
+        },
+    };
+    if nice {
+        // HTCondor's NICE_USER_ACCOUNTING_GROUP_NAME; an explicit group wins
+        if group.is_none() {
+            group = Some("nice-user".into());
+        }
+        b.ad.insert_int("MaxJobRetirementTime", 0);
+    }
     let user = b.param("accounting_group_user", Some("AcctGroupUser"))?;
-    if let Some(g) = group {
-        let user = user.unwrap_or_else(|| b.s.owner.clone());
-        b.ad.insert_string("AcctGroup", &g);
-        b.ad.insert_string("AcctGroupUser", &user);
-        b.ad.insert_string("AccountingGroup", &format!("{g}.{user}"));
-    } else if let Some(u) = user {
-        b.ad.insert_string("AcctGroupUser", &u);
-        b.ad.insert_string("AccountingGroup", &u);
+    if group.is_none() && user.is_none() {
+        return Ok(());
+    }
+    let user = user.unwrap_or_else(|| b.s.owner.clone());
+    for (what, v) in [
+        ("accounting_group", group.as_deref()),
+        ("accounting_group_user", Some(user.as_str())),
+    ] {
+        if let Some(v) = v {
+            if v.is_empty() || v.contains(|c: char| c.is_whitespace() || c == '@' || c == '"') {
+                return err(
+                    ErrorKind::BadValue {
+                        command: what.into(),
+                        value: v.into(),
+                        expected: "a name without spaces, '@' or quotes".into(),
+                    },
+                    what,
+                );
+            }
+        }
+    }
+    b.ad.insert_string("AcctGroupUser", &user);
+    match group {
+        Some(g) => {
+            b.ad.insert_string("AcctGroup", &g);
+            b.ad.insert_string("AccountingGroup", &format!("{g}.{user}"));
+        }
+        None => b.ad.insert_string("AccountingGroup", &user),
     }
     Ok(())
 }

@@ -239,6 +239,27 @@ pub(crate) fn set_requirements(b: &mut Builder) -> R<()> {
                     }
                 }
             }
+            let scheme_of = |u: &str| {
+                u.trim()
+                    .split_once("://")
+                    .map(|(s, _)| s.to_ascii_lowercase())
+            };
+            if let Some(dest) = b.ad.get_string("OutputDestination") {
+                if let Some(s) = scheme_of(&dest) {
+                    if !methods.contains(&s) {
+                        methods.push(s);
+                    }
+                }
+            }
+            if let Some(remaps) = b.ad.get_string("TransferOutputRemaps") {
+                for r in remaps.split(';') {
+                    if let Some(s) = r.split_once('=').and_then(|(_, to)| scheme_of(to)) {
+                        if !methods.contains(&s) {
+                            methods.push(s);
+                        }
+                    }
+                }
+            }
             let plugs = b.ad.get_string("TransferPlugins").unwrap_or_default();
             methods.retain(|m| {
                 !plugs.split(';').any(|p| {
@@ -265,6 +286,32 @@ pub(crate) fn set_requirements(b: &mut Builder) -> R<()> {
     }
     if b.ad.get("WantFTOnCheckpoint") == Some("true") && !has("hasselfcheckpointtransfers") {
         and(&mut ans, "TARGET.HasSelfCheckpointTransfers");
+    }
+    if let Some(cuda) = b.ad.get_string("CUDAVersion") {
+        let parsed = match cuda.split_once('.') {
+            Some((maj, min)) => match (maj.parse::<u64>(), min.parse::<u64>()) {
+                (Ok(a), Ok(m)) if !maj.starts_with('+') && !min.starts_with('+') => {
+                    Some(a * 1000 + m % 100)
+                }
+                _ => None,
+            },
+            None => cuda
+                .parse::<u64>()
+                .ok()
+                .map(|a| if a < 1000 { a * 1000 } else { a }),
+        };
+        let Some(v) = parsed else {
+            return Err(crate::to_ads::BuildError {
+                kind: crate::error::ErrorKind::BadValue {
+                    command: "cuda_version".into(),
+                    value: cuda,
+                    expected: "a version of the form x or x.y".into(),
+                },
+                key: Some("cuda_version".into()),
+            });
+        };
+        b.ad.insert_int("CUDAVersion", v as i64);
+        and(&mut ans, "CUDAVersion <= TARGET.CUDAMaxSupportedVersion");
     }
     b.ad.insert("Requirements", ans);
     Ok(())

@@ -96,6 +96,9 @@ pub(crate) fn set_request_resources(ctx: &mut ResourceCtx) -> R<()> {
         check_expr(&v, "request_gpus")?;
         ctx.ad().insert("RequestGPUs", v);
     }
+    if ctx.ad().contains("RequestGPUs") {
+        set_gpu_requirements(ctx)?;
+    }
     for key in ctx.custom_request_keys() {
         let tag = &key["request_".len()..];
         if let Some(v) = ctx.param(&key, None)? {
@@ -105,6 +108,126 @@ pub(crate) fn set_request_resources(ctx: &mut ResourceCtx) -> R<()> {
         }
     }
     Ok(())
+}
+
+/// `require_gpus` and the GPU property commands, combined into `RequireGPUs`.
+fn set_gpu_requirements(ctx: &mut ResourceCtx) -> R<()> {
+    let require = ctx.param("require_gpus", Some("RequireGPUs"))?;
+    if let Some(r) = &require {
+        check_expr(r, "require_gpus")?;
+        ctx.ad().insert("RequireGPUs", r.clone());
+    }
+    let mut clauses: Vec<&str> = Vec::new();
+    let refs = |word: &str| {
+        require
+            .as_deref()
+            .is_some_and(|r| r.to_ascii_lowercase().contains(&word.to_ascii_lowercase()))
+    };
+    for (key, attr, clause, prop) in [
+        (
+            "gpus_minimum_capability",
+            "GPUsMinCapability",
+            "Capability >= GPUsMinCapability",
+            "Capability",
+        ),
+        (
+            "gpus_maximum_capability",
+            "GPUsMaxCapability",
+            "Capability <= GPUsMaxCapability",
+            "Capability",
+        ),
+        (
+            "gpus_minimum_memory",
+            "GPUsMinMemory",
+            "GlobalMemoryMb >= GPUsMinMemory",
+            "GlobalMemoryMb",
+        ),
+        (
+            "gpus_minimum_runtime",
+            "GPUsMinRuntime",
+            "MaxSupportedVersion >= GPUsMinRuntime",
+            "MaxSupportedVersion",
+        ),
+    ] {
+        let Some(v) = ctx.param(key, Some(attr))? else {
+            continue;
+        };
+        match key {
+            "gpus_minimum_memory" => match parse_size(&v, 1024 * 1024) {
+                Ok(Some(n)) => ctx.ad().insert_int(attr, n),
+                Ok(None) => {
+                    check_expr(&v, key)?;
+                    ctx.ad().insert(attr, v);
+                }
+                Err(unit) => {
+                    return Err(BuildError {
+                        kind: ErrorKind::BadUnit {
+                            command: key.into(),
+                            value: v,
+                            unit,
+                        },
+                        key: Some(key.into()),
+                    })
+                }
+            },
+            "gpus_minimum_runtime" => match runtime_version(&v) {
+                Some(n) => ctx.ad().insert_int(attr, n),
+                None => {
+                    check_expr(&v, key)?;
+                    ctx.ad().insert(attr, v);
+                }
+            },
+            _ => {
+                check_expr(&v, key)?;
+                ctx.ad().insert(attr, v);
+            }
+        }
+        if !refs(prop) {
+            clauses.push(clause);
+        }
+    }
+    if !clauses.is_empty() {
+        let joined = clauses.join(" && ");
+        let value = match &require {
+            Some(r) if top_level_or(r) => format!("({r}) && {joined}"),
+            Some(r) => format!("{r} && {joined}"),
+            None => joined,
+        };
+        ctx.ad().insert("RequireGPUs", value);
+    }
+    Ok(())
+}
+
+/// `12.1` → 12010, `12` → 12000, `12010` stays.
+fn runtime_version(v: &str) -> Option<i64> {
+    match v.split_once('.') {
+        Some((a, b)) => {
+            let (a, b): (i64, i64) = (a.parse().ok()?, b.parse().ok()?);
+            (0..100).contains(&b).then_some(a * 1000 + b * 10)
+        }
+        None => {
+            let a: i64 = v.parse().ok()?;
+            Some(if a > 1000 { a } else { a * 1000 })
+        }
+    }
+}
+
+/// Whether an expression has `||` or `?:` outside parentheses (it needs them before `&&`).
+fn top_level_or(e: &str) -> bool {
+    let mut depth = 0;
+    let mut in_str = false;
+    let b = e.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'"' => in_str = !in_str,
+            b'(' if !in_str => depth += 1,
+            b')' if !in_str => depth -= 1,
+            b'?' if !in_str && depth == 0 => return true,
+            b'|' if !in_str && depth == 0 && b.get(i + 1) == Some(&b'|') => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 #[cfg(test)]

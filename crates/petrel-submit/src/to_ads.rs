@@ -406,20 +406,12 @@ fn set_iwd(b: &mut Builder) -> R<()> {
     Ok(())
 }
 
-/// `dir/p` as text (`p` unchanged when absolute), without `./` segments, as HTCondor's full_path.
+/// `dir/p` as text (`p` unchanged when absolute), as HTCondor's full_path writes it.
 fn join_text(dir: &Path, p: &str) -> String {
-    let mut rel = p;
-    while let Some(r) = rel.strip_prefix("./") {
-        rel = r;
-    }
     if Path::new(p).is_absolute() {
         return p.to_string();
     }
-    let d = dir.to_string_lossy();
-    if rel.is_empty() || rel == "." {
-        return d.into_owned();
-    }
-    format!("{}/{}", d.trim_end_matches('/'), rel)
+    format!("{}/{}", dir.to_string_lossy().trim_end_matches('/'), p)
 }
 
 fn check_image(v: &str, key: &str) -> R<String> {
@@ -545,6 +537,8 @@ pub(crate) fn set_arguments(b: &mut Builder) -> R<()> {
 }
 
 pub(crate) fn set_environment(b: &mut Builder) -> R<()> {
+    // `environment` wins over `env`; the old (V1) form is written when the `env` command
+    // is given in the old syntax, as condor_submit does
     let (value, key) = match b.param("environment", None)? {
         Some(v) => (Some(v), "environment"),
         None => (b.param("env", None)?, "env"),
@@ -552,12 +546,14 @@ pub(crate) fn set_environment(b: &mut Builder) -> R<()> {
     let mut env = args_env::EnvMap::new();
     let mut v1 = false;
     if let Some(v) = &value {
-        let (e, is_v1) = args_env::parse_environment(v).map_err(|kind| BuildError {
+        let (e, _) = args_env::parse_environment(v).map_err(|kind| BuildError {
             kind,
             key: Some(key.into()),
         })?;
         env = e;
-        v1 = is_v1 && key == "env";
+        v1 = b
+            .param("env", None)?
+            .is_some_and(|e| !args_env::is_v2_quoted(&e));
     }
     if let Some(g) = b.param("getenv", Some("get_env"))? {
         let names: Option<Vec<String>> = match parse_bool(&g) {

@@ -26,12 +26,12 @@ pub(crate) fn set_transfer(b: &mut Builder, exe_kb: i64) -> R<()> {
         .map(|f| file_kb(&b.path_in_iwd(f)).unwrap_or(0))
         .sum();
     // the container image travels with the job unless it is shared or pulled
-    if b.topping == Topping::Container {
+    let transfer_container = b.ad.get("TransferContainer") != Some("false");
+    if b.topping == Topping::Container && !transfer_container {
+        b.ad.insert_string("ContainerImageSource", "local");
+    } else if b.topping == Topping::Container {
         if let Some(img) = b.ad.get_string("ContainerImage") {
-            let transfer =
-                b.ad.get("TransferContainer")
-                    .map(|t| t != "false")
-                    .unwrap_or(true);
+            let transfer = transfer_container;
             let source = if !transfer
                 || b.s
                     .container_shared_fs
@@ -60,6 +60,12 @@ pub(crate) fn set_transfer(b: &mut Builder, exe_kb: i64) -> R<()> {
     }
     if !inputs.is_empty() {
         b.ad.insert_string("TransferInput", &inputs.join(","));
+    }
+    // standard input travels with the job too
+    if let Some(stdin) = b.ad.get_string("In") {
+        if stdin != "/dev/null" && b.ad.get("TransferIn") != Some("false") {
+            input_kb += file_kb(&b.path_in_iwd(&stdin)).unwrap_or(0);
+        }
     }
     b.ad.insert_int("DiskUsage", (exe_kb + input_kb).max(exe_kb));
     b.ad.insert_int("TransferInputSizeMB", input_kb / 1024);
@@ -109,6 +115,35 @@ pub(crate) fn set_transfer(b: &mut Builder, exe_kb: i64) -> R<()> {
     };
     if when_v == "ON_EXIT_OR_EVICT" && stf == "IF_NEEDED" && should.is_none() {
         stf = "YES".into();
+    }
+    if stf == "NO" && (b.ad.contains("TransferInput") || b.ad.contains("TransferOutput")) {
+        let which = if b.ad.contains("TransferInput") {
+            "transfer_input_files"
+        } else {
+            "transfer_output_files"
+        };
+        return err(
+            ErrorKind::BadValue {
+                command: "should_transfer_files".into(),
+                value: "NO".into(),
+                expected: format!(
+                    "YES or IF_NEEDED, since {which} asks for files to be transferred"
+                ),
+            },
+            "should_transfer_files",
+        );
+    }
+    if stf == "IF_NEEDED" && should.is_some() && when_v == "ON_EXIT_OR_EVICT" {
+        return err(
+            ErrorKind::BadValue {
+                command: "when_to_transfer_output".into(),
+                value: when_v,
+                expected:
+                    "ON_EXIT when should_transfer_files = IF_NEEDED (ON_EXIT_OR_EVICT needs YES)"
+                        .into(),
+            },
+            "when_to_transfer_output",
+        );
     }
     if stf == "NO" && when.is_some() {
         return err(
