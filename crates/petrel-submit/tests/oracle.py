@@ -1,6 +1,7 @@
 """Differential oracle: HTCondor 24.0's Python bindings expand a submit file into job ads.
 
 usage: oracle.py FILE.sub [CLUSTER]   (run with the submit file's directory as cwd)
+       oracle.py --batch FILE.sub...
 Prints a JSON list of ads, each {attribute: unparsed ClassAd expression}.
 
 htcondor.Submit only honours the first queue statement, so a file with several queue
@@ -32,9 +33,7 @@ def split_queues(text):
         i += 1
     return stmts
 
-def main():
-    path = sys.argv[1]
-    cluster = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+def expand(path, cluster=1):
     text = open(path).read()
     out, proc = [], 0
     for body, block in split_queues(text):
@@ -42,6 +41,20 @@ def main():
         for ad in sub.jobs(clusterid=cluster, procid=proc, qdate=1700000000):
             out.append({k: str(ad.lookup(k)) for k in ad.keys()})
             proc += 1
-    print(json.dumps(out, indent=1, sort_keys=True))
+    return out
+
+def main():
+    if sys.argv[1] == "--batch":
+        # --batch FILE...: one JSON object, file -> list of ads or {"error": message}
+        result = {}
+        for path in sys.argv[2:]:
+            try:
+                result[path] = expand(path)
+            except Exception as e:  # the binding raises several error types
+                result[path] = {"error": str(e)}
+        print(json.dumps(result, sort_keys=True))
+        return
+    cluster = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    print(json.dumps(expand(sys.argv[1], cluster), indent=1, sort_keys=True))
 
 main()
