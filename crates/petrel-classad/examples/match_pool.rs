@@ -60,7 +60,18 @@ fn main() {
     });
     let secs = t.elapsed().as_secs_f64();
     println!(
-        "{nj} jobs x {ns} slots on {threads} threads: {n} matches, {:.3} s ({:.0} ns per pair per thread)",
+        "naive loop:  {nj} jobs x {ns} slots on {threads} threads: {n} matches, {:.3} s ({:.0} ns per pair per thread)",
+        secs,
+        secs * 1e9 * threads as f64 / (nj * ns) as f64
+    );
+    let t = Instant::now();
+    let n: usize = matching::match_all(&jobs, &slots, threads)
+        .iter()
+        .map(Vec::len)
+        .sum();
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "match_all:   {nj} jobs x {ns} slots on {threads} threads: {n} matches, {:.3} s ({:.0} ns per pair per thread)",
         secs,
         secs * 1e9 * threads as f64 / (nj * ns) as f64
     );

@@ -43,16 +43,42 @@ pub struct Name {
     text: Arc<str>,
     hash: u64,
     fingerprint: u64,
+    scope: ScopeName,
+}
+
+/// Whether a name is one of the match-context scope names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScopeName {
+    None,
+    /// `TARGET` or `OTHER`
+    Other,
+    /// `MY` or `AD`
+    Mine,
 }
 
 impl Name {
     /// A name.
     pub fn new(text: &str) -> Name {
+        let scope = if ["target", "other"]
+            .iter()
+            .any(|n| text.eq_ignore_ascii_case(n))
+        {
+            ScopeName::Other
+        } else if ["my", "ad"].iter().any(|n| text.eq_ignore_ascii_case(n)) {
+            ScopeName::Mine
+        } else {
+            ScopeName::None
+        };
         Name {
             text: Arc::from(text),
             hash: name_hash(text.as_bytes()),
             fingerprint: name_fingerprint(text.as_bytes()),
+            scope,
         }
+    }
+
+    pub(crate) fn scope_name(&self) -> ScopeName {
+        self.scope
     }
 
     /// The case-insensitive hash.

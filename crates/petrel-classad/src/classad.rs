@@ -12,7 +12,9 @@ struct Attr {
     name: Arc<str>,
     hash: u64,
     fingerprint: u64,
-    expr: Expr,
+    /// Shared: identical expressions parsed from many ads are one tree
+    /// (see [`crate::parser`]'s interning), and copying an ad is cheap.
+    expr: Arc<Expr>,
 }
 
 /// A ClassAd: attributes looked up case-insensitively.
@@ -154,6 +156,11 @@ impl ClassAd {
     /// Insert or replace an attribute. A replaced attribute keeps its
     /// original spelling, as in HTCondor.
     pub fn insert(&mut self, name: &str, expr: Expr) {
+        self.insert_shared(name, Arc::new(expr));
+    }
+
+    /// [`ClassAd::insert`] of an expression tree shared with other ads.
+    pub fn insert_shared(&mut self, name: &str, expr: Arc<Expr>) {
         match self.index_of(name) {
             Ok(i) => self.attrs[i].expr = expr,
             Err(i) => {
@@ -184,7 +191,7 @@ impl ClassAd {
 
     /// The expression bound to `name` (case-insensitive).
     pub fn lookup(&self, name: &str) -> Option<&Expr> {
-        self.position(name).map(|i| &self.attrs[i].expr)
+        self.position(name).map(|i| &*self.attrs[i].expr)
     }
 
     /// True if the attribute exists.
@@ -197,13 +204,13 @@ impl ClassAd {
         let i = self.position(name)?;
         let e = self.attrs.remove(i).expr;
         self.rebuild_index();
-        Some(e)
+        Some(Arc::try_unwrap(e).unwrap_or_else(|shared| (*shared).clone()))
     }
 
     /// Copy every attribute of `other` into this ad (replacing same names).
     pub fn update(&mut self, other: &ClassAd) {
         for a in &other.attrs {
-            self.insert(&a.name, a.expr.clone());
+            self.insert_shared(&a.name, a.expr.clone());
         }
     }
 
@@ -219,7 +226,7 @@ impl ClassAd {
 
     /// Attributes in HTCondor's print order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Expr)> {
-        self.attrs.iter().map(|a| (&*a.name, &a.expr))
+        self.attrs.iter().map(|a| (&*a.name, &*a.expr))
     }
 
     /// Attribute names in HTCondor's print order.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::ast::{name_fingerprint, name_hash, BinaryOp, Expr, Name};
+use crate::ast::{name_fingerprint, name_hash, BinaryOp, Expr, Name, ScopeName};
 use crate::classad::ClassAd;
 use crate::ops;
 pub use crate::scope::Semantics;
@@ -79,7 +79,10 @@ pub(crate) struct Evaluator<'a> {
     root: usize,
     left: usize,
     right: usize,
-    stack: SmallVec<[*const Expr; 8]>,
+    /// Attributes being evaluated, as (expression, ad) addresses: a cycle
+    /// re-enters the same attribute of the same ad. (Expression trees are
+    /// shared between ads, so the expression alone is not enough.)
+    stack: SmallVec<[(*const Expr, *const ClassAd); 8]>,
     depth: i32,
     steps: u64,
     /// True when evaluating without any ad (nested ads then have no parent).
@@ -320,7 +323,7 @@ impl<'a> Evaluator<'a> {
             Expr::Literal(v) => return EV::S(v.clone()),
             _ => {}
         }
-        let p = e as *const Expr;
+        let p = (e as *const Expr, ad.get() as *const ClassAd);
         if self.stack.contains(&p) {
             return EV::UNDEF;
         }
@@ -413,13 +416,10 @@ impl<'a> Evaluator<'a> {
         } else {
             self.left
         };
-        let (n, h): (&str, u64) = (name, name.hash_value());
-        if is_name(n, h, "target", H_TARGET) || is_name(n, h, "other", H_OTHER) {
-            Some(other)
-        } else if is_name(n, h, "my", H_MY) || is_name(n, h, "ad", H_AD) {
-            Some(cur)
-        } else {
-            None
+        match name.scope_name() {
+            ScopeName::Other => Some(other),
+            ScopeName::Mine => Some(cur),
+            ScopeName::None => None,
         }
     }
 
@@ -497,6 +497,26 @@ impl<'a> Evaluator<'a> {
                 }
             }
         }
+    }
+
+    /// Reuse a match-context evaluator for another target ad (no
+    /// reallocation or re-initialisation of the scope arena).
+    pub(crate) fn retarget(&mut self, target: &'a ClassAd) {
+        if self.left == self.right {
+            return;
+        }
+        self.scopes.truncate(5);
+        if let Scope::Ad { ad, .. } = &mut self.scopes[self.right] {
+            *ad = AdRef::Borrowed(target);
+        }
+        self.stack.clear();
+        self.depth = MAX_EVAL_DEPTH;
+        self.steps = MAX_EVAL_STEPS;
+    }
+
+    /// The scope of the ad being matched against (`TARGET`).
+    pub(crate) fn left_scope(&self) -> usize {
+        self.left
     }
 
     /// The scope of the target ad in a match context.

@@ -44,15 +44,16 @@ pub fn matches(job: &ClassAd, slot: &ClassAd) -> bool {
 /// Symmetric match with chosen semantics. Both `Requirements` are evaluated
 /// in one match context, as HTCondor's `symmetricMatch` does.
 pub fn matches_with(job: &ClassAd, slot: &ClassAd, sem: Semantics) -> bool {
-    let (mut ev, left) = Evaluator::new(Some(job), Some(slot), sem);
-    if !matches!(
+    let (mut ev, _) = Evaluator::new(Some(job), Some(slot), sem);
+    both_requirements(&mut ev)
+}
+
+fn both_requirements(ev: &mut Evaluator<'_>) -> bool {
+    let (left, right) = (ev.left_scope(), ev.right_scope());
+    matches!(
         ev.eval_name_of(left, &REQUIREMENTS),
         EV::S(Value::Bool(true))
-    ) {
-        return false;
-    }
-    let right = ev.right_scope();
-    matches!(
+    ) && matches!(
         ev.eval_name_of(right, &REQUIREMENTS),
         EV::S(Value::Bool(true))
     )
@@ -84,4 +85,59 @@ pub fn matching_slots<'s>(
         .filter(|(_, s)| matches(job, s))
         .map(|(i, _)| i)
         .collect()
+}
+
+/// A stand-in target, distinct (by address) from every real ad.
+static PLACEHOLDER: ClassAd = ClassAd::EMPTY;
+
+/// Slots per block in [`match_all`]: a block's hot lines fit in L2 cache.
+const SLOT_BLOCK: usize = 128;
+
+/// Every symmetric match between `jobs` and `slots` ([`Semantics::Compat`]):
+/// for each job, the indices of the slots it matches, in slot order.
+///
+/// The work is split over `threads` threads (at least one), and slots are
+/// visited in cache-sized blocks so that a pool of thousands of slots does
+/// not stream through memory once per job.
+pub fn match_all(jobs: &[ClassAd], slots: &[ClassAd], threads: usize) -> Vec<Vec<usize>> {
+    match_all_with(jobs, slots, threads, Semantics::Compat)
+}
+
+/// [`match_all`] with chosen semantics.
+pub fn match_all_with(
+    jobs: &[ClassAd],
+    slots: &[ClassAd],
+    threads: usize,
+    sem: Semantics,
+) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = vec![Vec::new(); jobs.len()];
+    if jobs.is_empty() || slots.is_empty() {
+        return out;
+    }
+    let chunk = jobs.len().div_ceil(threads.max(1));
+    std::thread::scope(|s| {
+        for (job_part, out_part) in jobs.chunks(chunk).zip(out.chunks_mut(chunk)) {
+            s.spawn(move || {
+                for (b, block) in slots.chunks(SLOT_BLOCK).enumerate() {
+                    let base = b * SLOT_BLOCK;
+                    for (job, found) in job_part.iter().zip(out_part.iter_mut()) {
+                        // One evaluator per job and block, retargeted per slot.
+                        let (mut ev, _) = Evaluator::new(Some(job), Some(&PLACEHOLDER), sem);
+                        for (k, slot) in block.iter().enumerate() {
+                            let hit = if std::ptr::eq(job, slot) {
+                                matches_with(job, slot, sem)
+                            } else {
+                                ev.retarget(slot);
+                                both_requirements(&mut ev)
+                            };
+                            if hit {
+                                found.push(base + k);
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    out
 }

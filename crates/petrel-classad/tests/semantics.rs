@@ -307,3 +307,49 @@ fn ads_are_case_insensitive_and_ordered_like_htcondor() {
     let parsed: ClassAd = "[ b = 1 ]".parse().unwrap_or_default();
     assert_eq!(parsed.to_string(), "[ b = 1 ]");
 }
+
+#[test]
+fn match_all_agrees_with_pairwise_matching() {
+    let jobs: Vec<ClassAd> = (0..40)
+        .map(|i| {
+            let req = match i % 5 {
+                0 => "TARGET.Memory >= MY.RequestMemory",
+                1 => "Memory >= RequestMemory && TARGET.Cpus > 1",
+                2 => "other.Memory > 1000 || target.Name == \"slot3\"",
+                3 => "TARGET.Memory >= MY.RequestMemory && my.target =?= undefined",
+                _ => "[ x = TARGET.Memory ].x > 0",
+            };
+            let extra = if i % 7 == 0 { "target = 5;" } else { "" };
+            parse_classad(&format!(
+                "[ {extra} RequestMemory = {}; Requirements = {req} ]",
+                500 * (i % 6)
+            ))
+            .unwrap_or_default()
+        })
+        .collect();
+    let slots: Vec<ClassAd> = (0..300)
+        .map(|i| {
+            parse_classad(&format!(
+                "[ Name = \"slot{}\"; Memory = {}; Cpus = {}; Requirements = TARGET.RequestMemory <= MY.Memory || MY.Cpus > 3 ]",
+                i % 10,
+                256 * (i % 9),
+                i % 5
+            ))
+            .unwrap_or_default()
+        })
+        .collect();
+    for threads in [1, 3] {
+        let all = matching::match_all(&jobs, &slots, threads);
+        for (j, job) in jobs.iter().enumerate() {
+            let want: Vec<usize> = (0..slots.len())
+                .filter(|&s| matching::matches(job, &slots[s]))
+                .collect();
+            assert_eq!(all[j], want, "job {j}");
+        }
+    }
+    let strict = matching::match_all_with(&jobs, &slots, 2, Semantics::Strict);
+    let want: Vec<usize> = (0..slots.len())
+        .filter(|&s| matching::matches_with(&jobs[1], &slots[s], Semantics::Strict))
+        .collect();
+    assert_eq!(strict[1], want);
+}

@@ -1,6 +1,7 @@
 //! Parsing ClassAds and expressions: new syntax ([`new_syntax`]), old
 //! long-form syntax ([`old_syntax`]) and the limits that guard both.
 
+pub(crate) mod intern;
 pub mod new_syntax;
 pub mod old_syntax;
 

@@ -19,6 +19,7 @@ pub struct Parser<'s> {
     peeked: Option<Token>,
     limits: ParseLimits,
     nesting: usize,
+    old_strings: bool,
 }
 
 /// Expression plus the depth of its tree.
@@ -69,6 +70,7 @@ impl<'s> Parser<'s> {
             peeked: None,
             limits: *limits,
             nesting: 0,
+            old_strings,
         })
     }
 
@@ -397,9 +399,20 @@ impl<'s> Parser<'s> {
             if eq.tok != Tok::Assign {
                 return Err(self.unexpected(&eq, "'='"));
             }
+            let start = self.peek()?.at;
             let (e, de) = self.expression()?;
             d = d.max(de);
-            ad.insert(&name, e);
+            let t = self.peek()?;
+            let end = t.at;
+            if matches!(e, Expr::Literal(_)) {
+                ad.insert(&name, e);
+            } else {
+                let text = self.src.get(start..end).unwrap_or("");
+                ad.insert_shared(
+                    &name,
+                    crate::parser::intern::intern(self.old_strings, text, e),
+                );
+            }
             let t = self.peek()?;
             if t.tok != Tok::Semi && t.tok != Tok::RBox {
                 let t = t.clone();

@@ -107,6 +107,10 @@ fn parse_line(ad: &mut ClassAd, line: &str, lineno: usize, limits: &ParseLimits)
     let mut p = Parser::new(rhs, limits, true).map_err(|e| shift(e, lineno, col))?;
     let e = p.expr().map_err(|e| shift(e, lineno, col))?;
     p.expect_end().map_err(|e| shift(e, lineno, col))?;
-    ad.insert(name, e);
+    if matches!(e, crate::ast::Expr::Literal(_)) {
+        ad.insert(name, e);
+    } else {
+        ad.insert_shared(name, crate::parser::intern::intern(true, rhs.trim(), e));
+    }
     Ok(())
 }
