@@ -571,6 +571,12 @@ pub const SPECIAL: &[(&str, &str)] = &[
     ("accounting_group / accounting_group_user", "AcctGroup, AcctGroupUser and AccountingGroup"),
     ("concurrency_limits", "ConcurrencyLimits, lower-cased and comma-joined"),
     ("kill_sig", "KillSig"),
+    ("nice_user", "run in the nice-user accounting group (AcctGroup nice-user, MaxJobRetirementTime 0)"),
+    ("cuda_version", "CUDAVersion as major*1000+minor, and the CUDAMaxSupportedVersion requirement"),
+    ("require_gpus / gpus_minimum_capability / gpus_maximum_capability / gpus_minimum_memory / gpus_minimum_runtime", "RequireGPUs (and GPUs* attributes) for jobs that request GPUs"),
+    ("machine_count", "parallel universe: MinHosts and MaxHosts"),
+    ("checkpoint_exit_code", "SuccessCheckpointExitCode, WantFTOnCheckpoint and the HasSelfCheckpointTransfers requirement"),
+    ("+Attr / MY.Attr", "any attribute, as a ClassAd expression, applied after every command"),
 ];
 
 /// Finds a simple command by keyword or attribute name (case-insensitive).

@@ -309,7 +309,10 @@ fn random_submits_match_htcondor() {
         }
     }
     eprintln!("{cases} random submits: {both_ok} expanded by both, {both_refused} refused by both");
-    assert!(both_ok * 2 > cases, "too few submits were valid: {both_ok} of {cases}");
+    assert!(
+        both_ok * 2 > cases,
+        "too few submits were valid: {both_ok} of {cases}"
+    );
     assert!(
         problems.is_empty(),
         "{} disagreements:\n{}",
