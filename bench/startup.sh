@@ -29,12 +29,12 @@ if command -v ch-run >/dev/null; then
 fi
 if command -v runc >/dev/null && [ "$(id -u)" -eq 0 ]; then
   mkdir -p "$work/bundle"
-  ln -s "$rootfs" "$work/bundle/rootfs"
   (cd "$work/bundle" && runc spec)
-  python3 - "$work/bundle/config.json" <<'PY'
+  python3 - "$work/bundle/config.json" "$rootfs" <<'PY'
 import json, sys
 path = sys.argv[1]
 spec = json.load(open(path))
+spec["root"] = {"path": sys.argv[2], "readonly": True}
 spec["process"]["args"] = ["/bin/true"]
 spec["process"]["terminal"] = False
 json.dump(spec, open(path, "w"))
