@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod units;
 
 /// Petrel runs batch jobs in containers, with HTCondor's job semantics.
 #[derive(Parser, Debug)]

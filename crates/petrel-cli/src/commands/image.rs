@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::units::{human_bytes, parse_size};
 use anyhow::{bail, Context};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use petrel_image::distribution::{Credentials, Platform};
@@ -193,7 +194,7 @@ fn run_inner(args: Args) -> anyhow::Result<u8> {
                     "{} {r}: {} ({} fetched, {} layer(s) unpacked, {:.2}s)",
                     if out.cached { "up to date" } else { "pulled" },
                     out.info.digest,
-                    human(out.fetched_bytes),
+                    human_bytes(out.fetched_bytes),
                     out.layers_unpacked,
                     start.elapsed().as_secs_f64()
                 );
@@ -285,8 +286,8 @@ fn run_inner(args: Args) -> anyhow::Result<u8> {
                 writeln!(
                     stdout,
                     "store size {} -> {}",
-                    human(report.size_before),
-                    human(report.size_after)
+                    human_bytes(report.size_before),
+                    human_bytes(report.size_after)
                 )?;
             }
         }
@@ -320,7 +321,7 @@ fn print_table(out: &mut impl Write, images: &[ImageInfo]) -> std::io::Result<()
                 [
                     n,
                     i.digest.short().to_string(),
-                    human(i.size),
+                    human_bytes(i.size),
                     ago(i.last_used),
                 ]
             })
@@ -363,21 +364,6 @@ fn print_table(out: &mut impl Write, images: &[ImageInfo]) -> std::io::Result<()
     Ok(())
 }
 
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 fn ago(secs: u64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -390,30 +376,6 @@ fn ago(secs: u64) -> String {
         3600..=86399 => format!("{} hours ago", d / 3600),
         _ => format!("{} days ago", d / 86400),
     }
-}
-
-/// Parses `500M`, `20G`, `1.5GiB`, `1024` (bytes); K/M/G/T are powers of 1024.
-fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
-    let mult: u64 = match unit
-        .trim()
-        .to_ascii_lowercase()
-        .trim_end_matches("ib")
-        .trim_end_matches('b')
-    {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        _ => return Err(format!("invalid size unit in {s:?} (use K, M, G, T)")),
-    };
-    Ok((n * mult as f64) as u64)
 }
 
 /// Parses `30d`, `12h`, `90m`, `45s`, `2w`.
@@ -538,11 +500,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_and_durations() {
-        assert_eq!(parse_size("1024").unwrap(), 1024);
-        assert_eq!(parse_size("500M").unwrap(), 500 << 20);
-        assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
-        assert!(parse_size("5X").is_err());
+    fn durations() {
         assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172_800));
         assert!(parse_duration("3y").is_err());
     }

@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+
+use crate::units::{human_bytes, parse_size};
 use petrel_image::{ImageConfig, ImageRef, PreparedImage, Store};
 use petrel_runtime::{
     exit_status, Bind, ContainerSpec, IdMapping, Limits, NetMode, Outcome, Overlay, User,
@@ -274,7 +276,7 @@ fn build_spec(args: &Args, image: &Image) -> anyhow::Result<ContainerSpec> {
         memory_bytes: args
             .memory
             .as_deref()
-            .map(|m| parse_bytes(m).with_context(|| format!("invalid --memory '{m}'")))
+            .map(|m| parse_memory(m).with_context(|| format!("invalid --memory '{m}'")))
             .transpose()?,
         cpus: match args.cpus {
             Some(c) if !(c > 0.0 && c.is_finite()) => {
@@ -400,46 +402,13 @@ fn parse_user(text: &str, rootfs: &Path) -> anyhow::Result<User> {
     Ok(User { uid, gid })
 }
 
-/// Bytes with an optional binary suffix: `512m`, `1G`, `64MiB`, `1048576`.
-pub fn parse_bytes(text: &str) -> anyhow::Result<u64> {
-    let lower = text.trim().to_ascii_lowercase();
-    let digits_end = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (number, suffix) = lower.split_at(digits_end);
-    let multiplier: u64 = match suffix.trim_end_matches("ib").trim_end_matches('b') {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        "t" => 1 << 40,
-        _ => bail!("expected bytes with an optional k, m, g or t suffix (e.g. 512m)"),
-    };
-    let n: u64 = number.parse().map_err(|_| {
-        anyhow::anyhow!("expected bytes with an optional k, m, g or t suffix (e.g. 512m)")
-    })?;
-    let bytes = n
-        .checked_mul(multiplier)
-        .ok_or_else(|| anyhow::anyhow!("too large"))?;
+/// A memory limit: a size with an optional binary suffix, at least the 1 MiB a job needs.
+fn parse_memory(text: &str) -> anyhow::Result<u64> {
+    let bytes = parse_size(text).map_err(|e| anyhow::anyhow!(e))?;
     if bytes < 1 << 20 {
-        bail!("below the 1 MiB minimum a job needs to start");
+        bail!("invalid --memory {text:?}: below the 1 MiB minimum a job needs to start");
     }
     Ok(bytes)
-}
-
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 fn write_stats(path: &Path, outcome: &Outcome) -> anyhow::Result<()> {
@@ -465,15 +434,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn byte_sizes() {
-        assert_eq!(parse_bytes("512m").unwrap(), 512 << 20);
-        assert_eq!(parse_bytes("1G").unwrap(), 1 << 30);
-        assert_eq!(parse_bytes("64MiB").unwrap(), 64 << 20);
-        assert_eq!(parse_bytes("2097152").unwrap(), 2 << 20);
-        assert!(parse_bytes("12x").is_err());
-        assert!(parse_bytes("m").is_err());
-        assert!(parse_bytes("10").is_err());
-        assert!(parse_bytes("99999999999t").is_err());
+    fn memory_limits() {
+        assert_eq!(parse_memory("512m").unwrap(), 512 << 20);
+        assert!(parse_memory("10")
+            .unwrap_err()
+            .to_string()
+            .contains("1 MiB minimum"));
+        assert!(parse_memory("12x").is_err());
     }
 
     #[test]
