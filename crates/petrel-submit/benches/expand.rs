@@ -1,5 +1,6 @@
 //! Parse + expand a 100,000-proc cluster: `queue 100000` with macros in arguments and
-//! output, and `queue x from` a 100,000-line file. Goal: at least 10^5 procs/s.
+//! output, and `queue x from` a 100,000-line file, with the incremental build and with
+//! every proc built from scratch. Goal: at least 10^5 procs/s.
 //!
 //! With `PETREL_ORACLE_PY24` set, the same inputs are also timed through HTCondor 24.0's
 //! `htcondor.Submit(...).jobs()` once, for comparison (printed, not part of criterion).

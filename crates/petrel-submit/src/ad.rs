@@ -37,27 +37,27 @@ impl JobAd {
     }
 
     /// Sets `name` to the ClassAd expression `expr` (replacing an existing value in place).
-    pub fn insert(&mut self, name: impl Into<String>, expr: impl Into<String>) {
-        let name = name.into();
-        let expr: Arc<str> = Arc::from(expr.into());
-        match self.position(&name) {
+    pub fn insert(&mut self, name: impl AsRef<str>, expr: impl AsRef<str>) {
+        let name = name.as_ref();
+        let expr: Arc<str> = Arc::from(expr.as_ref());
+        match self.position(name) {
             Some(i) => self.attrs[i].1 = expr,
             None => self.attrs.push((Arc::from(name), expr)),
         }
     }
 
     /// Sets `name` to a string literal, quoted and escaped by ClassAd rules.
-    pub fn insert_string(&mut self, name: impl Into<String>, value: &str) {
+    pub fn insert_string(&mut self, name: impl AsRef<str>, value: &str) {
         self.insert(name, quote_string(value));
     }
 
     /// Sets `name` to a boolean literal.
-    pub fn insert_bool(&mut self, name: impl Into<String>, value: bool) {
+    pub fn insert_bool(&mut self, name: impl AsRef<str>, value: bool) {
         self.insert(name, if value { "true" } else { "false" });
     }
 
     /// Sets `name` to an integer literal.
-    pub fn insert_int(&mut self, name: impl Into<String>, value: i64) {
+    pub fn insert_int(&mut self, name: impl AsRef<str>, value: i64) {
         self.insert(name, value.to_string());
     }
 

@@ -579,6 +579,27 @@ pub const SPECIAL: &[(&str, &str)] = &[
     ("+Attr / MY.Attr", "any attribute, as a ClassAd expression, applied after every command"),
 ];
 
+/// The index in [`SIMPLE`] of the command `name` (keyword, alias or attribute name).
+pub fn index_of(name: &str) -> Option<usize> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static INDEX: OnceLock<HashMap<String, usize>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut m = HashMap::new();
+        for (i, c) in SIMPLE.iter().enumerate() {
+            m.entry(c.name.to_string()).or_insert(i);
+            m.entry(c.attr.to_ascii_lowercase()).or_insert(i);
+        }
+        for (alias, canonical) in ALIASES {
+            if let Some(&i) = m.get(*canonical) {
+                m.insert(alias.to_string(), i);
+            }
+        }
+        m
+    });
+    index.get(&name.to_ascii_lowercase()).copied()
+}
+
 /// Finds a simple command by keyword or attribute name (case-insensitive).
 pub fn lookup(name: &str) -> Option<&'static Cmd> {
     let canonical = ALIASES

@@ -230,6 +230,7 @@ impl Submission {
             last_vars: Vec::new(),
             plan: None,
             template: None,
+            base: None,
         }
     }
 
@@ -271,6 +272,7 @@ pub struct ProcIter<'a> {
     last_vars: Vec<(String, String)>,
     plan: Option<incremental::Plan>,
     template: Option<JobAd>,
+    base: Option<JobAd>,
 }
 
 impl Iterator for ProcIter<'_> {
@@ -333,7 +335,18 @@ impl Iterator for ProcIter<'_> {
                     &live,
                     &self.sub.settings,
                 ),
-                _ => to_ads::build_job(&op.macros, &self.sub.defaults, &live, &self.sub.settings),
+                _ => {
+                    let base = self
+                        .base
+                        .get_or_insert_with(|| to_ads::base_ad(&self.sub.settings, &live));
+                    to_ads::build_job_from(
+                        base,
+                        &op.macros,
+                        &self.sub.defaults,
+                        &live,
+                        &self.sub.settings,
+                    )
+                }
             };
             if self.template.is_none() {
                 if let (incremental::Plan::Partial(_), Ok(ad)) = (&*plan, &built) {

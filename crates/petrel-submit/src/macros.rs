@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 
 use crate::error::ErrorKind;
@@ -23,7 +24,7 @@ pub const MAX_EXPANSION: usize = 1 << 20;
 /// The submit macros defined so far: case-insensitive names, unexpanded values.
 #[derive(Clone, Debug, Default)]
 pub struct MacroSet {
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, BuildHasherDefault<Fnv>>,
     entries: Vec<(String, String)>,
 }
 
@@ -47,12 +48,8 @@ impl MacroSet {
 
     /// The raw value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        let i = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.index.get(&name.to_ascii_lowercase())
-        } else {
-            self.index.get(name)
-        };
-        i.map(|&i| self.entries[i].1.as_str())
+        let i = with_lowercase(name, |l| self.index.get(l).copied())?;
+        Some(self.entries[i].1.as_str())
     }
 
     /// `(name as first written, raw value)` pairs in order of first definition.
@@ -69,6 +66,46 @@ impl MacroSet {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// FNV-1a: macro names are short, and SipHash dominated lookups.
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// Calls `f` with `name` lower-cased, without allocating for short names.
+fn with_lowercase<T>(name: &str, f: impl FnOnce(&str) -> T) -> T {
+    if !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return f(name);
+    }
+    let mut buf = [0u8; 64];
+    if name.len() <= buf.len() {
+        for (d, s) in buf.iter_mut().zip(name.bytes()) {
+            *d = s.to_ascii_lowercase();
+        }
+        // lower-casing ASCII bytes keeps UTF-8 valid
+        if let Ok(l) = std::str::from_utf8(&buf[..name.len()]) {
+            return f(l);
+        }
+    }
+    f(&name.to_ascii_lowercase())
 }
 
 /// The per-job ("live") variables: `$(Cluster)`, `$(Process)`, `$(Item)`, loop variables...
@@ -126,14 +163,16 @@ pub struct Expander<'a> {
 impl<'a> Expander<'a> {
     /// Looks a name up: live variables, then user macros, then defaults.
     pub fn lookup_raw(&self, name: &str) -> Option<Cow<'a, str>> {
-        let lname = name.to_ascii_lowercase();
-        if let Some(v) = self.live.lookup(&lname) {
-            return Some(Cow::Owned(v.into_owned()));
-        }
-        if let Some(v) = self.macros.get(&lname) {
-            return Some(Cow::Borrowed(v));
-        }
-        self.defaults.get(&lname).map(Cow::Borrowed)
+        let (macros, defaults, live) = (self.macros, self.defaults, self.live);
+        with_lowercase(name, |lname| {
+            if let Some(v) = live.lookup(lname) {
+                return Some(Cow::Owned(v.into_owned()));
+            }
+            if let Some(v) = macros.get(lname) {
+                return Some(Cow::Borrowed(v));
+            }
+            defaults.get(lname).map(Cow::Borrowed)
+        })
     }
 
     /// The fully expanded value of macro `name`, if defined.

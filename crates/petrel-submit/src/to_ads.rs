@@ -167,6 +167,18 @@ pub fn build_job(
     live: &LiveVars,
     s: &Settings,
 ) -> R<JobAd> {
+    build_job_from(&base_ad(s, live), macros, defaults, live, s)
+}
+
+/// [`build_job`] starting from a prepared base ad (see [`base_ad`]); `ClusterId` and
+/// `ProcId` are set from `live`.
+pub(crate) fn build_job_from(
+    base: &JobAd,
+    macros: &MacroSet,
+    defaults: &MacroSet,
+    live: &LiveVars,
+    s: &Settings,
+) -> R<JobAd> {
     let ex = Expander {
         macros,
         live,
@@ -176,12 +188,13 @@ pub fn build_job(
         ex,
         macros,
         s,
-        ad: JobAd::new(),
+        ad: base.clone(),
         universe: 5,
         topping: Topping::None,
         iwd: s.submit_dir.clone(),
     };
-    base_ad(&mut b, live);
+    b.ad.insert_int("ClusterId", live.cluster);
+    b.ad.insert_int("ProcId", live.process);
     set_universe(&mut b)?;
     set_iwd(&mut b)?;
     let exe_kb = set_executable(&mut b)?;
@@ -239,9 +252,10 @@ impl ResourceCtx<'_, '_> {
     }
 }
 
-fn base_ad(b: &mut Builder, live: &LiveVars) {
-    let s = b.s;
-    let ad = &mut b.ad;
+/// The attributes condor_submit puts in every job before any command is applied.
+pub(crate) fn base_ad(s: &Settings, live: &LiveVars) -> JobAd {
+    let mut base = JobAd::new();
+    let ad = &mut base;
     ad.insert_string("MyType", "Job");
     ad.insert_string("TargetType", "Machine");
     ad.insert_int("ClusterId", live.cluster);
@@ -289,6 +303,7 @@ fn base_ad(b: &mut Builder, live: &LiveVars) {
         ad.insert(a, "0.0");
     }
     ad.insert("Rank", "0.0");
+    base
 }
 
 fn set_universe(b: &mut Builder) -> R<()> {
@@ -681,8 +696,16 @@ pub(crate) fn check_expr(e: &str, key: &str) -> R<()> {
 }
 
 fn set_simple(b: &mut Builder) -> R<()> {
-    for cmd in commands::SIMPLE {
-        apply_simple(b, cmd)?;
+    // only the commands present in the submit description, in table order
+    let mut present: Vec<usize> = b
+        .macros
+        .iter()
+        .filter_map(|(k, _)| commands::index_of(k))
+        .collect();
+    present.sort_unstable();
+    present.dedup();
+    for i in present {
+        apply_simple(b, &commands::SIMPLE[i])?;
     }
     Ok(())
 }
@@ -771,7 +794,7 @@ pub(crate) fn set_forced(b: &mut Builder) -> R<()> {
             continue;
         }
         check_expr(v, &key)?;
-        b.ad.insert(attr, v.to_string());
+        b.ad.insert(attr, v);
     }
     Ok(())
 }
