@@ -67,17 +67,34 @@ fn bench(c: &mut Criterion) {
     let jobs = jobs(10_000);
     let slots = slots(1_000);
     let t = Instant::now();
+    let n: usize = matching::match_all(&jobs, &slots, 2)
+        .iter()
+        .map(Vec::len)
+        .sum();
+    eprintln!(
+        "match_all: 10,000 jobs x 1,000 slots on 2 threads: {n} matches in {:.3} s",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
     let n = count_matches(&jobs, &slots, 2);
     eprintln!(
-        "10,000 jobs x 1,000 slots on 2 threads: {n} matches in {:.3} s",
+        "pairwise matches(): 10,000 jobs x 1,000 slots on 2 threads: {n} matches in {:.3} s",
         t.elapsed().as_secs_f64()
     );
     let mut g = c.benchmark_group("matching");
     g.sample_size(10);
-    g.bench_function("10k_jobs_x_1k_slots_2_threads", |b| {
+    g.bench_function("10k_jobs_x_1k_slots_2_threads_match_all", |b| {
+        b.iter(|| {
+            matching::match_all(&jobs, &slots, 2)
+                .iter()
+                .map(Vec::len)
+                .sum::<usize>()
+        })
+    });
+    g.bench_function("10k_jobs_x_1k_slots_2_threads_pairwise", |b| {
         b.iter(|| count_matches(&jobs, &slots, 2))
     });
-    g.bench_function("1k_jobs_x_1k_slots_1_thread", |b| {
+    g.bench_function("1k_jobs_x_1k_slots_1_thread_pairwise", |b| {
         b.iter(|| count_matches(&jobs[..1000], &slots, 1))
     });
     g.finish();
