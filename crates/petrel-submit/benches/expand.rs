@@ -24,8 +24,11 @@ fn from_text() -> &'static str {
 }
 
 fn run(text: &str, dir: &Path) -> usize {
-    let sub = Submission::from_text(text, "bench.sub", dir, &SubmitOptions::default())
-        .expect("valid submit");
+    run_with(text, dir, &SubmitOptions::default())
+}
+
+fn run_with(text: &str, dir: &Path, opts: &SubmitOptions) -> usize {
+    let sub = Submission::from_text(text, "bench.sub", dir, opts).expect("valid submit");
     let mut n = 0;
     for ad in sub.procs() {
         let ad = ad.expect("valid proc");
@@ -93,6 +96,15 @@ fn bench(c: &mut Criterion) {
     g.bench_function("queue_100000", |b| b.iter(|| run(&count, dir.path())));
     g.bench_function("queue_from_100000_lines", |b| {
         b.iter(|| run(from_text(), dir.path()))
+    });
+    // every proc built from scratch (what a command that changes per proc and feeds
+    // Requirements, such as request_memory = $(x), costs)
+    let full = SubmitOptions {
+        incremental: false,
+        ..Default::default()
+    };
+    g.bench_function("queue_100000_full_build", |b| {
+        b.iter(|| run_with(&count, dir.path(), &full))
     });
     g.finish();
 }
