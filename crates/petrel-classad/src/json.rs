@@ -150,22 +150,67 @@ fn from_json(j: &serde_json::Value, depth: usize) -> Result<Expr> {
     Ok(match j {
         serde_json::Value::Null => Expr::Literal(Value::Undefined),
         serde_json::Value::Bool(b) => Expr::Literal(Value::Bool(*b)),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => Expr::Literal(Value::Int(i)),
-            None => Expr::Literal(Value::Real(n.as_f64().unwrap_or(0.0))),
+        serde_json::Value::Number(n) => match (n.as_i64(), n.is_u64()) {
+            (Some(i), _) => Expr::Literal(Value::Int(i)),
+            // HTCondor reads an out-of-range integer as 0.
+            (None, true) => Expr::Literal(Value::Int(0)),
+            _ => Expr::Literal(Value::Real(n.as_f64().unwrap_or(0.0))),
         },
-        serde_json::Value::String(s) => {
-            match s.strip_prefix("/Expr(").and_then(|r| r.strip_suffix(")/")) {
+        serde_json::Value::String(s) => match s.strip_prefix(EXPR_MARK) {
+            Some(quoted) => match quoted
+                .strip_prefix("/Expr(")
+                .and_then(|r| r.strip_suffix(")/"))
+            {
                 Some(text) => crate::parser::parse_expr(text)?,
-                None => Expr::Literal(Value::from(s.as_str())),
-            }
-        }
+                None => Expr::Literal(Value::from(quoted)),
+            },
+            None => Expr::Literal(Value::from(s.as_str())),
+        },
         serde_json::Value::Array(items) => {
             let v: Result<Vec<Expr>> = items.iter().map(|x| from_json(x, depth + 1)).collect();
             Expr::List(Arc::new(v?))
         }
         serde_json::Value::Object(map) => Expr::Ad(Arc::new(object_to_ad(map, depth + 1)?)),
     })
+}
+
+/// Marks strings written `"\/...\/"` in the raw JSON (HTCondor's quoted
+/// expressions; an unescaped `"/Expr(x)/"` is an ordinary string).
+const EXPR_MARK: &str = "\u{1}";
+
+/// Prefix every string literal whose raw text starts and ends with `\/`
+/// with [`EXPR_MARK`] (as the escape `\u0001`), before serde decodes it.
+fn mark_quoted_exprs(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut i = 0;
+    let mut last = 0;
+    while i < b.len() {
+        if b[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        // Find the end of this string literal.
+        let start = i + 1;
+        let mut j = start;
+        while j < b.len() && b[j] != b'"' {
+            j += if b[j] == b'\\' { 2 } else { 1 };
+        }
+        let end = j.min(b.len());
+        let raw = &text[start..end];
+        if raw.len() >= 4 && raw.starts_with("\\/") && raw.ends_with("\\/") {
+            out.push_str(&text[last..start]);
+            out.push_str("\\u0001");
+            last = start;
+        }
+        i = end + 1;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+fn parse_json(text: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(&mark_quoted_exprs(text)).map_err(|e| Error::Json(e.to_string()))
 }
 
 fn object_to_ad(map: &serde_json::Map<String, serde_json::Value>, depth: usize) -> Result<ClassAd> {
@@ -179,8 +224,7 @@ fn object_to_ad(map: &serde_json::Map<String, serde_json::Value>, depth: usize) 
 /// Parse one JSON object into an ad. Strings of the form `"\/Expr(...)\/"`
 /// are parsed as expressions.
 pub fn ad_from_json(text: &str) -> Result<ClassAd> {
-    let j: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
+    let j = parse_json(text)?;
     match &j {
         serde_json::Value::Object(m) => object_to_ad(m, 0),
         _ => Err(Error::Json("expected a JSON object".into())),
@@ -189,8 +233,7 @@ pub fn ad_from_json(text: &str) -> Result<ClassAd> {
 
 /// Parse a JSON array of objects (or a single object) into ads.
 pub fn ads_from_json(text: &str) -> Result<Vec<ClassAd>> {
-    let j: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| Error::Json(e.to_string()))?;
+    let j = parse_json(text)?;
     match &j {
         serde_json::Value::Object(m) => Ok(vec![object_to_ad(m, 0)?]),
         serde_json::Value::Array(items) => items

@@ -96,6 +96,11 @@ pub fn petrel_answer(req: &Json) -> Json {
             let r = ad_of("right")?.unwrap_or_default();
             Ok(matching::matches_with(&l, &r, Semantics::Strict).to_string())
         }
+        "json_in" => {
+            let ad = petrel_classad::json::ad_from_json(req["json"].as_str().unwrap_or(""))
+                .map_err(|e| format!("parse: {e}"))?;
+            Ok(ad.to_new_syntax())
+        }
         "ad" => {
             let ad = ad_of("ad")?.unwrap_or_default();
             Ok(format!(

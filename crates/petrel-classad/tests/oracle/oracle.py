@@ -6,6 +6,7 @@ Reads JSON lines on stdin, writes one JSON line per request on stdout:
   {"op": "parse", "expr": "..."} -> {"ok": true, "value": "<unparsed expression>"}
   {"op": "match", "left": "[...]", "right": "[...]"}
       -> {"ok": true, "value": "true|false"} (symmetricMatch)
+  {"op": "json_in", "json": "{...}"} -> {"ok": true, "value": "<repr of the parsed ad>"}
   {"op": "ad",    "ad": "[...]"} -> {"ok": true, "value": "<repr>", "old": "...", "json": "..."}
 """
 import json
@@ -27,6 +28,8 @@ def handle(req):
         left = classad.ClassAd(req["left"])
         right = classad.ClassAd(req["right"])
         return {"ok": True, "value": "true" if left.symmetricMatch(right) else "false"}
+    if op == "json_in":
+        return {"ok": True, "value": repr(classad.parseOne(req["json"], classad.ParserType.JSON))}
     if op == "ad":
         ad = classad.ClassAd(req["ad"])
         return {"ok": True, "value": repr(ad), "old": ad.printOld(), "json": ad.printJson()}
