@@ -849,3 +849,17 @@ fn images_run_with_their_config() {
     let json: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("json");
     assert_eq!(json.as_array().map(Vec::len), Some(1), "{json}");
 }
+
+/// The seccomp filter, not just the missing capabilities, is what refuses new namespaces:
+/// without it the same unshare succeeds.
+#[test]
+fn seccomp_refuses_new_namespaces() {
+    let Some((_dir, rootfs)) = setup() else { return };
+    for who in modes() {
+        let ran = run_sh(who, &rootfs, &[], "unshare -U true 2>&1; echo rc=$?");
+        assert!(ran.stdout.contains("Operation not permitted"), "{who:?}: {}", ran.stdout);
+        assert!(ran.stdout.contains("rc=1"), "{who:?}: {}", ran.stdout);
+        let ran = run_sh(who, &rootfs, &["--no-seccomp"], "unshare -U true 2>&1; echo rc=$?");
+        assert_eq!(ran.stdout, "rc=0\n", "{who:?}: {}", ran.stderr);
+    }
+}
