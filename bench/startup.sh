@@ -3,15 +3,12 @@
 # and runc, beside the floor of creating the same namespaces with unshare(1), in one
 # hyperfine run. Not a test: it prints a table (and writes bench/out/startup.md).
 #
-# Usage: bench/startup.sh [PETREL_BINARY]   (default: target/release/petrel, built if missing)
+# Usage: bench/startup.sh [PETREL_BINARY]   (default: the static release build of
+#        scripts/build-release.sh)
 # Needs: hyperfine, busybox-static, bubblewrap, charliecloud-runtime (ch-run), runc, util-linux.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-petrel=${1:-target/release/petrel}
-if [ ! -x "$petrel" ]; then
-  cargo build --release -p petrel-cli
-fi
-petrel=$(realpath "$petrel")
+petrel=$(realpath "${1:-$(bash scripts/build-release.sh)}")
 work=$(mktemp -d /tmp/petrel-bench-XXXXXX)
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT

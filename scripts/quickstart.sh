@@ -11,8 +11,7 @@ if ! command -v busybox >/dev/null 2>&1; then
     exit 1
   fi
 fi
-cargo build --release -q -p petrel-cli
-petrel=${CARGO_TARGET_DIR:-$PWD/target}/release/petrel
+petrel=$(bash scripts/build-release.sh)
 work=${PETREL_QUICKSTART_DIR:-$(mktemp -d /tmp/petrel-quickstart-XXXXXX)}
 chmod 755 "$work"
 bash scripts/make-busybox-rootfs.sh "$work/busybox"
