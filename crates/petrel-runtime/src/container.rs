@@ -70,7 +70,7 @@ pub fn run(spec: &ContainerSpec) -> Result<Outcome, RuntimeError> {
     } else {
         (None, Vec::new())
     };
-    let layout = cgroup.as_ref().and(cgroups::layout());
+    let layout = cgroup.as_ref().map(Cgroup::layout);
     let (status, rusage) = spawn_and_wait(&prepared, cgroup.as_ref(), uid, gid)?;
     let oom_killed = cgroup.as_ref().is_some_and(|cg| cg.oom_kills() > 0);
     let cg_usage = cgroup.as_ref().map(Cgroup::usage).unwrap_or_default();

@@ -124,6 +124,14 @@ impl Cgroup {
         }
     }
 
+    /// Which cgroup version this cgroup lives in.
+    pub fn layout(&self) -> Layout {
+        match self.backend {
+            Backend::V1(_) => Layout::V1,
+            Backend::V2(_) => Layout::V2,
+        }
+    }
+
     /// The cgroup's directories (one per v1 hierarchy, one on v2).
     pub fn paths(&self) -> Vec<PathBuf> {
         match &self.backend {
