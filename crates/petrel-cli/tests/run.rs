@@ -854,12 +854,23 @@ fn images_run_with_their_config() {
 /// without it the same unshare succeeds.
 #[test]
 fn seccomp_refuses_new_namespaces() {
-    let Some((_dir, rootfs)) = setup() else { return };
+    let Some((_dir, rootfs)) = setup() else {
+        return;
+    };
     for who in modes() {
         let ran = run_sh(who, &rootfs, &[], "unshare -U true 2>&1; echo rc=$?");
-        assert!(ran.stdout.contains("Operation not permitted"), "{who:?}: {}", ran.stdout);
+        assert!(
+            ran.stdout.contains("Operation not permitted"),
+            "{who:?}: {}",
+            ran.stdout
+        );
         assert!(ran.stdout.contains("rc=1"), "{who:?}: {}", ran.stdout);
-        let ran = run_sh(who, &rootfs, &["--no-seccomp"], "unshare -U true 2>&1; echo rc=$?");
+        let ran = run_sh(
+            who,
+            &rootfs,
+            &["--no-seccomp"],
+            "unshare -U true 2>&1; echo rc=$?",
+        );
         assert_eq!(ran.stdout, "rc=0\n", "{who:?}: {}", ran.stderr);
     }
 }
