@@ -44,3 +44,12 @@ hyperfine --warmup 20 --runs "${RUNS:-300}" -N \
   --export-markdown bench/out/startup.md --export-json bench/out/startup.json \
   "${commands[@]}"
 cat bench/out/startup.md
+# The goal is stated in medians: print them, and each one's ratio to the floor.
+python3 - bench/out/startup.json <<'PY'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+floor = results[0]["median"]
+print("\nmedians:")
+for r in results:
+    print(f"  {r['command']:<18} {r['median'] * 1000:6.2f} ms  {r['median'] / floor:5.2f}x floor")
+PY
