@@ -13,6 +13,7 @@
 //! line) is split on commas and whitespace, the last variable taking the rest of the line.
 
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -471,9 +472,12 @@ pub fn run_command(cmd: &str, dir: &Path, timeout: Duration) -> Result<String, E
         command: cmd.to_string(),
         message,
     };
+    // Its own process group, so a timeout kills what the shell started too: a grandchild
+    // left alive would keep the output pipe, and the reader below, open.
     let mut child = Command::new("/bin/sh")
         .arg("-c")
         .arg(cmd)
+        .process_group(0)
         .current_dir(dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -496,8 +500,13 @@ pub fn run_command(cmd: &str, dir: &Path, timeout: Duration) -> Result<String, E
         match child.try_wait().map_err(|e| fail(e.to_string()))? {
             Some(s) => break s,
             None if start.elapsed() > timeout => {
+                if let Some(group) = rustix::process::Pid::from_raw(child.id() as i32) {
+                    let _ =
+                        rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+                }
                 let _ = child.kill();
                 let _ = child.wait();
+                let _ = reader.join();
                 return Err(fail(format!(
                     "still running after {}s; killed",
                     timeout.as_secs()

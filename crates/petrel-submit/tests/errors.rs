@@ -250,12 +250,22 @@ fn command_timeout_is_enforced() {
     let t = Instant::now();
     let e = submit_in(
         dir.path(),
-        "executable = /bin/true\nqueue x from sleep 30 |\n",
+        "executable = /bin/true\nqueue x from sleep 37 |\n",
         &opts,
     )
     .unwrap_err();
     assert!(matches!(e.kind, ErrorKind::Command { .. }), "{e}");
     assert!(t.elapsed() < Duration::from_secs(10));
+    // What the shell started is killed with it, not left running.
+    let stray = std::process::Command::new("pgrep")
+        .args(["-f", "^sleep 37$"])
+        .output()
+        .expect("pgrep");
+    assert!(
+        stray.stdout.is_empty(),
+        "left running: {}",
+        String::from_utf8_lossy(&stray.stdout)
+    );
     let e = submit_in(
         dir.path(),
         "executable = /bin/true\nqueue x from false |\n",
