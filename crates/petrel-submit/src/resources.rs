@@ -52,30 +52,38 @@ pub fn parse_size(value: &str, base: i64) -> Result<Option<i64>, String> {
 
 fn size_cmd(ctx: &mut ResourceCtx, key: &str, attr: &str, base: i64, default: &str) -> R<()> {
     match ctx.param(key, Some(attr))? {
-        Some(v) => match parse_size(&v, base) {
-            Ok(Some(n)) => ctx.ad().insert_int(attr, n),
-            Ok(None) if v.eq_ignore_ascii_case("undefined") => {}
-            Ok(None) => {
-                check_expr(&v, key)?;
-                ctx.ad().insert(attr, v);
-            }
-            Err(unit) => {
-                return Err(BuildError {
-                    kind: ErrorKind::BadUnit {
-                        command: key.into(),
-                        value: v,
-                        unit,
-                    },
-                    key: Some(key.into()),
-                })
-            }
-        },
-        None => ctx.ad().insert(attr, default),
+        Some(v) if v.eq_ignore_ascii_case("undefined") => Ok(()),
+        Some(v) => insert_size(ctx, key, attr, v, base),
+        None => {
+            ctx.ad().insert(attr, default);
+            Ok(())
+        }
+    }
+}
+
+/// Inserts `v` as a size converted to `base` units (`512M`, `2G`, a plain number), or as
+/// the expression it is; a unit HTCondor does not know is an error naming the command.
+fn insert_size(ctx: &mut ResourceCtx, key: &str, attr: &str, v: String, base: i64) -> R<()> {
+    match parse_size(&v, base) {
+        Ok(Some(n)) => ctx.ad().insert_int(attr, n),
+        Ok(None) => {
+            check_expr(&v, key)?;
+            ctx.ad().insert(attr, v);
+        }
+        Err(unit) => {
+            return Err(BuildError {
+                kind: ErrorKind::BadUnit {
+                    command: key.into(),
+                    value: v,
+                    unit,
+                },
+                key: Some(key.into()),
+            })
+        }
     }
     Ok(())
 }
 
-/// Sets the Request* attributes.
 pub(crate) fn set_request_resources(ctx: &mut ResourceCtx) -> R<()> {
     match ctx.param("request_cpus", Some("RequestCpus"))? {
         Some(v) => {
@@ -153,23 +161,7 @@ fn set_gpu_requirements(ctx: &mut ResourceCtx) -> R<()> {
             continue;
         };
         match key {
-            "gpus_minimum_memory" => match parse_size(&v, 1024 * 1024) {
-                Ok(Some(n)) => ctx.ad().insert_int(attr, n),
-                Ok(None) => {
-                    check_expr(&v, key)?;
-                    ctx.ad().insert(attr, v);
-                }
-                Err(unit) => {
-                    return Err(BuildError {
-                        kind: ErrorKind::BadUnit {
-                            command: key.into(),
-                            value: v,
-                            unit,
-                        },
-                        key: Some(key.into()),
-                    })
-                }
-            },
+            "gpus_minimum_memory" => insert_size(ctx, key, attr, v, 1024 * 1024)?,
             "gpus_minimum_runtime" => match runtime_version(&v) {
                 Some(n) => ctx.ad().insert_int(attr, n),
                 None => {

@@ -110,6 +110,14 @@ fn substitute(re: &Regex, target: &str, replace: &str, full: bool, all: bool) ->
     Some(out)
 }
 
+/// The optional options argument at `index`: empty when absent, `None` when not a string.
+fn options(args: &[EV], index: usize) -> Option<String> {
+    match args.get(index) {
+        None => Some(String::new()),
+        Some(v) => v.as_str().map(str::to_string),
+    }
+}
+
 pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -> EV {
     match n {
         "regexp" => {
@@ -120,12 +128,9 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
             if let Some(e) = exceptional(&a) {
                 return e;
             }
-            let opts = match a.get(2) {
-                None => String::new(),
-                Some(v) => match v.as_str() {
-                    Some(s) => s.to_string(),
-                    None => return EV::ERR,
-                },
+            let opts = match options(&a, 2) {
+                Some(opts) => opts,
+                None => return EV::ERR,
             };
             let (Some(p), Some(t)) = (a[0].as_str(), a[1].as_str()) else {
                 return EV::ERR;
@@ -143,12 +148,9 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
             if let Some(e) = exceptional(&a) {
                 return e;
             }
-            let mut opts = match a.get(3) {
-                None => String::new(),
-                Some(v) => match v.as_str() {
-                    Some(s) => s.to_string(),
-                    None => return EV::ERR,
-                },
+            let mut opts = match options(&a, 3) {
+                Some(opts) => opts,
+                None => return EV::ERR,
             };
             if n == "replace" {
                 opts.push('f');
@@ -174,12 +176,9 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
             if let Some(e) = exceptional(&a) {
                 return e;
             }
-            let opts = match a.get(2) {
-                None => String::new(),
-                Some(v) => match v.as_str() {
-                    Some(s) => s.to_string(),
-                    None => return EV::ERR,
-                },
+            let opts = match options(&a, 2) {
+                Some(opts) => opts,
+                None => return EV::ERR,
             };
             let Some(p) = a[0].as_str() else {
                 return EV::ERR;
