@@ -20,6 +20,8 @@
 //!   jobs whose executable lies outside the corpus (`/bin/echo`...), since those sizes are
 //!   the recording machine's; the live oracle compares them too.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,72 +41,6 @@ fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus")
 }
 
-fn normalize_expr(v: &str, corpus: &str) -> String {
-    let v = v.replace(corpus, "<CORPUS>");
-    let mut out = String::new();
-    let mut in_str = false;
-    let mut chars = v.chars().peekable();
-    while let Some(c) = chars.next() {
-        if in_str {
-            out.push(c);
-            if c == '\\' {
-                if let Some(n) = chars.next() {
-                    out.push(n);
-                }
-            } else if c == '"' {
-                in_str = false;
-            }
-            continue;
-        }
-        match c {
-            '"' => {
-                in_str = true;
-                out.push(c);
-            }
-            c if c.is_whitespace() => {}
-            _ => out.push(c),
-        }
-    }
-    let out = out.replace("=?=", "is").replace("=!=", "isnt");
-    lower_bool_literals(&out)
-}
-
-/// `True`/`TRUE` → `true` outside strings (the bindings print boolean literals lower-case).
-fn lower_bool_literals(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut in_str = false;
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i] as char;
-        if c == '"' && (i == 0 || b[i - 1] != b'\\') {
-            in_str = !in_str;
-        }
-        let word_start = !in_str
-            && (i == 0
-                || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'.'));
-        if word_start {
-            for w in ["true", "false"] {
-                let end = i + w.len();
-                if end <= b.len()
-                    && s[i..end].eq_ignore_ascii_case(w)
-                    && (end == b.len() || !(b[end].is_ascii_alphanumeric() || b[end] == b'_'))
-                {
-                    out.push_str(w);
-                    i = end;
-                    break;
-                }
-            }
-            if i >= b.len() {
-                break;
-            }
-        }
-        out.push(b[i] as char);
-        i += 1;
-    }
-    out
-}
-
 type Ad = BTreeMap<String, String>;
 
 fn normalize_ad(pairs: impl Iterator<Item = (String, String)>, corpus: &str) -> Ad {
@@ -113,7 +49,7 @@ fn normalize_ad(pairs: impl Iterator<Item = (String, String)>, corpus: &str) -> 
             let v = if IGNORED_VALUE.iter().any(|a| a.eq_ignore_ascii_case(&k)) {
                 "<ignored>".to_string()
             } else {
-                normalize_expr(&v, corpus)
+                common::normalize_expr(&v, corpus, "<CORPUS>")
             };
             (k, v)
         })

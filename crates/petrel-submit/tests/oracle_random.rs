@@ -6,6 +6,8 @@
 //! skipped without it (failing with `PETREL_REQUIRE_ALL=1`). `PETREL_RANDOM_CASES` sets
 //! the number of files (default 150), `PETREL_RANDOM_SEED` the seed.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -138,47 +140,14 @@ fn generate(rng: &mut Rng) -> String {
 }
 
 fn normalize(v: &str, dir: &str) -> String {
-    let v = v.replace(dir, "<DIR>");
-    let mut out = String::new();
-    let mut in_str = false;
-    let mut chars = v.chars();
-    while let Some(c) = chars.next() {
-        if in_str {
-            out.push(c);
-            if c == '\\' {
-                if let Some(n) = chars.next() {
-                    out.push(n);
-                }
-            } else if c == '"' {
-                in_str = false;
-            }
-        } else if c == '"' {
-            in_str = true;
-            out.push(c);
-        } else if !c.is_whitespace() {
-            out.push(c);
-        }
-    }
-    let out = out.replace("=?=", "is").replace("=!=", "isnt");
+    let out = common::normalize_expr(v, dir, "<DIR>");
+    // The bindings print 7.0 as 7.000000000000000E+00: compare real literals by value.
     if let Ok(f) = out.parse::<f64>() {
         if out.contains('.') || out.contains('E') {
             return format!("real:{f}");
         }
     }
-    let mut w = String::new();
-    for part in out.split_inclusive(|c: char| !c.is_ascii_alphanumeric()) {
-        let (word, sep) = part.split_at(
-            part.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
-                .len(),
-        );
-        if word.eq_ignore_ascii_case("true") || word.eq_ignore_ascii_case("false") {
-            w.push_str(&word.to_ascii_lowercase());
-        } else {
-            w.push_str(word);
-        }
-        w.push_str(sep);
-    }
-    w
+    out
 }
 
 const SKIP: &[&str] = &[
