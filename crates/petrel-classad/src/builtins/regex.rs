@@ -110,27 +110,35 @@ fn substitute(re: &Regex, target: &str, replace: &str, full: bool, all: bool) ->
     Some(out)
 }
 
-/// The optional options argument at `index`: empty when absent, `None` when not a string.
-fn options(args: &[EV], index: usize) -> Option<String> {
-    match args.get(index) {
-        None => Some(String::new()),
-        Some(v) => v.as_str().map(str::to_string),
+/// Evaluates the arguments of a regex function taking `required` of them plus an optional
+/// options string: the values and the options (empty when absent), or the result to return
+/// at once (ERROR for a wrong count or non-string options, or an UNDEFINED/ERROR argument).
+fn operands(
+    ev: &mut Evaluator<'_>,
+    args: &[Expr],
+    cur: usize,
+    required: usize,
+) -> Result<(Vec<EV>, String), EV> {
+    if args.len() != required && args.len() != required + 1 {
+        return Err(EV::ERR);
     }
+    let a = eval_args(ev, args, cur);
+    if let Some(e) = exceptional(&a) {
+        return Err(e);
+    }
+    let opts = match a.get(required) {
+        None => String::new(),
+        Some(v) => v.as_str().ok_or(EV::ERR)?.to_string(),
+    };
+    Ok((a, opts))
 }
 
 pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -> EV {
     match n {
         "regexp" => {
-            if args.len() != 2 && args.len() != 3 {
-                return EV::ERR;
-            }
-            let a = eval_args(ev, args, cur);
-            if let Some(e) = exceptional(&a) {
-                return e;
-            }
-            let opts = match options(&a, 2) {
-                Some(opts) => opts,
-                None => return EV::ERR,
+            let (a, opts) = match operands(ev, args, cur, 2) {
+                Ok(found) => found,
+                Err(e) => return e,
             };
             let (Some(p), Some(t)) = (a[0].as_str(), a[1].as_str()) else {
                 return EV::ERR;
@@ -141,16 +149,9 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
             }
         }
         "regexps" | "replace" | "replaceall" => {
-            if args.len() != 3 && args.len() != 4 {
-                return EV::ERR;
-            }
-            let a = eval_args(ev, args, cur);
-            if let Some(e) = exceptional(&a) {
-                return e;
-            }
-            let mut opts = match options(&a, 3) {
-                Some(opts) => opts,
-                None => return EV::ERR,
+            let (a, mut opts) = match operands(ev, args, cur, 3) {
+                Ok(found) => found,
+                Err(e) => return e,
             };
             if n == "replace" {
                 opts.push('f');
@@ -169,16 +170,9 @@ pub(crate) fn call(ev: &mut Evaluator<'_>, n: &str, args: &[Expr], cur: usize) -
             }
         }
         "regexpmember" => {
-            if args.len() != 2 && args.len() != 3 {
-                return EV::ERR;
-            }
-            let a = eval_args(ev, args, cur);
-            if let Some(e) = exceptional(&a) {
-                return e;
-            }
-            let opts = match options(&a, 2) {
-                Some(opts) => opts,
-                None => return EV::ERR,
+            let (a, opts) = match operands(ev, args, cur, 2) {
+                Ok(found) => found,
+                Err(e) => return e,
             };
             let Some(p) = a[0].as_str() else {
                 return EV::ERR;
