@@ -337,18 +337,8 @@ fn print_table(out: &mut impl Write, images: &[ImageInfo]) -> std::io::Result<()
                 .unwrap_or(0)
         })
         .collect();
-    writeln!(
-        out,
-        "{:<w0$}  {:<w1$}  {:>w2$}  {}",
-        head[0],
-        head[1],
-        head[2],
-        head[3],
-        w0 = w[0],
-        w1 = w[1],
-        w2 = w[2]
-    )?;
-    for r in rows {
+    let head = head.map(String::from);
+    for r in std::iter::once(&head).chain(rows.iter()) {
         writeln!(
             out,
             "{:<w0$}  {:<w1$}  {:>w2$}  {}",
