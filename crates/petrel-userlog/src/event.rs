@@ -210,7 +210,8 @@ pub enum Event {
         user_notes: Option<String>,
     },
     /// 001 `Job executing on host: <addr>`, with the slot name and the slot's
-    /// properties (`Cpus = 1`, ...: name and ClassAd value text).
+    /// properties (`Cpus = 1`, ...: name and ClassAd value text), which are written
+    /// sorted by name as HTCondor does.
     Execute {
         host: String,
         slot_name: Option<String>,
@@ -221,11 +222,12 @@ pub enum Event {
     /// 005 `Job terminated.`
     Terminated(Terminated),
     /// 006 `Image size of job updated: N` (KiB), with memory usage (MiB) and
-    /// resident/proportional set sizes (KiB).
+    /// resident/proportional set sizes (KiB). HTCondor always writes the resident
+    /// set size and reads a missing one as 0, so it is not optional.
     ImageSize {
         image_size_kib: i64,
         memory_usage_mib: Option<i64>,
-        resident_set_size_kib: Option<i64>,
+        resident_set_size_kib: i64,
         proportional_set_size_kib: Option<i64>,
     },
     /// 009 `Job was aborted.` (condor_rm), with the removal reason.
@@ -260,7 +262,8 @@ pub enum Event {
         starter_addr: String,
     },
     /// 028 `Job ad information event triggered.` followed by `Name = value` lines
-    /// (name and ClassAd value text). At least one attribute is required.
+    /// (name and ClassAd value text), written sorted by name as HTCondor does. At
+    /// least one attribute is required.
     JobAdInformation { attributes: Vec<(String, String)> },
     /// 040 file transfer progress, with the time spent queued and the peer host
     /// where HTCondor records them.

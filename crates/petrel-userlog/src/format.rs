@@ -54,6 +54,13 @@ fn is_attr_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// HTCondor prints attribute lists sorted by name, ignoring case.
+fn sorted_attrs(attrs: &[(String, String)]) -> Vec<(String, String)> {
+    let mut sorted = attrs.to_vec();
+    sorted.sort_by_key(|(name, _)| name.to_ascii_lowercase());
+    sorted
+}
+
 fn attr_lines(out: &mut String, indent: &str, attrs: &[(String, String)]) -> Result<(), String> {
     for (name, value) in attrs {
         if !is_attr_name(name) {
@@ -99,10 +106,7 @@ fn format_body(out: &mut String, event: &Event) -> Result<(), String> {
             if let Some(slot) = slot_name.as_deref().map(one_line).filter(|s| !s.is_empty()) {
                 let _ = writeln!(out, "\tSlotName: {slot}");
             }
-            // HTCondor prints the properties sorted, ignoring case.
-            let mut sorted = props.clone();
-            sorted.sort_by_key(|(name, _)| name.to_ascii_lowercase());
-            attr_lines(out, "\t", &sorted)?;
+            attr_lines(out, "\t", &sorted_attrs(props))?;
         }
         Event::Evicted(e) => format_evicted(out, e)?,
         Event::Terminated(t) => format_terminated(out, t)?,
@@ -116,9 +120,10 @@ fn format_body(out: &mut String, event: &Event) -> Result<(), String> {
             if let Some(m) = memory_usage_mib {
                 let _ = writeln!(out, "\t{m}  -  MemoryUsage of job (MB)");
             }
-            if let Some(r) = resident_set_size_kib {
-                let _ = writeln!(out, "\t{r}  -  ResidentSetSize of job (KB)");
-            }
+            let _ = writeln!(
+                out,
+                "\t{resident_set_size_kib}  -  ResidentSetSize of job (KB)"
+            );
             if let Some(p) = proportional_set_size_kib {
                 let _ = writeln!(out, "\t{p}  -  ProportionalSetSize of job (KB)");
             }
@@ -205,7 +210,7 @@ fn format_body(out: &mut String, event: &Event) -> Result<(), String> {
                 return Err("a job ad information event needs at least one attribute".into());
             }
             out.push_str("Job ad information event triggered.\n");
-            attr_lines(out, "", attributes)?;
+            attr_lines(out, "", &sorted_attrs(attributes))?;
         }
         Event::FileTransfer {
             step,

@@ -392,7 +392,7 @@ fn image_size(l: &mut Lines) -> Result<Event, ParseError> {
     let size = prefix(l.head(), "Image size of job updated: ")
         .and_then(|s| s.trim().parse::<i64>().ok())
         .ok_or_else(|| (0, "expected \"Image size of job updated: N\"".to_string()))?;
-    let (mut mem, mut rss, mut pss) = (None, None, None);
+    let (mut mem, mut rss, mut pss) = (None, 0, None);
     while let Some(line) = l.next() {
         let Some((num, label)) = line.trim_start().split_once("  -  ") else {
             break;
@@ -408,7 +408,7 @@ fn image_size(l: &mut Lines) -> Result<Event, ParseError> {
             .as_str()
         {
             "memoryusage" => mem = Some(v),
-            "residentsetsize" => rss = Some(v),
+            "residentsetsize" => rss = v,
             "proportionalsetsize" => pss = Some(v),
             _ => break,
         }
