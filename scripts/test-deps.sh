@@ -13,6 +13,7 @@ APT_PACKAGES=(
   hyperfine           # benchmarks
   util-linux          # unshare, the namespace floor in benchmarks
   python3-venv        # the HTCondor Python bindings used as differential oracles
+  tzdata              # zone files: user-log tests write and read local times in a named zone
   skopeo umoci docker-registry squashfs-tools squashfuse debootstrap # images and registries
 )
 

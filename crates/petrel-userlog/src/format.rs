@@ -264,16 +264,16 @@ fn rusage(out: &mut String, u: &CpuUsage) {
 fn termination_line(out: &mut String, t: &Termination) {
     match t {
         Termination::Exited { return_value } => {
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "\t(1) Normal termination (return value {return_value})\n"
+                "\t(1) Normal termination (return value {return_value})"
             );
         }
         Termination::Signaled { signal, core_file } => {
             let _ = writeln!(out, "\t(0) Abnormal termination (signal {signal})");
             match core_file.as_deref().map(one_line).filter(|s| !s.is_empty()) {
                 Some(core) => {
-                    let _ = write!(out, "\t(1) Corefile in: {core}\n");
+                    let _ = writeln!(out, "\t(1) Corefile in: {core}");
                 }
                 None => out.push_str("\t(0) No core file\n"),
             }

@@ -3,12 +3,13 @@
 //!
 //! Petrel's pool writes every job event here in HTCondor's own text format, so that
 //! HTCondor's readers (`condor_wait`, `htcondor2.JobEventLog`, DAGMan) and the user's
-//! scripts read petrel's logs as they read HTCondor's. A record looks like
+//! scripts read petrel's logs as they read HTCondor's. A record looks like this
+//! (body lines start with tabs, shown here as spaces):
 //!
 //! ```text
 //! 005 (123.004.000) 2026-11-23 10:00:05 Job terminated.
-//! 	(1) Normal termination (return value 0)
-//! 		Usr 0 00:00:01, Sys 0 00:00:00  -  Run Remote Usage
+//!     (1) Normal termination (return value 0)
+//!         Usr 0 00:00:01, Sys 0 00:00:00  -  Run Remote Usage
 //! ...
 //! ```
 //!
