@@ -273,7 +273,8 @@ pub enum Event {
         host: Option<String>,
     },
     /// Any other event number, kept as text: the rest of the header line and the
-    /// body lines (without their newlines). Written back verbatim.
+    /// body lines (without their newlines). Written back verbatim; the writer
+    /// refuses the numbers that have their own variant.
     Other {
         code: u32,
         head: String,

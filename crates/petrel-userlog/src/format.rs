@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use crate::event::{CpuUsage, Event, Evicted, JobId, ResourceUsage, Terminated, Termination};
 
+/// The event numbers [`Event`] has a variant for.
+const MODELLED: [u32; 13] = [0, 1, 4, 5, 6, 9, 12, 13, 21, 22, 23, 28, 40];
+
 /// HTCondor clips submit notes to this many bytes (`%.8191s`).
 const NOTES_MAX: usize = 8191;
 
@@ -228,6 +231,11 @@ fn format_body(out: &mut String, event: &Event) -> Result<(), String> {
         Event::Other { code, head, body } => {
             if *code > 999 {
                 return Err(format!("event number {code} has more than three digits"));
+            }
+            // Readers turn these numbers into their own variants, so a raw record
+            // with one of them would not read back as written.
+            if MODELLED.contains(code) {
+                return Err(format!("event {code:03} has its own variant; use it"));
             }
             let _ = writeln!(out, "{}", one_line(head));
             for line in body {

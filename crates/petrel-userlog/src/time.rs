@@ -146,7 +146,7 @@ fn parse_clock(s: &str) -> Result<(civil::Time, Option<jiff::tz::Offset>), Strin
         let (c, off) = s.split_at(i);
         let sign: i32 = if off.starts_with('-') { -1 } else { 1 };
         let digits: String = off[1..].chars().filter(|c| *c != ':').collect();
-        if digits.len() != 4 {
+        if digits.len() != 4 || !digits.bytes().all(|c| c.is_ascii_digit()) {
             return Err(format!("bad zone offset in event time {s:?}"));
         }
         let h = num(&digits[..2], "offset hours")? as i32;
@@ -239,6 +239,9 @@ mod tests {
             "2026-13-01 10:00:00",
             "2026-11-23 25:00:00",
             "2026-11-23 10:00",
+            "2026-11-23 10:00:00+1é1 x",
+            "é/22 12:09:19 x",
+            "2026-11-23 10:00:00.x1 x",
         ] {
             assert!(parse_time(s, &TimeZone::UTC).is_err(), "{s:?}");
         }

@@ -205,6 +205,11 @@ fn events_htcondor_could_not_read_are_refused() {
             head: "x".into(),
             body: vec!["...".into()],
         },
+        Event::Other {
+            code: 5,
+            head: "Job terminated.".into(),
+            body: vec![],
+        },
     ];
     for ev in &bad {
         let err = log
