@@ -394,3 +394,50 @@ fn mutated_records_never_panic_the_reader() {
     }
     assert!(reads > 10_000, "{reads}");
 }
+
+#[test]
+fn older_htcondor_layouts_read() {
+    // Layouts of HTCondor before 8.9 (legacy MM/DD dates, "Job was not
+    // checkpointed.", events without the lines added later).
+    let text = "\
+004 (012.000.000) 01/22 12:09:19 Job was evicted.
+\t(0) Job was not checkpointed.
+\t\tUsr 0 00:00:03, Sys 0 00:00:01  -  Run Remote Usage
+\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Local Usage
+...
+006 (012.000.000) 01/22 12:09:20 Image size of job updated: 4096
+...
+012 (012.000.000) 01/22 12:09:21 Job was held.
+\tvia condor_hold (by user bob)
+...
+";
+    let items = read_str(text);
+    let events: Vec<Event> = items.into_iter().map(|i| i.unwrap().event).collect();
+    assert_eq!(
+        events,
+        vec![
+            Event::Evicted(petrel_userlog::Evicted {
+                checkpointed: false,
+                run_remote_usage: CpuUsage::from_secs(3, 1),
+                run_local_usage: CpuUsage::default(),
+                bytes_sent: 0,
+                bytes_received: 0,
+                requeued: None,
+                reason: None,
+                reason_code: None,
+                resources: vec![],
+            }),
+            Event::ImageSize {
+                image_size_kib: 4096,
+                memory_usage_mib: None,
+                resident_set_size_kib: 0,
+                proportional_set_size_kib: None,
+            },
+            Event::Held {
+                reason: Some("via condor_hold (by user bob)".into()),
+                code: 0,
+                subcode: 0,
+            },
+        ]
+    );
+}
