@@ -1,109 +1,45 @@
-//! Running one container: the caller's side.
+//! Creating one container: the caller's side up to the clone, and the init's side up to
+//! the job's `execve`.
 //!
 //! The caller checks the spec and plans the setup, creates the cgroup, then `clone`s the
 //! container's init straight into the new namespaces (no intermediate process). When the
 //! caller itself must act on the child (write a full id map, move it into the cgroup), the
-//! child waits on a sync pipe; otherwise it maps its own ids and goes on at once. The
-//! caller then forwards signals and reads the report channel until it closes, reaps the
-//! init, and collects usage.
+//! child waits on a sync pipe; otherwise it maps its own ids and goes on at once. What the
+//! caller does next (wait for the start, forward signals, reap) is in `handle.rs`.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Instant;
 
-use serde::Serialize;
-
-use crate::cgroups::{self, Cgroup, NotApplied};
-use crate::channel::{self, Report};
-use crate::error::{RuntimeError, SetupFailure, StepError};
-use crate::exec::{self, ExecPlan};
+use crate::cgroups::Cgroup;
+use crate::channel;
+use crate::error::{RuntimeError, StepError};
+use crate::exec::{self, ExecPlan, Workdir};
 use crate::idmap::{self, Maps};
-use crate::init::{self, JobStatus, FORWARDED};
+use crate::init::{self, FORWARDED};
 use crate::setup::{self, OverlayDirs, Plan};
 use crate::spec::{ContainerSpec, Overlay, User};
 use crate::statedir::StateDir;
 use crate::{caps, namespaces, seccomp};
 
-/// What a finished container did.
-#[derive(Debug, Clone, Serialize)]
-pub struct Outcome {
-    pub status: JobStatus,
-    /// The kernel's OOM killer killed a process of the job because of the memory limit.
-    pub oom_killed: bool,
-    pub usage: Usage,
-    /// Limits that were asked for but are not in force, with the reason.
-    pub not_applied: Vec<NotApplied>,
-    /// The cgroup layout used, if a cgroup was made.
-    pub cgroup: Option<cgroups::Layout>,
-}
+/// The name a container's init gives itself (`/proc/PID/comm`).
+pub(crate) const INIT_NAME: &CStr = c"petrel";
 
-/// Resource usage of the whole container.
-#[derive(Debug, Clone, Serialize)]
-pub struct Usage {
-    /// Peak memory: of the cgroup when there was one, else the largest process's RSS.
-    pub peak_memory_bytes: Option<u64>,
-    /// `cgroup` or `rusage`: where the memory figure comes from.
-    pub memory_source: &'static str,
-    pub user_cpu_seconds: f64,
-    pub system_cpu_seconds: f64,
-    pub wall_seconds: f64,
-}
-
-struct Prepared {
+/// What the caller prepared for one container: the setup plan and the job's exec plan the
+/// child only acts on, and the state directory the container needs while it runs.
+pub(crate) struct Prepared {
     plan: Plan,
     exec: ExecPlan,
     maps: Maps,
-    _state: Option<StateDir>,
-}
-
-/// Runs the container to completion.
-pub fn run(spec: &ContainerSpec) -> Result<Outcome, RuntimeError> {
-    let started = Instant::now();
-    // SAFETY: getuid/getgid have no preconditions and cannot fail.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    let name = container_id(spec);
-    let prepared = prepare(spec, &name, uid, gid)?;
-    let (cgroup, not_applied) = if spec.limits.any() {
-        Cgroup::create(&name, &spec.limits)
-    } else {
-        (None, Vec::new())
-    };
-    let layout = cgroup.as_ref().map(Cgroup::layout);
-    let (status, rusage) = spawn_and_wait(&prepared, cgroup.as_ref(), uid, gid)?;
-    let oom_killed = cgroup.as_ref().is_some_and(|cg| cg.oom_kills() > 0);
-    let cg_usage = cgroup.as_ref().map(Cgroup::usage).unwrap_or_default();
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let usage = Usage {
-        peak_memory_bytes: cg_usage
-            .peak_memory_bytes
-            .or(Some(rusage.ru_maxrss as u64 * 1024)),
-        memory_source: if cg_usage.peak_memory_bytes.is_some() {
-            "cgroup"
-        } else {
-            "rusage"
-        },
-        user_cpu_seconds: cg_usage
-            .user_cpu
-            .map_or(tv(rusage.ru_utime), |d| d.as_secs_f64()),
-        system_cpu_seconds: cg_usage
-            .system_cpu
-            .map_or(tv(rusage.ru_stime), |d| d.as_secs_f64()),
-        wall_seconds: started.elapsed().as_secs_f64(),
-    };
-    drop(cgroup);
-    Ok(Outcome {
-        status,
-        oom_killed,
-        usage,
-        not_applied,
-        cgroup: layout,
-    })
+    /// The init's working directory once setup is done: the scratch target when there is a
+    /// scratch directory. [`crate::exec_in`] starts commands there by default.
+    init_workdir: Option<CString>,
+    pub(crate) state: Option<StateDir>,
 }
 
 /// A unique id for this run, from the container's name: names its cgroup and state directory.
-fn container_id(spec: &ContainerSpec) -> String {
+pub(crate) fn container_id(spec: &ContainerSpec) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
@@ -124,7 +60,12 @@ fn container_id(spec: &ContainerSpec) -> String {
 }
 
 /// Checks the spec and prepares everything the child will need, so the child only acts.
-fn prepare(spec: &ContainerSpec, id: &str, uid: u32, gid: u32) -> Result<Prepared, RuntimeError> {
+pub(crate) fn prepare(
+    spec: &ContainerSpec,
+    id: &str,
+    uid: u32,
+    gid: u32,
+) -> Result<Prepared, RuntimeError> {
     match fs::metadata(&spec.rootfs) {
         Err(_) => return Err(RuntimeError::RootfsMissing(spec.rootfs.clone())),
         Ok(meta) if !meta.is_dir() => {
@@ -214,13 +155,19 @@ fn prepare(spec: &ContainerSpec, id: &str, uid: u32, gid: u32) -> Result<Prepare
             "/".into()
         }
     });
+    let nul_free = |text: &str, what: &str| {
+        CString::new(text)
+            .map_err(|_| RuntimeError::InvalidSpec(format!("{what} '{text}' contains a NUL byte")))
+    };
+    let init_workdir = match &spec.scratch {
+        Some(_) => Some(nul_free(&spec.target_dir, "target directory")?),
+        None => None,
+    };
     let exec = ExecPlan {
         argv: cstrings(&spec.argv, "argument")?,
         env: cstrings(&spec.env, "environment entry")?,
         path,
-        workdir: CString::new(workdir.clone()).map_err(|_| {
-            RuntimeError::InvalidSpec(format!("working directory '{workdir}' contains a NUL byte"))
-        })?,
+        workdir: Workdir::Path(nul_free(&workdir, "working directory")?),
         user,
         set_groups: maps == Maps::Full,
         keep_caps,
@@ -229,13 +176,15 @@ fn prepare(spec: &ContainerSpec, id: &str, uid: u32, gid: u32) -> Result<Prepare
         } else {
             None
         },
-        rootfs_name: spec.rootfs.display().to_string(),
+        image: format!("the image {}", spec.rootfs.display()),
+        die_with_parent: false,
     };
     Ok(Prepared {
         plan,
         exec,
         maps,
-        _state: state,
+        init_workdir,
+        state,
     })
 }
 
@@ -268,7 +217,7 @@ fn choose_ids(
     Ok((maps, user))
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
     let mut fds = [0; 2];
     // SAFETY: fds is a valid two-element array.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -282,7 +231,25 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), RuntimeError> {
 }
 
 /// Restores the caller's signal mask when dropped.
-struct MaskGuard(libc::sigset_t);
+pub(crate) struct MaskGuard(libc::sigset_t);
+
+impl MaskGuard {
+    /// Blocks `signals` in the calling thread until the guard is dropped.
+    pub(crate) fn block(signals: &[libc::c_int]) -> MaskGuard {
+        let set = init::sigset(signals);
+        // SAFETY: sigset_t is plain data; pthread_sigmask fills `old`.
+        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: set is initialised and old is a valid out-pointer.
+        unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+        MaskGuard(old)
+    }
+
+    /// Whether `sig` was blocked before the guard blocked it.
+    pub(crate) fn was_blocked(&self, sig: libc::c_int) -> bool {
+        // SAFETY: the saved mask came from pthread_sigmask.
+        unsafe { libc::sigismember(&self.0, sig) == 1 }
+    }
+}
 
 impl Drop for MaskGuard {
     fn drop(&mut self) {
@@ -291,12 +258,14 @@ impl Drop for MaskGuard {
     }
 }
 
-fn spawn_and_wait(
+/// Clones the container's init into its new namespaces and lets it go on; returns its pid
+/// and the read end of its report channel.
+pub(crate) fn spawn(
     prepared: &Prepared,
     cgroup: Option<&Cgroup>,
     uid: u32,
     gid: u32,
-) -> Result<(JobStatus, libc::rusage), RuntimeError> {
+) -> Result<(libc::pid_t, OwnedFd), RuntimeError> {
     let (report_r, report_w) = pipe()?;
     let needs_sync = cgroup.is_some() || prepared.maps.written_by_caller();
     let (sync_r, sync_w) = if needs_sync {
@@ -306,18 +275,12 @@ fn spawn_and_wait(
         (None, None)
     };
 
-    // Block the forwarded signals before the clone, so none is lost in between; the child
-    // inherits the mask and its init reads them from a signalfd too.
-    let set = init::sigset(&FORWARDED);
-    // SAFETY: sigset_t is plain data; pthread_sigmask fills `old`.
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: set is initialised and old is a valid out-pointer.
-    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
-    let _mask = MaskGuard(old);
-
+    // The init must be born with the forwarded signals blocked (its signalfd reads them once
+    // setup is done; until then they wait). The caller's own mask comes back after the clone.
+    let mask = MaskGuard::block(&FORWARDED);
     let flags = namespaces::clone_flags(container_net(&prepared.plan));
     // SAFETY: a raw clone without CLONE_VM and with a null stack behaves like fork: the child
-    // gets a copy of this (single-threaded at this point) process and returns 0 here.
+    // gets a copy of this process (only the calling thread) and returns 0 here.
     let pid = unsafe {
         libc::syscall(
             libc::SYS_clone,
@@ -339,6 +302,7 @@ fn spawn_and_wait(
         drop(sync_w);
         child(prepared, sync_r, report_w, uid, gid);
     }
+    drop(mask);
     let pid = pid as libc::pid_t;
     drop(report_w);
     drop(sync_r);
@@ -351,36 +315,7 @@ fn spawn_and_wait(
         }
         return Err(err);
     }
-    let bytes = read_reports(&report_r, pid);
-    // SAFETY: rusage is plain data; wait4 fills it and the status.
-    let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
-    let mut init_status = 0;
-    loop {
-        // SAFETY: valid out-pointers.
-        let r = unsafe { libc::wait4(pid, &mut init_status, 0, &mut rusage) };
-        if r == pid || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            break;
-        }
-    }
-    let reports = channel::parse(&bytes);
-    if let Some((failure, message)) = reports.iter().find_map(|r| match r {
-        Report::Failure(f, m) => Some((*f, m.clone())),
-        Report::Exit(_) => None,
-    }) {
-        return Err(RuntimeError::InContainer { failure, message });
-    }
-    let status = reports.iter().find_map(|r| match r {
-        Report::Exit(status) => Some(JobStatus::from_wait_status(*status)),
-        Report::Failure(..) => None,
-    });
-    match status {
-        Some(status) => Ok((status, rusage)),
-        // The init itself was killed (by the OOM killer, or SIGKILL from outside).
-        None if libc::WIFSIGNALED(init_status) => {
-            Ok((JobStatus::from_wait_status(init_status), rusage))
-        }
-        None => Err(RuntimeError::NoReport),
-    }
+    Ok((pid, report_r))
 }
 
 fn container_net(plan: &Plan) -> crate::spec::NetMode {
@@ -418,63 +353,23 @@ fn release_child(
     Ok(())
 }
 
-/// Reads the report channel until it closes, forwarding signals meanwhile.
-fn read_reports(report: &OwnedFd, pid: libc::pid_t) -> Vec<u8> {
-    let signals = init::signalfd(&FORWARDED).ok();
-    let mut bytes = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let mut fds = [
-            libc::pollfd {
-                fd: report.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: signals.as_ref().map_or(-1, |s| s.as_raw_fd()),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: fds is a valid array of two pollfd structs.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if n < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            break;
-        }
-        if fds[1].revents & libc::POLLIN != 0 {
-            if let Some(info) = signals.as_ref().and_then(init::read_signal) {
-                if init::sent_by_process(&info) {
-                    // SAFETY: kill takes plain integers.
-                    unsafe { libc::kill(pid, info.ssi_signo as libc::c_int) };
-                }
-            }
-        }
-        if fds[0].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-            // SAFETY: buf is a valid buffer of its length.
-            let r = unsafe { libc::read(report.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if r > 0 {
-                bytes.extend_from_slice(&buf[..r as usize]);
-            } else if r == 0
-                || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted
-            {
-                break;
-            }
-        }
-    }
-    bytes
-}
-
 /// The container's init, from the clone to the job's exit. Never returns.
 fn child(prepared: &Prepared, sync_r: Option<OwnedFd>, report: OwnedFd, uid: u32, gid: u32) -> ! {
-    // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers; if the caller dies, the
-    // whole container goes with its init.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    // SAFETY: prctl with PR_SET_PDEATHSIG and PR_SET_NAME takes plain integers and a valid
+    // C string. If the caller dies, the whole container goes with its init. The name is what
+    // `ps` shows as pid 1 inside, whatever program started the container, and what
+    // `exec_in` checks to recognise a container's init.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        libc::prctl(libc::PR_SET_NAME, INIT_NAME.as_ptr(), 0, 0, 0);
+    }
     let failure = match init_setup(prepared, sync_r, uid, gid) {
         Ok(signals) => match fork_job(prepared, &report, &signals) {
-            Ok(job) => init::run(job, signals, report),
+            Ok(job) => {
+                // The vfork-style start returns once the job has exec'd (or failed and said so).
+                channel::send_started(&report);
+                init::run(job, signals, report)
+            }
             Err(e) => e,
         },
         Err(e) => e,
@@ -504,6 +399,15 @@ fn init_setup(
             .map_err(|e| StepError::step(format!("writing the user namespace's id maps: {e}")))?;
     }
     setup::execute(&prepared.plan)?;
+    if let Some(dir) = &prepared.init_workdir {
+        // SAFETY: dir is a valid C string.
+        if unsafe { libc::chdir(dir.as_ptr()) } != 0 {
+            return Err(StepError::os(format_args!(
+                "entering the scratch directory at {}",
+                dir.to_string_lossy()
+            )));
+        }
+    }
     let mut watched = FORWARDED.to_vec();
     watched.push(libc::SIGCHLD);
     init::block(&watched);
@@ -573,13 +477,5 @@ extern "C" fn job_main(arg: *mut libc::c_void) -> libc::c_int {
     let args = unsafe { &*(arg as *const JobArgs) };
     // SAFETY: closing this process's copy of the init's signalfd; the number is valid here.
     unsafe { libc::close(args.signals) };
-    let failure = exec::exec_job(&args.prepared.exec);
-    channel::send_failure(args.report, failure.failure, &failure.message);
-    let code = match failure.failure {
-        SetupFailure::CommandNotFound => crate::exit_status::NOT_FOUND,
-        SetupFailure::NotExecutable => crate::exit_status::NOT_EXECUTABLE,
-        _ => crate::exit_status::SETUP_FAILED,
-    };
-    // SAFETY: _exit leaves without touching the memory shared with the suspended init.
-    unsafe { libc::_exit(i32::from(code)) }
+    exec::exec_or_report(&args.prepared.exec, args.report)
 }

@@ -62,6 +62,8 @@ pub enum RuntimeError {
     Cgroup { path: PathBuf, message: String },
     #[error("the container's init ended without reporting the job's status (internal error)")]
     NoReport,
+    #[error("cannot enter process {pid}: {reason}")]
+    NotAContainer { pid: i32, reason: String },
 }
 
 impl RuntimeError {

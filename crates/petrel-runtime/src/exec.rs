@@ -3,11 +3,13 @@
 //! and the command lookup with errors that say what was looked for where.
 
 use std::ffi::{CStr, CString};
+use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 
 use ::caps::CapsHashSet;
 
 use crate::caps;
+use crate::channel;
 use crate::error::{SetupFailure, StepError};
 use crate::seccomp::Filters;
 use crate::spec::User;
@@ -18,15 +20,51 @@ pub(crate) struct ExecPlan {
     pub(crate) env: Vec<CString>,
     /// `PATH` entries from the container's environment, for the command lookup.
     pub(crate) path: Vec<String>,
-    pub(crate) workdir: CString,
+    pub(crate) workdir: Workdir,
     /// A user to switch to; `set_groups` is false in single-id user namespaces, where
     /// `setgroups(2)` is denied.
     pub(crate) user: Option<User>,
     pub(crate) set_groups: bool,
     pub(crate) keep_caps: CapsHashSet,
     pub(crate) seccomp: Option<Filters>,
-    /// The rootfs on the host, named in "not found" errors.
-    pub(crate) rootfs_name: String,
+    /// What "not found" errors say the command was looked for in: "the image /srv/rootfs".
+    pub(crate) image: String,
+    /// Ask for SIGKILL when the parent dies (a command entering a running container goes
+    /// with the process that waits for it; a job goes with its pid namespace anyway).
+    pub(crate) die_with_parent: bool,
+}
+
+/// Where the command starts.
+pub(crate) enum Workdir {
+    /// A path inside the container.
+    Path(CString),
+    /// A directory opened beforehand (`nsenter --wd` style): the working directory of the
+    /// container's init, so it is always a directory inside the container.
+    Fd(RawFd),
+}
+
+impl Workdir {
+    fn enter(&self) -> Result<(), StepError> {
+        // SAFETY: the path is a valid C string; fchdir takes a plain descriptor number.
+        let rc = unsafe {
+            match self {
+                Workdir::Path(path) => libc::chdir(path.as_ptr()),
+                Workdir::Fd(fd) => libc::fchdir(*fd),
+            }
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = std::io::Error::last_os_error();
+        let which = match self {
+            Workdir::Path(path) => path.to_string_lossy().into_owned(),
+            Workdir::Fd(_) => "the container's working directory".into(),
+        };
+        Err(fail(
+            SetupFailure::Workdir,
+            format!("cannot use {which} as the working directory inside the container: {err}"),
+        ))
+    }
 }
 
 fn fail(failure: SetupFailure, message: String) -> StepError {
@@ -41,23 +79,35 @@ pub(crate) fn exec_job(plan: &ExecPlan) -> StepError {
     }
 }
 
+/// Execs the command, or reports why not on `report` and exits with the shell's status for
+/// it (127 not found, 126 not executable, 125 anything else).
+pub(crate) fn exec_or_report(plan: &ExecPlan, report: &OwnedFd) -> ! {
+    let failure = exec_job(plan);
+    channel::send_failure(report, failure.failure, &failure.message);
+    let code = match failure.failure {
+        SetupFailure::CommandNotFound => crate::exit_status::NOT_FOUND,
+        SetupFailure::NotExecutable => crate::exit_status::NOT_EXECUTABLE,
+        _ => crate::exit_status::SETUP_FAILED,
+    };
+    // SAFETY: _exit leaves without running destructors or touching memory the process may
+    // share with a suspended parent (the vfork-style start).
+    unsafe { libc::_exit(i32::from(code)) }
+}
+
 fn prepare(plan: &ExecPlan) -> Result<(), StepError> {
     reset_signals();
     caps::drop_bounding(&plan.keep_caps)?;
     if let Some(user) = plan.user {
         switch_user(user, plan.set_groups, !plan.keep_caps.is_empty())?;
     }
-    // SAFETY: workdir is a valid C string.
-    if unsafe { libc::chdir(plan.workdir.as_ptr()) } != 0 {
-        let err = std::io::Error::last_os_error();
-        return Err(fail(
-            SetupFailure::Workdir,
-            format!(
-                "cannot use {} as the working directory inside the container: {err}",
-                plan.workdir.to_string_lossy()
-            ),
-        ));
+    // After the uid change, which clears the parent-death signal.
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes plain integers.
+    if plan.die_with_parent
+        && unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0
+    {
+        return Err(StepError::os("asking to die with the parent"));
     }
+    plan.workdir.enter()?;
     caps::set_final(&plan.keep_caps)?;
     // SAFETY: prctl with PR_SET_NO_NEW_PRIVS takes plain integer arguments.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
@@ -223,12 +273,11 @@ fn exec_command(plan: &ExecPlan) -> StepError {
         );
     }
     let message = if name.contains('/') {
-        format!("{name} does not exist in the image {}", plan.rootfs_name)
+        format!("{name} does not exist in {}", plan.image)
     } else {
         format!(
-            "command '{name}' not found in the image {}: looked inside the container in \
-             PATH={}",
-            plan.rootfs_name,
+            "command '{name}' not found in {}: looked inside the container in PATH={}",
+            plan.image,
             plan.path.join(":")
         )
     };

@@ -151,6 +151,68 @@ impl Drop for Cgroup {
     }
 }
 
+/// The `cgroup.procs` files of the cgroups the container whose init is `init` was moved
+/// into: the hierarchies where the init's cgroup differs from its parent's (the process that
+/// started it, which stays where it was). Empty when the container has no cgroup of its own.
+pub(crate) fn container_procs_files(init: libc::pid_t) -> Vec<PathBuf> {
+    let Some(parent) = crate::procfs::parent(init).filter(|&p| p > 0) else {
+        return Vec::new();
+    };
+    let read = |pid: libc::pid_t| -> Vec<(String, String, String)> {
+        fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| {
+                let mut parts = line.splitn(3, ':');
+                Some((
+                    parts.next()?.to_string(),
+                    parts.next()?.to_string(),
+                    parts.next()?.to_string(),
+                ))
+            })
+            .collect()
+    };
+    let theirs = read(parent);
+    let v1_mounts = v1::mounts();
+    let mut files = Vec::new();
+    for (id, controllers, path) in read(init) {
+        let same = theirs
+            .iter()
+            .any(|(i, c, p)| *i == id && *c == controllers && *p == path);
+        if same {
+            continue;
+        }
+        let mount = if id == "0" {
+            cgroup2_mount()
+        } else {
+            controllers
+                .split(',')
+                .find_map(|c| v1_mounts.get(c).cloned())
+        };
+        if let Some(mount) = mount {
+            files.push(
+                mount
+                    .join(path.trim_start_matches('/'))
+                    .join("cgroup.procs"),
+            );
+        }
+    }
+    files
+}
+
+/// Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified`
+/// on hybrid hosts).
+fn cgroup2_mount() -> Option<PathBuf> {
+    let text = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines().find_map(|line| {
+        let (left, right) = line.split_once(" - ")?;
+        if right.split(' ').next()? != "cgroup2" {
+            return None;
+        }
+        Some(PathBuf::from(left.split(' ').nth(4)?))
+    })
+}
+
 fn all_limits(limits: &Limits, reason: &str) -> Vec<NotApplied> {
     ["memory", "cpu", "pids"]
         .iter()

@@ -18,8 +18,9 @@ pub(super) struct V1 {
     dirs: BTreeMap<&'static str, PathBuf>,
 }
 
-/// Mount points of the v1 hierarchies, by controller, from `/proc/self/mountinfo`.
-fn mounts() -> BTreeMap<String, PathBuf> {
+/// Mount points of the v1 hierarchies, by controller (and `name=` option), from
+/// `/proc/self/mountinfo`.
+pub(super) fn mounts() -> BTreeMap<String, PathBuf> {
     let mut out = BTreeMap::new();
     let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
         return out;
