@@ -49,14 +49,29 @@
 //! # Security
 //!
 //! The job is untrusted and owns its scratch directory. Output transfer reads it only by
-//! descriptor, one path component at a time, and never follows a symbolic link out of
-//! it: a job that leaves `out.txt -> /etc/shadow` gets its job held (when `out.txt` is
-//! named in `transfer_output_files`) or the link skipped (otherwise), and nothing is read
-//! through it (see the `output` module's documentation for the full policy). Names from
-//! the job ad that would climb out (`..` in `transfer_output_files`, in a remap
-//! destination, or in an input name kept with `preserve_relative_paths`) are refused
-//! when the plan is made. Output files replace their destination by rename, never write
-//! through an existing link, and never keep set-user-ID, set-group-ID or sticky bits.
+//! descriptor, one path component at a time with `O_NOFOLLOW`, and never follows a
+//! symbolic link out of it, so a job that leaves `out.txt -> /etc/shadow` gets nothing
+//! read through that link. The policy for symbolic links in the scratch directory:
+//!
+//! * a link whose target is a regular file inside the scratch directory is sent as that
+//!   file's contents (what HTCondor does for every link); an absolute target under the
+//!   container mount point ([`TransferPlan::scratch_mount`], `/srv` by default for
+//!   container jobs) counts as inside;
+//! * a link leading outside, named in `transfer_output_files` (itself or a directory on
+//!   its path), holds the job: code 12, subcode `EPERM`, [`ErrorKind::SymlinkEscape`];
+//! * a link leading outside anywhere else (the default output set, inside a transferred
+//!   directory, standard output or error replaced by a link) is skipped and listed in
+//!   [`TransferStats::skipped`];
+//! * a link to a directory inside a transferred directory is skipped (no loops); FIFOs,
+//!   sockets and device nodes are never opened.
+//!
+//! Names from the job ad that would climb out (`..` in `transfer_output_files`, in a
+//! remap destination, or in an input name kept with `preserve_relative_paths`; an
+//! absolute output name outside the scratch directory) are refused when the plan is
+//! made, before the job runs. Output files are written under a temporary name and
+//! renamed over their destination: a failed transfer leaves no truncated file, an
+//! existing link at the destination is replaced rather than written through, and
+//! set-user-ID, set-group-ID and sticky bits are never kept.
 //!
 //! What is not promised: the transfer runs with the caller's privileges. Submit-side
 //! paths (`Iwd`, inputs, absolute remap destinations) are the submitter's and are used

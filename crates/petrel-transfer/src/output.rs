@@ -3,18 +3,7 @@
 //!
 //! The scratch directory is the job's, so it is read only through
 //! [`crate::beneath::Root`]: nothing outside it is ever read, whatever links the job left.
-//! The policy for symbolic links:
-//!
-//! * A link whose target is a regular file inside the scratch directory is sent as that
-//!   file's contents (what HTCondor does for any link).
-//! * A link that leads outside the scratch directory is never followed. When the job ad
-//!   names it in `transfer_output_files`, the job is held (code 12, subcode `EPERM`): the
-//!   submitter asked for a file petrel will not read. Anywhere else (the default output
-//!   set, inside a transferred directory, standard output and error) it is skipped and
-//!   listed in [`TransferStats::skipped`].
-//! * A link to a directory is never followed inside a tree (no loops); named in
-//!   `transfer_output_files`, a link to a directory inside the scratch directory sends
-//!   that directory.
+//! The crate documentation states the policy for symbolic links.
 //!
 //! Destinations are the names of [`crate::plan::OutputItem`], remapped by
 //! `TransferOutputRemaps`, placed in `Iwd` unless absolute. Their directories must exist
@@ -240,6 +229,11 @@ impl OutputRun<'_> {
 
     /// An entry of `TransferOutput`: it must exist and must not lead outside.
     fn send_named(&mut self, source: &Path, name: &Path) {
+        if let Some(parent) = name.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !self.make_parents(parent) {
+                return;
+            }
+        }
         match self.root.resolve(source) {
             Ok(found) => self.send_found(found, source, name, 0),
             Err(ResolveError::Escape) => {
@@ -258,6 +252,44 @@ impl OutputRun<'_> {
                 self.fail(err);
             }
         }
+    }
+
+    /// Makes the directories a name kept with its relative path (or spooled) sits in,
+    /// each remapped like a name of its own, as HTCondor sends them. Returns false after
+    /// a failure.
+    fn make_parents(&mut self, parent: &Path) -> bool {
+        let mut prefix = PathBuf::new();
+        for c in parent.components() {
+            prefix.push(c);
+            let dest = match self.destination(&prefix) {
+                Ok(d) => d,
+                Err(e) => {
+                    self.fail(e);
+                    return false;
+                }
+            };
+            match make_dir_path(&dest, self.plan.owner) {
+                Ok(true) => {
+                    // the scratch directory's permissions, when the name is one there
+                    let mode = match self.root.resolve(&prefix) {
+                        Ok(Found::Dir(fd)) => rustix::fs::fstat(&fd).map(|st| st.st_mode).ok(),
+                        _ => None,
+                    };
+                    if let Err(e) = chmod_path(&dest, mode.unwrap_or(0o755)) {
+                        let err = self.write_err(ErrorKind::CreateDir, &dest, &e);
+                        self.fail(err);
+                        return false;
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    let err = self.write_err(ErrorKind::CreateDir, &dest, &e);
+                    self.fail(err);
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// The default output set: new or changed entries at the top of the scratch
