@@ -30,18 +30,89 @@ enum Command {
     /// Evaluate ClassAd expressions in the context of ads, as HTCondor's classad_eval does.
     #[command(name = "classad-eval")]
     ClassadEval(commands::classad_eval::Args),
-    /// Submit jobs described by an HTCondor submit file (-dry-run prints the job ads).
+    /// Submit jobs described by an HTCondor submit file to the pool (condor_submit;
+    /// -dry-run prints the job ads instead).
     Submit(commands::submit::Args),
+    /// Show the queue (condor_q): -nobatch, -constraint, -af, -long, -json, -hold, -run,
+    /// -better-analyze JOB.
+    Q(commands::queue::Args),
+    /// Remove jobs (condor_rm): CLUSTER[.PROC]..., -constraint EXPR or -all.
+    Rm(commands::act::Args),
+    /// Hold jobs (condor_hold): CLUSTER[.PROC]..., -constraint EXPR or -all.
+    Hold(commands::act::Args),
+    /// Release held jobs (condor_release): CLUSTER[.PROC]..., -constraint EXPR or -all.
+    Release(commands::act::Args),
+    /// Finished jobs (condor_history): -constraint, -af, -long, -json, -limit.
+    History(commands::queue::Args),
+    /// Wait for the jobs of an event log, or a job, to finish (condor_wait).
+    Wait(commands::wait::Args),
+    /// Print a running job's standard output or error (condor_tail): -f, -stderr.
+    Tail(commands::wait::TailArgs),
+    /// A shell (or a command) inside a running job's container (condor_ssh_to_job).
+    Ssh(commands::pool::SshArgs),
+    /// The pool's slots, their container capabilities and what runs on them (condor_status).
+    Status(commands::pool::StatusArgs),
+    /// The pool daemon: run, start, stop, status.
+    Pool(commands::pool::Args),
+    /// One job's starter (started by the pool daemon).
+    #[command(hide = true)]
+    Starter(commands::pool::StarterArgs),
+}
+
+/// HTCondor's command names, which run the same code when petrel is invoked under them
+/// (a symlink `condor_q -> petrel`).
+const CONDOR_NAMES: [(&str, &str); 10] = [
+    ("condor_submit", "submit"),
+    ("condor_q", "q"),
+    ("condor_rm", "rm"),
+    ("condor_hold", "hold"),
+    ("condor_release", "release"),
+    ("condor_history", "history"),
+    ("condor_wait", "wait"),
+    ("condor_tail", "tail"),
+    ("condor_ssh_to_job", "ssh"),
+    ("condor_status", "status"),
+];
+
+/// The command line, with `condor_q ARGS` read as `petrel q ARGS`.
+fn arguments() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let name = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("petrel")
+        .to_string();
+    if let Some((_, sub)) = CONDOR_NAMES.iter().find(|(c, _)| *c == name) {
+        args[0] = "petrel".into();
+        args.insert(1, (*sub).into());
+    }
+    args
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let cli = Cli::parse_from(arguments());
+    if matches!(cli.command, Command::Starter(_)) {
+        init_starter_logging();
+    } else {
+        init_logging(cli.verbose);
+    }
     let result = match cli.command {
         Command::Run(args) => commands::run::run(*args),
         Command::Image(args) => commands::image::run(args),
         Command::ClassadEval(args) => commands::classad_eval::run(args),
         Command::Submit(args) => commands::submit::run(args),
+        Command::Q(args) => commands::queue::run_q(args),
+        Command::Rm(args) => commands::act::run(petrel_pool::proto::Action::Remove, args),
+        Command::Hold(args) => commands::act::run(petrel_pool::proto::Action::Hold, args),
+        Command::Release(args) => commands::act::run(petrel_pool::proto::Action::Release, args),
+        Command::History(args) => commands::queue::run_history(args),
+        Command::Wait(args) => commands::wait::run_wait(args),
+        Command::Tail(args) => commands::wait::run_tail(args),
+        Command::Ssh(args) => commands::pool::run_ssh(args),
+        Command::Status(args) => commands::pool::run_status(args),
+        Command::Pool(args) => commands::pool::run(args),
+        Command::Starter(args) => commands::pool::run_starter(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -71,4 +142,20 @@ fn init_logging(verbose: u8) {
             .init(),
         Err(_) => builder.with_max_level(level).init(),
     }
+}
+
+/// The starter puts the job's own files on fds 1 and 2, so it logs to a copy of the
+/// descriptor it was started with (the job's `starter.log`), with timestamps.
+fn init_starter_logging() {
+    use std::os::fd::AsFd;
+    let Ok(fd) = std::io::stderr().as_fd().try_clone_to_owned() else {
+        return;
+    };
+    let file = std::sync::Mutex::new(std::fs::File::from(fd));
+    tracing_subscriber::fmt()
+        .with_writer(file)
+        .with_target(false)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .init();
 }

@@ -7,7 +7,7 @@
 //! in the long form (`Attr = value`, a blank line between ads); `-queue ARGS` supplies the
 //! queue statement; `-append CMD` / `-a CMD` adds a command before the queue statement;
 //! `-batch-name NAME`; `-max-procs N` caps the number of jobs (default 10 million).
-//! Without `-dry-run` or `-dump` the jobs would go to the pool, which is not available yet.
+//! Without `-dry-run` or `-dump` the jobs go to the pool, which is started if needed.
 
 use std::io::Write;
 
@@ -152,15 +152,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let Some(file) = p.file.as_deref() else {
         bail!("no submit file given (reading a submit description from standard input is not supported)\n{USAGE}");
     };
+    if p.mode == Mode::Submit {
+        return submit_to_pool(file, p.opts);
+    }
     let sub = Submission::from_file(file, &p.opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     for w in sub.warnings() {
         eprintln!("WARNING: {w}");
-    }
-    if p.mode == Mode::Submit {
-        bail!(
-            "{} job(s) in {file} are valid, but the petrel pool is not available yet; use -dry-run or -dump to see the job ads",
-            sub.proc_count()
-        );
     }
     // validate every proc first so that nothing is printed on error
     for ad in sub.procs() {
@@ -188,6 +185,42 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         println!("{count} job(s) dry-run to cluster {}.", sub.cluster_id());
     }
     Ok(0)
+}
+
+/// Queues the jobs: a cluster id from the pool (the file may use `$(Cluster)`), every proc
+/// expanded here with the submitter's files and environment, then one request that queues
+/// all of them or none.
+fn submit_to_pool(file: &str, mut opts: SubmitOptions) -> anyhow::Result<u8> {
+    use petrel_pool::proto::{AdText, Request, Response};
+    let mut client = super::pool_client::connect()?;
+    let Response::Cluster { id } = client.call(&Request::NewCluster)? else {
+        bail!("unexpected answer from the pool");
+    };
+    opts.cluster_id = id;
+    let sub = Submission::from_file(file, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for w in sub.warnings() {
+        eprintln!("WARNING: {w}");
+    }
+    let result = sub.expand().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let text = |ad: &petrel_submit::JobAd| -> AdText {
+        ad.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let procs: Vec<AdText> = result.procs.iter().map(text).collect();
+    let request = Request::Submit {
+        cluster: id,
+        cluster_ad: text(&result.cluster_ad),
+        procs,
+    };
+    match client.call(&request)? {
+        Response::Submitted { cluster, count } => {
+            println!("Submitting job(s){}.", if count > 1 { "..." } else { "" });
+            println!("{count} job(s) submitted to cluster {cluster}.");
+            Ok(0)
+        }
+        other => bail!("unexpected answer from the pool: {other:?}"),
+    }
 }
 
 /// `-dump`: each fully expanded ad in the long form, a blank line between ads.

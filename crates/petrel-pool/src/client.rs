@@ -1,0 +1,124 @@
+//! Talking to a pool daemon, starting it on first use.
+
+use std::fs;
+use std::io::{BufReader, BufWriter};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::config::PoolPaths;
+use crate::error::PoolError;
+use crate::proto::{read_frame, write_frame, Request, Response};
+
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    writer: BufWriter<UnixStream>,
+    pub paths: PoolPaths,
+}
+
+impl Client {
+    /// Connects to the pool in `dir`, starting its daemon with `program pool run` when it
+    /// is not running and this user may start it.
+    pub fn connect_or_start(dir: &Path, program: &Path) -> Result<Client, PoolError> {
+        let paths = PoolPaths::new(dir);
+        match Client::connect(&paths) {
+            Ok(c) => return Ok(c),
+            Err(e) if !crate::daemon::may_start(dir) => {
+                return Err(PoolError::NotRunning(format!(
+                    "the pool at {} is not running, and it is not yours to start ({e})",
+                    dir.display()
+                )))
+            }
+            Err(_) => {}
+        }
+        start_daemon(&paths, program)?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match Client::connect(&paths) {
+                Ok(c) => return Ok(c),
+                Err(e) if Instant::now() > deadline => {
+                    return Err(PoolError::NotRunning(format!(
+                        "started the pool daemon for {}, but it does not answer ({e}); see {}",
+                        dir.display(),
+                        paths.log().display()
+                    )))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    /// Connects to a running daemon.
+    pub fn connect(paths: &PoolPaths) -> Result<Client, PoolError> {
+        let socket = paths.socket();
+        let stream = UnixStream::connect(&socket)
+            .map_err(|e| PoolError::io(format!("connecting to {}", socket.display()), e))?;
+        let reader = BufReader::new(
+            stream
+                .try_clone()
+                .map_err(|e| PoolError::io("cloning the socket", e))?,
+        );
+        Ok(Client {
+            reader,
+            writer: BufWriter::new(stream),
+            paths: paths.clone(),
+        })
+    }
+
+    /// One request, one response; a daemon-side refusal becomes `PoolError::Refused`.
+    pub fn call(&mut self, request: &Request) -> Result<Response, PoolError> {
+        write_frame(&mut self.writer, request)?;
+        match read_frame::<Response>(&mut self.reader)? {
+            Some(Response::Error { message }) => Err(PoolError::Refused(message)),
+            Some(r) => Ok(r),
+            None => Err(PoolError::Protocol(
+                "the pool daemon closed the connection".into(),
+            )),
+        }
+    }
+}
+
+fn start_daemon(paths: &PoolPaths, program: &Path) -> Result<(), PoolError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let mode = if rustix::process::getuid().is_root() {
+        0o755
+    } else {
+        0o700
+    };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(&paths.dir)
+        .map_err(|e| PoolError::io(format!("creating {}", paths.dir.display()), e))?;
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(paths.log())
+        .map_err(|e| PoolError::io(format!("opening {}", paths.log().display()), e))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| PoolError::io("duplicating the log file", e))?;
+    Command::new(program)
+        .arg("pool")
+        .arg("run")
+        .env("PETREL_POOL_DIR", absolute(&paths.dir))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| PoolError::io(format!("starting {} pool run", program.display()), e))?;
+    Ok(())
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}

@@ -1,0 +1,262 @@
+//! Where a pool keeps its state, and its settings.
+//!
+//! A pool lives in one directory: `queue.db` (SQLite, WAL), `pool.sock` (the API),
+//! `execute/` (job scratch directories), `spool/` (per-job starter files) and
+//! `daemon.log`. A user's own pool is `$XDG_STATE_HOME/petrel/pool` (or
+//! `~/.local/state/petrel/pool`); root's is the system pool `/var/lib/petrel/pool`.
+//! `PETREL_POOL_DIR` names another (a shared system pool, a test's private pool).
+//!
+//! Settings come from `<dir>/config` (HTCondor style: `NAME = value` lines, `#` comments)
+//! and are overridden by `PETREL_<NAME>` environment variables of the daemon.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::PoolError;
+
+/// The directory of the pool this process talks to.
+pub fn default_pool_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PETREL_POOL_DIR") {
+        return PathBuf::from(dir);
+    }
+    if rustix::process::getuid().is_root() {
+        return PathBuf::from("/var/lib/petrel/pool");
+    }
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| {
+            PathBuf::from(format!(
+                "/tmp/petrel-{}",
+                rustix::process::getuid().as_raw()
+            ))
+        });
+    state.join("petrel/pool")
+}
+
+/// The pool's files.
+#[derive(Debug, Clone)]
+pub struct PoolPaths {
+    pub dir: PathBuf,
+}
+
+impl PoolPaths {
+    pub fn new(dir: impl Into<PathBuf>) -> PoolPaths {
+        PoolPaths { dir: dir.into() }
+    }
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("pool.sock")
+    }
+    pub fn database(&self) -> PathBuf {
+        self.dir.join("queue.db")
+    }
+    pub fn execute(&self) -> PathBuf {
+        self.dir.join("execute")
+    }
+    pub fn spool(&self) -> PathBuf {
+        self.dir.join("spool")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("daemon.log")
+    }
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join("daemon.lock")
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.join("config")
+    }
+}
+
+/// The daemon's settings.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// CPUs of the partitionable slot (`NUM_CPUS`; default: the CPUs this process may use).
+    pub cpus: u32,
+    /// Memory of the slot in MiB (`MEMORY`; default: physical memory).
+    pub memory_mib: u64,
+    /// Disk of the slot in KiB (`DISK`; default: free space of the execute directory).
+    pub disk_kib: u64,
+    /// How often `periodic_*` expressions are evaluated (`PERIODIC_EXPR_INTERVAL`, s).
+    pub periodic_interval: Duration,
+    /// The longest a negotiation cycle waits when nothing happens (`NEGOTIATOR_INTERVAL`, s);
+    /// submits and finished jobs start a cycle at once.
+    pub negotiator_interval: Duration,
+    /// Users who may act on every job besides root (`QUEUE_SUPER_USERS`, comma list).
+    pub super_users: Vec<String>,
+    /// Where job scratch directories are made (`EXECUTE`).
+    pub execute_dir: PathBuf,
+    /// Extra slot attributes (`STARTD_ATTRS`-like: `SLOT_ATTR_<Name> = expr`).
+    pub slot_attrs: Vec<(String, String)>,
+    /// The `petrel` binary that runs as the starter.
+    pub starter_program: PathBuf,
+    /// Container runtimes in order of preference (`CONTAINER_RUNTIMES`).
+    pub runtimes: Vec<String>,
+}
+
+impl PoolConfig {
+    /// Reads `<dir>/config` and `PETREL_*` overrides, filling in what the machine has.
+    pub fn load(paths: &PoolPaths) -> Result<PoolConfig, PoolError> {
+        let mut settings = HashMap::new();
+        let file = paths.config();
+        match std::fs::read_to_string(&file) {
+            Ok(text) => parse_config(&text, &file, &mut settings)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(PoolError::io(format!("reading {}", file.display()), e)),
+        }
+        for (key, value) in std::env::vars() {
+            if let Some(name) = key.strip_prefix("PETREL_") {
+                settings.insert(name.to_ascii_uppercase(), value);
+            }
+        }
+        let get = |name: &str| settings.get(name).map(|s| s.trim().to_string());
+        let number = |name: &str| -> Result<Option<u64>, PoolError> {
+            get(name)
+                .map(|v| {
+                    v.parse::<u64>().map_err(|_| {
+                        PoolError::Config(format!("{name} = {v}: expected a whole number"))
+                    })
+                })
+                .transpose()
+        };
+        let execute_dir = get("EXECUTE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| paths.execute());
+        let cpus = match number("NUM_CPUS")? {
+            Some(n) if n >= 1 => n as u32,
+            Some(_) => return Err(PoolError::Config("NUM_CPUS must be at least 1".into())),
+            None => std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1),
+        };
+        let memory_mib = match number("MEMORY")? {
+            Some(m) => m,
+            None => physical_memory_mib(),
+        };
+        let disk_kib = match number("DISK")? {
+            Some(d) => d,
+            None => free_disk_kib(execute_dir.parent().unwrap_or(Path::new("/"))),
+        };
+        let secs = |name: &str, default: u64| -> Result<Duration, PoolError> {
+            Ok(Duration::from_secs(number(name)?.unwrap_or(default).max(1)))
+        };
+        let slot_attrs = settings
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("SLOT_ATTR_")
+                    .map(|n| (n.to_string(), v.clone()))
+            })
+            .collect();
+        let starter_program = match get("STARTER") {
+            Some(p) => PathBuf::from(p),
+            None => std::env::current_exe()
+                .map_err(|e| PoolError::io("finding the petrel binary for the starter", e))?,
+        };
+        Ok(PoolConfig {
+            cpus,
+            memory_mib,
+            disk_kib,
+            periodic_interval: secs("PERIODIC_EXPR_INTERVAL", 60)?,
+            negotiator_interval: secs("NEGOTIATOR_INTERVAL", 20)?,
+            super_users: list(get("QUEUE_SUPER_USERS")),
+            execute_dir,
+            slot_attrs,
+            starter_program,
+            runtimes: {
+                let l = list(get("CONTAINER_RUNTIMES"));
+                if l.is_empty() {
+                    vec!["embedded".to_string()]
+                } else {
+                    l
+                }
+            },
+        })
+    }
+}
+
+fn list(value: Option<String>) -> Vec<String> {
+    value
+        .map(|v| {
+            v.split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parse_config(
+    text: &str,
+    file: &Path,
+    out: &mut HashMap<String, String>,
+) -> Result<(), PoolError> {
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            return Err(PoolError::Config(format!(
+                "{}:{}: expected NAME = value, found '{line}'",
+                file.display(),
+                n + 1
+            )));
+        };
+        let k = k.trim();
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(PoolError::Config(format!(
+                "{}:{}: '{k}' is not a setting name (letters, digits and _)",
+                file.display(),
+                n + 1
+            )));
+        }
+        out.insert(k.to_ascii_uppercase(), v.trim().to_string());
+    }
+    Ok(())
+}
+
+fn physical_memory_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kib| kib / 1024)
+        .unwrap_or(1024)
+}
+
+fn free_disk_kib(dir: &Path) -> u64 {
+    let mut probe = dir;
+    loop {
+        if let Ok(st) = rustix::fs::statvfs(probe) {
+            return st.f_bavail.saturating_mul(st.f_frsize) / 1024;
+        }
+        match probe.parent() {
+            Some(p) => probe = p,
+            None => return 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_lines() {
+        let mut m = HashMap::new();
+        parse_config(
+            "# c\nNUM_CPUS = 4\n\nqueue_super_users = a, b\n",
+            Path::new("f"),
+            &mut m,
+        )
+        .unwrap();
+        assert_eq!(m["NUM_CPUS"], "4");
+        assert_eq!(list(m.get("QUEUE_SUPER_USERS").cloned()), vec!["a", "b"]);
+        let e = parse_config("ok = 1\nbroken line\n", Path::new("f"), &mut m).unwrap_err();
+        assert!(e.to_string().contains("f:2"), "{e}");
+    }
+}

@@ -1,0 +1,418 @@
+//! `petrel pool`: schedd, negotiator and startd in one process.
+//!
+//! Threads: one accepts connections (one short-lived thread per client), one runs
+//! negotiation and the periodic policy, one per running starter waits for it, and one
+//! writes event logs. They share the [`Core`] behind a mutex; a negotiation cycle runs at
+//! once when jobs arrive or a slot frees up, and at the latest every
+//! `NEGOTIATOR_INTERVAL`.
+
+use std::fs;
+use std::io::{BufReader, BufWriter};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rustix::fs::FlockOperation;
+
+use crate::config::{PoolConfig, PoolPaths};
+use crate::core::{Core, Peer};
+use crate::error::PoolError;
+use crate::events::EventSink;
+use crate::job::JobId;
+use crate::proto::{read_frame, write_frame, Request, Response};
+use crate::queue::Pending;
+use crate::starter::task::{self, ContainerInfo};
+use crate::starters;
+
+/// What the daemon's threads share.
+pub struct Shared {
+    core: Mutex<Core>,
+    kick: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Core> {
+        // A panic while holding the lock aborts the process (panic = "abort" in release),
+        // so a poisoned lock only happens in tests; the state is still consistent on disk.
+        self.core.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a negotiation cycle soon.
+    pub fn kick(&self) {
+        *self.kick.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.wake.notify_all();
+    }
+
+    /// Called by a starter's watcher when the starter has exited.
+    pub fn starter_ended(&self, id: JobId, exit_code: Option<i32>) {
+        {
+            let mut core = self.lock();
+            if let Err(e) = core.starter_ended(id, exit_code) {
+                tracing::error!("job {id}: {e}");
+            }
+        }
+        self.kick();
+    }
+}
+
+/// Runs the pool until `petrel pool stop` (or SIGTERM). `runtime_attrs` are the slot
+/// attributes the container runtime probes found.
+pub fn run(paths: PoolPaths, runtime_attrs: Vec<(String, String)>) -> Result<(), PoolError> {
+    let root = rustix::process::getuid().is_root();
+    let mode = if root { 0o755 } else { 0o700 };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(&paths.dir)
+        .map_err(|e| {
+            PoolError::io(
+                format!("creating the pool directory {}", paths.dir.display()),
+                e,
+            )
+        })?;
+    for d in [paths.spool(), paths.execute()] {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(if root { 0o755 } else { 0o700 })
+            .create(&d)
+            .map_err(|e| PoolError::io(format!("creating {}", d.display()), e))?;
+    }
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(paths.lock())
+        .map_err(|e| PoolError::io(format!("opening {}", paths.lock().display()), e))?;
+    if rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive).is_err() {
+        return Err(PoolError::Refused(format!(
+            "a pool daemon is already running for {}",
+            paths.dir.display()
+        )));
+    }
+    let config = PoolConfig::load(&paths)?;
+    let events = EventSink::start();
+    let mut core = Core::open(paths.clone(), config, &runtime_attrs, events)?;
+    let watch = core.recover_running();
+    let socket = paths.socket();
+    let _ = fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket)
+        .map_err(|e| PoolError::io(format!("listening on {}", socket.display()), e))?;
+    // The system pool is open to every local user; each may act only on their own jobs.
+    let perm = if root { 0o666 } else { 0o600 };
+    fs::set_permissions(&socket, fs::Permissions::from_mode(perm))
+        .map_err(|e| PoolError::io(format!("setting permissions of {}", socket.display()), e))?;
+    tracing::info!(
+        "pool {} up: {} cpus, {} MiB, {} KiB disk; {} job(s) in the queue",
+        paths.dir.display(),
+        core.machine.total.cpus,
+        core.machine.total.memory_mib,
+        core.machine.total.disk_kib,
+        core.queue.jobs.len()
+    );
+    let shared = Arc::new(Shared {
+        core: Mutex::new(core),
+        kick: Mutex::new(true),
+        wake: Condvar::new(),
+    });
+    for (id, pid) in watch {
+        let spool = shared
+            .lock()
+            .queue
+            .get(id)
+            .and_then(|j| j.claim.as_ref().map(|c| c.spool.clone()));
+        if let Some(spool) = spool {
+            starters::watch_orphan(shared.clone(), id, pid, spool);
+        }
+    }
+    {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("negotiator".into())
+            .spawn(move || scheduler(shared))
+            .map_err(|e| PoolError::io("starting the negotiator", e))?;
+    }
+    for conn in listener.incoming() {
+        let stream = match conn {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                continue;
+            }
+        };
+        let for_client = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("client".into())
+            .spawn(move || {
+                if let Err(e) = serve(&for_client, stream) {
+                    tracing::debug!("client: {e}");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot serve a client: {e}");
+        }
+        if shared.lock().stopping {
+            break;
+        }
+    }
+    shutdown(&shared, &paths);
+    Ok(())
+}
+
+/// Negotiation and periodic policy.
+fn scheduler(shared: Arc<Shared>) {
+    let mut last_periodic = Instant::now();
+    loop {
+        let (interval, periodic_every) = {
+            let core = shared.lock();
+            (
+                core.config.negotiator_interval,
+                core.config.periodic_interval,
+            )
+        };
+        {
+            let guard = shared.kick.lock().unwrap_or_else(|p| p.into_inner());
+            let wait = interval.min(periodic_every.saturating_sub(last_periodic.elapsed()));
+            let (mut kicked, _) = shared
+                .wake
+                .wait_timeout_while(guard, wait.max(Duration::from_millis(10)), |k| !*k)
+                .unwrap_or_else(|p| p.into_inner());
+            *kicked = false;
+        }
+        let mut core = shared.lock();
+        if core.stopping {
+            return;
+        }
+        if last_periodic.elapsed() >= periodic_every {
+            last_periodic = Instant::now();
+            core.periodic();
+        }
+        for (id, slot, want) in core.negotiate() {
+            match core.start_job(id, &slot, want) {
+                Ok(child) => starters::watch_child(shared.clone(), id, child),
+                Err(e) => {
+                    tracing::error!("job {id}: cannot start: {e}");
+                    core.machine.release(&slot);
+                }
+            }
+        }
+    }
+}
+
+fn serve(shared: &Arc<Shared>, stream: UnixStream) -> Result<(), PoolError> {
+    let cred = rustix::net::sockopt::socket_peercred(&stream)
+        .map_err(|e| PoolError::io("reading the peer's credentials", e.into()))?;
+    let peer = shared.lock().peer(cred.uid.as_raw(), cred.gid.as_raw());
+    let mut reader = BufReader::new(stream.try_clone().map_err(|e| PoolError::io("socket", e))?);
+    let mut writer = BufWriter::new(stream);
+    loop {
+        let request: Request = match read_frame(&mut reader) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                // Tell the client what was wrong, then drop only this connection.
+                let _ = write_frame(
+                    &mut writer,
+                    &Response::Error {
+                        message: e.to_string(),
+                    },
+                );
+                return Err(e);
+            }
+        };
+        let stop = matches!(request, Request::Stop) && peer.admin;
+        let response = handle(shared, &peer, request).unwrap_or_else(|e| Response::Error {
+            message: e.to_string(),
+        });
+        write_frame(&mut writer, &response)?;
+        if stop {
+            // Wake the accept loop so it notices.
+            let _ = UnixStream::connect(shared.lock().paths.socket());
+            return Ok(());
+        }
+    }
+}
+
+fn handle(shared: &Arc<Shared>, peer: &Peer, request: Request) -> Result<Response, PoolError> {
+    Ok(match request {
+        Request::Hello => Response::Hello {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            uid: peer.uid,
+        },
+        Request::NewCluster => Response::Cluster {
+            id: shared.lock().new_cluster(peer)?,
+        },
+        Request::Submit {
+            cluster,
+            cluster_ad,
+            procs,
+        } => {
+            let count = shared.lock().submit(peer, cluster, cluster_ad, procs)?;
+            shared.kick();
+            Response::Submitted { cluster, count }
+        }
+        Request::Query {
+            constraint,
+            attrs,
+            history,
+            limit,
+        } => Response::Ads {
+            ads: shared
+                .lock()
+                .query(peer, constraint.as_deref(), &attrs, history, limit)?,
+        },
+        Request::Act {
+            action,
+            targets,
+            constraint,
+            all,
+            reason,
+        } => {
+            let (done, skipped) = {
+                let mut core = shared.lock();
+                let r = core.act(peer, action, &targets, constraint.as_deref(), all, reason)?;
+                core.events.flush();
+                r
+            };
+            shared.kick();
+            Response::Acted { done, skipped }
+        }
+        Request::Analyze { job } => {
+            let core = shared.lock();
+            match core.queue.get(job) {
+                Some(j) if !peer.may_touch(j) => {
+                    return Err(PoolError::Refused(format!("job {job}: permission denied")))
+                }
+                _ => {}
+            }
+            Response::Text {
+                text: core
+                    .analyze(job)
+                    .ok_or_else(|| PoolError::Refused(format!("job {job} is not in the queue")))?,
+            }
+        }
+        Request::Status => {
+            let core = shared.lock();
+            let mut slots = vec![core.machine.free_ad().to_old_syntax()];
+            for name in core.machine.dynamic.keys() {
+                if let Some(ad) = core.machine.dynamic_ad(name) {
+                    slots.push(ad.to_old_syntax());
+                }
+            }
+            Response::Status { slots }
+        }
+        Request::JobInfo { job } => job_info(&shared.lock(), peer, job)?,
+        Request::Stop => {
+            if !peer.admin {
+                return Err(PoolError::Refused(
+                    "only the pool's owner, root or a QUEUE_SUPER_USERS member may stop it".into(),
+                ));
+            }
+            shared.lock().stopping = true;
+            shared.kick();
+            Response::Ok
+        }
+    })
+}
+
+fn job_info(core: &Core, peer: &Peer, id: JobId) -> Result<Response, PoolError> {
+    let job = core
+        .queue
+        .get(id)
+        .ok_or_else(|| PoolError::Refused(format!("job {id} is not in the queue")))?;
+    if !peer.may_touch(job) {
+        return Err(PoolError::Refused(format!(
+            "job {id}: permission denied: not your job"
+        )));
+    }
+    let claim = job.claim.as_ref();
+    let container: Option<ContainerInfo> =
+        claim.and_then(|c| task::read_json(&c.spool.join(task::CONTAINER_FILE)).ok());
+    let scratch = claim.map(|c| c.scratch.clone());
+    let in_scratch = |name: &str| {
+        scratch
+            .as_ref()
+            .map(|s| s.join(name).to_string_lossy().into_owned())
+    };
+    Ok(Response::JobInfo {
+        status: job.status.code(),
+        stdout: in_scratch(crate::starter::STDOUT_NAME),
+        stderr: in_scratch(crate::starter::STDERR_NAME),
+        scratch: scratch.map(|s| s.to_string_lossy().into_owned()),
+        container_pid: container.as_ref().map(|c| c.pid),
+        target_dir: container
+            .map(|c| c.target_dir)
+            .unwrap_or_else(|| petrel_runtime::DEFAULT_TARGET_DIR.to_string()),
+    })
+}
+
+/// Stops cleanly: running jobs are vacated (back to idle, logged as evicted), the queue
+/// is on disk, and the socket is removed.
+fn shutdown(shared: &Arc<Shared>, paths: &PoolPaths) {
+    let running: Vec<JobId> = {
+        let mut core = shared.lock();
+        let ids: Vec<JobId> = core
+            .queue
+            .jobs
+            .values()
+            .filter(|j| j.claim.is_some())
+            .map(|j| j.id)
+            .collect();
+        for id in &ids {
+            core.stop_running(*id, Pending::Vacate("the pool was shut down".into()));
+        }
+        ids
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let left = {
+            let core = shared.lock();
+            running
+                .iter()
+                .filter(|id| core.queue.get(**id).is_some_and(|j| j.claim.is_some()))
+                .count()
+        };
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    shared.lock().events.flush();
+    let _ = fs::remove_file(paths.socket());
+    tracing::info!("pool {} stopped", paths.dir.display());
+}
+
+/// Whether `dir` is a pool this user may start (their own, or root's).
+pub fn may_start(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let uid = rustix::process::getuid().as_raw();
+    let mut probe = Some(dir);
+    while let Some(p) = probe {
+        if let Ok(meta) = fs::metadata(p) {
+            return meta.uid() == uid || uid == 0;
+        }
+        probe = p.parent();
+    }
+    false
+}
+
+/// Slot attributes for the embedded runtime: the image kinds it runs (its own store reads
+/// registries, OCI layouts, docker archives, SIF and squashfs), with HTCondor's names.
+pub fn embedded_runtime_attrs() -> Vec<(String, String)> {
+    [
+        ("HasContainer", "true"),
+        ("HasDockerURL", "true"),
+        ("HasSIF", "true"),
+        ("HasSandboxImage", "true"),
+        ("HasSquashfs", "true"),
+        ("HasOCILayout", "true"),
+        ("HasPidNamespaces", "true"),
+        ("ContainerRuntimes", "\"embedded\""),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}

@@ -1,0 +1,112 @@
+//! Writing jobs' event logs (`log = file`) from the daemon, off the request path.
+//!
+//! Records go through a channel to one writer thread, so a slow disk never stalls the
+//! queue. When the daemon is root and the job belongs to someone else, the thread
+//! switches its own effective ids to the job owner's before it opens the log (Linux
+//! credentials are per thread), so a user cannot get root to write where they could not.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::SystemTime;
+
+use petrel_userlog::{Event, JobId as LogJobId, UserLog};
+
+use crate::job::JobId;
+
+/// One record for a job's log.
+pub struct Record {
+    pub path: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub job: JobId,
+    pub at: SystemTime,
+    pub event: Event,
+}
+
+/// Where the daemon sends records; cheap to clone.
+#[derive(Clone)]
+pub struct EventSink {
+    tx: mpsc::Sender<Message>,
+}
+
+enum Message {
+    Record(Box<Record>),
+    /// Answered once everything sent before it is written.
+    Flush(mpsc::Sender<()>),
+}
+
+impl EventSink {
+    /// Starts the writer thread.
+    pub fn start() -> EventSink {
+        let (tx, rx) = mpsc::channel::<Message>();
+        std::thread::Builder::new()
+            .name("event-log".into())
+            .spawn(move || writer(rx))
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!("cannot start the event log writer: {e}"));
+        EventSink { tx }
+    }
+
+    pub fn send(&self, record: Record) {
+        let _ = self.tx.send(Message::Record(Box::new(record)));
+    }
+
+    /// Waits until every record sent so far is on disk (used before replying to a
+    /// client that will read the log, and at shutdown).
+    pub fn flush(&self) {
+        let (tx, rx) = mpsc::channel();
+        if self.tx.send(Message::Flush(tx)).is_ok() {
+            let _ = rx.recv();
+        }
+    }
+}
+
+fn writer(rx: mpsc::Receiver<Message>) {
+    let mut open: HashMap<(PathBuf, u32), UserLog> = HashMap::new();
+    while let Ok(msg) = rx.recv() {
+        let record = match msg {
+            Message::Record(r) => r,
+            Message::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
+        let key = (record.path.clone(), record.uid);
+        if !open.contains_key(&key) {
+            // A log file is kept open while it is busy; many short clusters would
+            // otherwise pile up descriptors.
+            if open.len() > 64 {
+                open.clear();
+            }
+            match open_as(&record.path, record.uid, record.gid) {
+                Ok(log) => {
+                    open.insert(key.clone(), log);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "job {}: cannot open event log {}: {e}",
+                        record.job,
+                        record.path.display()
+                    );
+                    continue;
+                }
+            }
+        }
+        if let Some(log) = open.get(&key) {
+            let id = LogJobId::new(record.job.cluster, record.job.proc);
+            if let Err(e) = log.write(id, record.at, &record.event) {
+                tracing::warn!(
+                    "job {}: cannot write event log {}: {e}",
+                    record.job,
+                    record.path.display()
+                );
+                open.remove(&key);
+            }
+        }
+    }
+}
+
+fn open_as(path: &std::path::Path, uid: u32, gid: u32) -> Result<UserLog, String> {
+    crate::creds::as_user(uid, gid, || UserLog::open(path).map_err(|e| e.to_string()))?
+}

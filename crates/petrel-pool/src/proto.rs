@@ -1,0 +1,191 @@
+//! The daemon's API: JSON messages over a Unix socket, each framed by a 4-byte big-endian
+//! length. The peer's uid comes from the kernel (`SO_PEERCRED`), never from a message.
+
+use std::io::{Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::PoolError;
+use crate::job::{JobId, JobSelector};
+
+/// The largest message accepted: enough for a million-proc submit, small enough that a
+/// hostile length cannot make the daemon allocate without bound.
+pub const MAX_FRAME: usize = 512 << 20;
+
+/// `(attribute, ClassAd expression text)`, as `petrel-submit` produces them.
+pub type AdText = Vec<(String, String)>;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    Hello,
+    /// Reserve a cluster id (the submit file's `$(Cluster)` needs it before expansion).
+    NewCluster,
+    Submit {
+        cluster: i64,
+        cluster_ad: AdText,
+        procs: Vec<AdText>,
+    },
+    Query {
+        constraint: Option<String>,
+        /// Attributes to return; empty means the whole ad.
+        attrs: Vec<String>,
+        history: bool,
+        limit: Option<usize>,
+    },
+    Act {
+        action: Action,
+        targets: Vec<JobSelector>,
+        constraint: Option<String>,
+        all: bool,
+        reason: Option<String>,
+    },
+    Analyze {
+        job: JobId,
+    },
+    Status,
+    JobInfo {
+        job: JobId,
+    },
+    Stop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Remove,
+    Hold,
+    Release,
+}
+
+impl Action {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Remove => "removed",
+            Action::Hold => "held",
+            Action::Release => "released",
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Response {
+    Hello {
+        version: String,
+        pid: u32,
+        uid: u32,
+    },
+    Cluster {
+        id: i64,
+    },
+    Submitted {
+        cluster: i64,
+        count: usize,
+    },
+    /// Ads in old ClassAd syntax (`Name = expr` lines).
+    Ads {
+        ads: Vec<String>,
+    },
+    Acted {
+        done: Vec<JobId>,
+        /// Jobs named but not acted on, with why.
+        skipped: Vec<(JobId, String)>,
+    },
+    Text {
+        text: String,
+    },
+    Status {
+        slots: Vec<String>,
+    },
+    JobInfo {
+        status: i64,
+        scratch: Option<String>,
+        stdout: Option<String>,
+        stderr: Option<String>,
+        container_pid: Option<i32>,
+        target_dir: String,
+    },
+    Ok,
+    Error {
+        message: String,
+    },
+}
+
+pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<(), PoolError> {
+    let body = serde_json::to_vec(msg).map_err(|e| PoolError::Protocol(e.to_string()))?;
+    if body.len() > MAX_FRAME {
+        return Err(PoolError::Refused(format!(
+            "message of {} bytes is larger than the {} MiB limit",
+            body.len(),
+            MAX_FRAME >> 20
+        )));
+    }
+    let len = (body.len() as u32).to_be_bytes();
+    w.write_all(&len)
+        .and_then(|_| w.write_all(&body))
+        .and_then(|_| w.flush())
+        .map_err(|e| PoolError::io("writing to the pool socket", e))
+}
+
+/// Reads one frame; `Ok(None)` at a clean end of stream.
+pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> Result<Option<T>, PoolError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(PoolError::io("reading from the pool socket", e)),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(PoolError::Protocol(format!(
+            "message length {len} exceeds the {} MiB limit",
+            MAX_FRAME >> 20
+        )));
+    }
+    let mut body = Vec::new();
+    r.take(len as u64)
+        .read_to_end(&mut body)
+        .map_err(|e| PoolError::io("reading from the pool socket", e))?;
+    if body.len() != len {
+        return Err(PoolError::Protocol(
+            "connection closed in the middle of a message".into(),
+        ));
+    }
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| PoolError::Protocol(format!("malformed request: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip_and_refuse_garbage() {
+        let mut buf = Vec::new();
+        write_frame(
+            &mut buf,
+            &Request::Analyze {
+                job: JobId::new(3, 4),
+            },
+        )
+        .unwrap();
+        let r: Request = read_frame(&mut buf.as_slice()).unwrap().unwrap();
+        assert!(matches!(r, Request::Analyze { job } if job == JobId::new(3, 4)));
+
+        let mut huge = (u32::MAX).to_be_bytes().to_vec();
+        huge.extend_from_slice(b"{}");
+        assert!(read_frame::<Request>(&mut huge.as_slice()).is_err());
+
+        let mut junk = 5u32.to_be_bytes().to_vec();
+        junk.extend_from_slice(b"{{{{{");
+        let e = read_frame::<Request>(&mut junk.as_slice()).unwrap_err();
+        assert!(e.to_string().contains("malformed"), "{e}");
+
+        let mut short = 50u32.to_be_bytes().to_vec();
+        short.extend_from_slice(b"{}");
+        assert!(read_frame::<Request>(&mut short.as_slice()).is_err());
+        assert!(read_frame::<Request>(&mut [].as_slice()).unwrap().is_none());
+    }
+}

@@ -1,0 +1,224 @@
+//! The queue in memory: clusters, procs and the order idle jobs are considered in.
+//!
+//! A job's ad is its cluster's ad overlaid with its own proc ad, as in HTCondor's schedd.
+//! Only the proc ad changes while a job lives; the cluster ad is shared by all its procs
+//! (an `Arc`), which keeps 100,000 idle jobs in well under the daemon's memory budget.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use petrel_classad::{ClassAd, Value};
+
+use crate::job::{JobId, JobStatus};
+
+pub struct Cluster {
+    pub id: i64,
+    pub owner_uid: u32,
+    pub ad: ClassAd,
+}
+
+/// A running job's claim on the machine.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub slot: String,
+    pub cpus: u32,
+    pub memory_mib: u64,
+    pub disk_kib: u64,
+    /// The starter process, and the directory it works in.
+    pub starter_pid: u32,
+    pub spool: PathBuf,
+    pub scratch: PathBuf,
+    /// What the schedd asked of the job while it runs (hold/remove), applied when the
+    /// starter has stopped.
+    pub pending: Option<Pending>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Pending {
+    Hold(crate::holdcodes::Hold),
+    Remove(String),
+    /// Back to idle without a hold (`petrel pool stop`, a vacate).
+    Vacate(String),
+}
+
+pub struct Job {
+    pub id: JobId,
+    pub cluster: Arc<Cluster>,
+    /// The proc ad: what differs from the cluster ad, and everything the pool sets.
+    pub ad: ClassAd,
+    pub status: JobStatus,
+    pub claim: Option<Claim>,
+    /// Jobs with the same signature match the same slots (HTCondor's autoclusters).
+    pub signature: u64,
+    prio: i64,
+}
+
+impl Job {
+    /// The full job ad.
+    pub fn full_ad(&self) -> ClassAd {
+        let mut ad = self.cluster.ad.clone();
+        ad.update(&self.ad);
+        ad
+    }
+
+    /// An attribute of the full ad, without building it.
+    pub fn lookup_value(&self, name: &str) -> Value {
+        if self.ad.contains(name) {
+            self.ad.eval_attr(name)
+        } else {
+            self.cluster.ad.eval_attr(name)
+        }
+    }
+
+    pub fn int(&self, name: &str) -> Option<i64> {
+        self.lookup_value(name).as_int()
+    }
+
+    pub fn string(&self, name: &str) -> Option<String> {
+        self.lookup_value(name).as_str().map(str::to_string)
+    }
+
+    pub fn set_int(&mut self, name: &str, v: i64) {
+        self.ad.insert_value(name, v);
+    }
+
+    pub fn set_string(&mut self, name: &str, v: &str) {
+        self.ad.insert_value(name, Value::string(v));
+    }
+
+    pub fn set_status(&mut self, status: JobStatus, now: i64) {
+        let last = self.status;
+        self.status = status;
+        self.set_int("LastJobStatus", last.code());
+        self.set_int("JobStatus", status.code());
+        self.set_int("EnteredCurrentStatus", now);
+    }
+}
+
+/// Attributes whose value a job's match depends on: a proc that changes one of these is
+/// matched on its own, others share their cluster's result.
+const MATCH_ATTRS: [&str; 5] = [
+    "Requirements",
+    "Rank",
+    "RequestCpus",
+    "RequestMemory",
+    "RequestDisk",
+];
+
+/// The signature of a job for match caching: its cluster, plus every proc attribute that
+/// the cluster's or the proc's match expressions mention.
+pub fn signature(cluster: &Cluster, proc_ad: &ClassAd) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    cluster.id.hash(&mut h);
+    let mut text = String::new();
+    for name in MATCH_ATTRS {
+        let e = proc_ad.lookup(name).or_else(|| cluster.ad.lookup(name));
+        if let Some(e) = e {
+            text.push_str(&e.to_string().to_ascii_lowercase());
+            text.push('\n');
+        }
+    }
+    for (name, expr) in proc_ad.iter() {
+        let lower = name.to_ascii_lowercase();
+        let significant = MATCH_ATTRS.iter().any(|m| m.eq_ignore_ascii_case(name))
+            || (!matches!(lower.as_str(), "procid" | "jobstatus") && text.contains(&lower));
+        if significant {
+            lower.hash(&mut h);
+            expr.to_string().hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+#[derive(Default)]
+pub struct Queue {
+    pub clusters: HashMap<i64, Arc<Cluster>>,
+    /// Procs of each cluster still in the queue; the cluster leaves with the last one.
+    cluster_procs: HashMap<i64, usize>,
+    pub jobs: BTreeMap<JobId, Job>,
+    /// Idle jobs in the order the negotiator considers them: `JobPrio` high first, then
+    /// submission order.
+    idle: BTreeSet<(Reverse<i64>, JobId)>,
+}
+
+impl Queue {
+    pub fn insert(&mut self, cluster: Arc<Cluster>, id: JobId, ad: ClassAd) {
+        let status = ad
+            .eval_attr("JobStatus")
+            .as_int()
+            .or_else(|| cluster.ad.eval_attr("JobStatus").as_int())
+            .and_then(JobStatus::from_code)
+            .unwrap_or(JobStatus::Idle);
+        let prio = match ad.eval_attr("JobPrio").as_int() {
+            Some(p) => p,
+            None => cluster.ad.eval_attr("JobPrio").as_int().unwrap_or(0),
+        };
+        let signature = signature(&cluster, &ad);
+        self.clusters
+            .entry(id.cluster)
+            .or_insert_with(|| cluster.clone());
+        *self.cluster_procs.entry(id.cluster).or_insert(0) += 1;
+        if status == JobStatus::Idle {
+            self.idle.insert((Reverse(prio), id));
+        }
+        self.jobs.insert(
+            id,
+            Job {
+                id,
+                cluster,
+                ad,
+                status,
+                claim: None,
+                signature,
+                prio,
+            },
+        );
+    }
+
+    pub fn get(&self, id: JobId) -> Option<&Job> {
+        self.jobs.get(&id)
+    }
+
+    /// Changes a job's status, keeping the idle index right.
+    pub fn set_status(&mut self, id: JobId, status: JobStatus, now: i64) {
+        if let Some(job) = self.jobs.get_mut(&id) {
+            if job.status == JobStatus::Idle {
+                self.idle.remove(&(Reverse(job.prio), id));
+            }
+            job.set_status(status, now);
+            if status == JobStatus::Idle {
+                self.idle.insert((Reverse(job.prio), id));
+            }
+        }
+    }
+
+    pub fn get_mut(&mut self, id: JobId) -> Option<&mut Job> {
+        self.jobs.get_mut(&id)
+    }
+
+    /// Takes a job out of the queue; returns whether its cluster is now empty.
+    pub fn remove(&mut self, id: JobId) -> Option<(Job, bool)> {
+        let job = self.jobs.remove(&id)?;
+        self.idle.remove(&(Reverse(job.prio), id));
+        let left = self.cluster_procs.entry(id.cluster).or_insert(1);
+        *left = left.saturating_sub(1);
+        let empty = *left == 0;
+        if empty {
+            self.clusters.remove(&id.cluster);
+            self.cluster_procs.remove(&id.cluster);
+        }
+        Some((job, empty))
+    }
+
+    /// Idle job ids in negotiation order.
+    pub fn idle(&self) -> impl Iterator<Item = JobId> + '_ {
+        self.idle.iter().map(|(_, id)| *id)
+    }
+
+    pub fn idle_count(&self) -> usize {
+        self.idle.len()
+    }
+}

@@ -1,0 +1,199 @@
+//! The starter: one process per running job (`petrel starter SPOOL`).
+//!
+//! It makes the job's scratch directory, transfers the input, gets the image, runs the
+//! job in a container with the scratch directory at `/srv` (or `container_target_dir`) as
+//! its working directory and the claimed CPUs and memory as limits, transfers the output
+//! back and writes what happened to `SPOOL/result.json` for the daemon. Whose fault a
+//! failure is decides what the daemon does: the job's (bad image, missing input, command
+//! not in the image, out of memory) holds it; the slot's (scratch not creatable, runtime
+//! broken) puts it back to idle.
+
+pub mod job;
+pub mod task;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use petrel_classad::ClassAd;
+
+use crate::error::PoolError;
+use crate::holdcodes::{self, Hold};
+use task::{Ending, StarterResult, StarterTask, Usage};
+
+pub use petrel_transfer::{STDERR_NAME, STDOUT_NAME};
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Runs the job described in `spool` and writes its result there. Errors are only for
+/// when no result can be written at all.
+pub fn run(spool: &Path) -> Result<(), PoolError> {
+    let task: StarterTask = task::read_json(&spool.join(task::TASK_FILE))?;
+    let text = fs::read_to_string(spool.join(task::JOB_AD_FILE))
+        .map_err(|e| PoolError::io("reading the job ad", e))?;
+    let ad = ClassAd::parse(&text)
+        .map_err(|e| PoolError::Protocol(format!("the job ad does not parse: {e}")))?;
+    tracing::info!("starter for job {} on {}", task.job, task.slot);
+    let mut usage = Usage::default();
+    let ending = run_job(spool, &task, &ad, &mut usage);
+    tracing::info!("job {} ended: {ending:?}", task.job);
+    let result = StarterResult {
+        ending,
+        usage,
+        runtime: Some("embedded".into()),
+    };
+    task::write_json(&spool.join(task::RESULT_FILE), &result)?;
+    if task.scratch.exists() {
+        let _ = crate::creds::as_user(task.uid, task.gid, || fs::remove_dir_all(&task.scratch));
+    }
+    Ok(())
+}
+
+fn run_job(spool: &Path, task: &StarterTask, ad: &ClassAd, usage: &mut Usage) -> Ending {
+    let mut plan = match petrel_transfer::TransferPlan::from_ad(ad) {
+        Ok(p) => p,
+        Err(e) => {
+            let (code, sub) = e.hold_code();
+            return Ending::Hold(Hold::new(
+                code.into(),
+                sub.into(),
+                e.hold_reason("the access point", &task.hostname),
+            ));
+        }
+    };
+    // Files are made by the owner's own ids (see `creds`), so nothing needs chown.
+    plan.owner = None;
+    let image = job::image_location(ad, &mut plan);
+    if let Err(reason) = make_scratch(task) {
+        return Ending::Requeue { reason };
+    }
+    // Input, as the owner: a root starter must not read what the user could not.
+    let input = crate::creds::as_user(task.uid, task.gid, || {
+        petrel_transfer::transfer_input(&plan, &task.scratch)
+    });
+    let catalog = match input {
+        Ok(Ok(t)) => {
+            usage.bytes_received = t.stats.bytes;
+            t.catalog
+        }
+        Ok(Err(e)) => {
+            let (code, sub) = e.hold_code();
+            return Ending::Hold(Hold::new(
+                code.into(),
+                sub.into(),
+                e.hold_reason("the access point", &task.hostname),
+            ));
+        }
+        Err(e) => {
+            return Ending::Requeue {
+                reason: format!("cannot act as the job's owner: {e}"),
+            }
+        }
+    };
+    let ran = job::run_container(spool, task, ad, &plan, image, usage);
+    let ending = match ran {
+        Ok(e) => e,
+        Err(e) => return e,
+    };
+    if let Ending::Hold(_) | Ending::Requeue { .. } = ending {
+        return ending;
+    }
+    usage.disk_kib = petrel_transfer::disk_usage(&task.scratch);
+    if let Some(limit) = explicit_disk_request(ad) {
+        if usage.disk_kib > limit {
+            return Ending::Hold(Hold::new(
+                holdcodes::JOB_OUT_OF_RESOURCES,
+                holdcodes::SUBCODE_DISK,
+                format!(
+                    "Job has exceeded its disk request: the scratch directory used {} KiB, and \
+                     request_disk was {} KiB.  Consider resubmitting with a higher request_disk.",
+                    usage.disk_kib, limit
+                ),
+            ));
+        }
+    }
+    let output = crate::creds::as_user(task.uid, task.gid, || {
+        petrel_transfer::transfer_output(&plan, &task.scratch, &plan.iwd, &catalog)
+    });
+    match output {
+        Ok(Ok(stats)) => usage.bytes_sent = stats.bytes,
+        Ok(Err(e)) => {
+            let (code, sub) = e.hold_code();
+            return Ending::Hold(Hold::new(
+                code.into(),
+                sub.into(),
+                e.hold_reason("the access point", &task.hostname),
+            ));
+        }
+        Err(e) => {
+            return Ending::Requeue {
+                reason: format!("cannot act as the job's owner: {e}"),
+            }
+        }
+    }
+    usage.ended = Some(unix_now());
+    ending
+}
+
+/// `request_disk` when the user set it (a literal); the default follows `DiskUsage` and is
+/// not a limit.
+fn explicit_disk_request(ad: &ClassAd) -> Option<u64> {
+    let e = ad.lookup("RequestDisk")?;
+    e.as_literal()?.as_int().map(|v| v.max(0) as u64)
+}
+
+fn make_scratch(task: &StarterTask) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    let parent = task
+        .scratch
+        .parent()
+        .ok_or_else(|| format!("scratch directory {} has no parent", task.scratch.display()))?;
+    if !parent.is_dir() {
+        return Err(format!(
+            "the execute directory {} does not exist; the slot cannot run jobs",
+            parent.display()
+        ));
+    }
+    if task.scratch.exists() {
+        let _ = fs::remove_dir_all(&task.scratch);
+    }
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&task.scratch)
+        .map_err(|e| {
+            format!(
+                "cannot create the scratch directory {}: {e}",
+                task.scratch.display()
+            )
+        })?;
+    if rustix::process::geteuid().is_root() && task.uid != 0 {
+        rustix::fs::chown(
+            &task.scratch,
+            Some(rustix::fs::Uid::from_raw(task.uid)),
+            Some(rustix::fs::Gid::from_raw(task.gid)),
+        )
+        .map_err(|e| {
+            format!(
+                "cannot give {} to uid {}: {e}",
+                task.scratch.display(),
+                task.uid
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Seconds since `start`, for wall-clock usage.
+pub(crate) fn elapsed_secs(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64()
+}
+
+/// The path of `name` in the scratch directory.
+pub(crate) fn in_scratch(task: &StarterTask, name: &str) -> PathBuf {
+    task.scratch.join(name)
+}

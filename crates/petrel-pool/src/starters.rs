@@ -1,0 +1,300 @@
+//! Starting and watching starter processes (the daemon's side of the starter).
+//!
+//! Each running job has one `petrel starter` process in its own process group, so it
+//! outlives a daemon killed with `kill -9`; a restarted daemon finds it by the pid and
+//! spool directory recorded in the job ad and reconnects, or, if it is gone, reads its
+//! result file or puts the job back to idle.
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use petrel_userlog::Event;
+use rustix::process::{Pid, Signal};
+
+use crate::core::{now, Core};
+use crate::daemon::Shared;
+use crate::error::PoolError;
+use crate::job::{JobId, JobStatus};
+use crate::machine::Resources;
+use crate::queue::Claim;
+use crate::starter::task::{self, StarterTask};
+
+/// Signals a starter's whole process group (the starter forwards to the container).
+pub fn signal_starter(pid: u32, sig: Signal) {
+    if let Some(p) = Pid::from_raw(pid as i32) {
+        if rustix::process::kill_process_group(p, sig).is_err() {
+            let _ = rustix::process::kill_process(p, sig);
+        }
+    }
+}
+
+/// Whether `pid` is still the starter of `spool` (pids are reused).
+pub fn starter_alive(pid: u32, spool: &Path) -> bool {
+    let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    // A zombie has an empty command line: it has finished.
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    args.iter().any(|a| *a == b"starter")
+        && args
+            .iter()
+            .any(|a| Path::new(std::ffi::OsStr::from_bytes(a)) == spool)
+}
+
+impl Core {
+    /// Starts the starter for a matched job; the job is Running when this returns `Ok`.
+    pub fn start_job(
+        &mut self,
+        id: JobId,
+        slot: &str,
+        want: Resources,
+    ) -> Result<std::process::Child, PoolError> {
+        let job = self
+            .queue
+            .get(id)
+            .ok_or_else(|| PoolError::Refused(format!("job {id} left the queue")))?;
+        let spool = self
+            .paths
+            .spool()
+            .join(format!("{}.{}", id.cluster, id.proc));
+        let scratch = self
+            .config
+            .execute_dir
+            .join(format!("dir_{}_{}", id.cluster, id.proc));
+        if spool.exists() {
+            let _ = fs::remove_dir_all(&spool);
+        }
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&spool)
+            .map_err(|e| PoolError::io(format!("creating {}", spool.display()), e))?;
+        let uid = job.cluster.owner_uid;
+        let gid = job
+            .lookup_value("PetrelOwnerGid")
+            .as_int()
+            .map(|g| g as u32)
+            .unwrap_or(uid);
+        let mut ad = job.full_ad();
+        ad.insert_value(
+            "RemoteHost",
+            petrel_classad::Value::string(format!("{slot}@{}", self.machine.hostname)),
+        );
+        fs::write(spool.join(task::JOB_AD_FILE), ad.to_old_syntax())
+            .map_err(|e| PoolError::io(format!("writing the job ad in {}", spool.display()), e))?;
+        let task = StarterTask {
+            job: id,
+            slot: slot.to_string(),
+            scratch: scratch.clone(),
+            cpus: want.cpus,
+            memory_mib: want.memory_mib,
+            disk_kib: want.disk_kib,
+            uid,
+            gid,
+            hostname: self.machine.hostname.clone(),
+            runtimes: self.config.runtimes.clone(),
+        };
+        task::write_json(&spool.join(task::TASK_FILE), &task)?;
+        let log = fs::File::create(spool.join(task::STARTER_LOG))
+            .map_err(|e| PoolError::io("creating the starter log", e))?;
+        let child = Command::new(&self.config.starter_program)
+            .arg("starter")
+            .arg(&spool)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| {
+                PoolError::io(
+                    format!(
+                        "starting the starter {}",
+                        self.config.starter_program.display()
+                    ),
+                    e,
+                )
+            })?;
+        let at = now();
+        self.queue.set_status(id, JobStatus::Running, at);
+        let host = self.machine.hostname.clone();
+        if let Some(job) = self.queue.get_mut(id) {
+            let starts = job.int("NumJobStarts").unwrap_or(0) + 1;
+            job.set_int("NumJobStarts", starts);
+            job.set_int("JobRunCount", starts);
+            if job.int("JobStartDate").is_none() {
+                job.set_int("JobStartDate", at);
+            }
+            job.set_int("JobCurrentStartDate", at);
+            job.set_int("ShadowBday", at);
+            job.set_string("RemoteHost", &format!("{slot}@{host}"));
+            job.set_string("LastRemoteHost", &format!("{slot}@{host}"));
+            job.set_int("PetrelStarterPid", child.id() as i64);
+            job.set_string("PetrelSlot", slot);
+            job.set_string("PetrelSpool", &spool.to_string_lossy());
+            job.set_int("PetrelClaimCpus", want.cpus as i64);
+            job.set_int("PetrelClaimMemory", want.memory_mib as i64);
+            job.set_int("PetrelClaimDisk", want.disk_kib as i64);
+            job.claim = Some(Claim {
+                slot: slot.to_string(),
+                cpus: want.cpus,
+                memory_mib: want.memory_mib,
+                disk_kib: want.disk_kib,
+                starter_pid: child.id(),
+                spool,
+                scratch,
+                pending: None,
+            });
+        }
+        self.persist(id)?;
+        self.log(
+            id,
+            Event::Execute {
+                host: format!("<127.0.0.1:0?alias={host}>"),
+                slot_name: Some(format!("{slot}@{host}")),
+                props: vec![
+                    ("Cpus".into(), want.cpus.to_string()),
+                    ("Memory".into(), want.memory_mib.to_string()),
+                    ("Disk".into(), want.disk_kib.to_string()),
+                ],
+            },
+        );
+        Ok(child)
+    }
+
+    /// After a restart: re-attaches to starters still running, finishes those that ended
+    /// while the daemon was down, and puts the rest back to idle. Returns the starters to
+    /// watch.
+    pub fn recover_running(&mut self) -> Vec<(JobId, u32)> {
+        let running: Vec<JobId> = self
+            .queue
+            .jobs
+            .values()
+            .filter(|j| j.status.is_active())
+            .map(|j| j.id)
+            .collect();
+        let mut watch = Vec::new();
+        let host = self.machine.hostname.clone();
+        for id in running {
+            let Some(job) = self.queue.get_mut(id) else {
+                continue;
+            };
+            let pid = job.int("PetrelStarterPid").map(|p| p as u32);
+            let spool = job.string("PetrelSpool").map(PathBuf::from);
+            let slot = job.string("PetrelSlot");
+            let want = Resources {
+                cpus: job.int("PetrelClaimCpus").unwrap_or(1) as u32,
+                memory_mib: job.int("PetrelClaimMemory").unwrap_or(0) as u64,
+                disk_kib: job.int("PetrelClaimDisk").unwrap_or(0) as u64,
+            };
+            let (Some(pid), Some(spool), Some(slot)) = (pid, spool, slot) else {
+                self.requeue_lost(id, "the job's starter was not recorded");
+                continue;
+            };
+            let scratch = self
+                .config
+                .execute_dir
+                .join(format!("dir_{}_{}", id.cluster, id.proc));
+            let alive = starter_alive(pid, &spool);
+            if !alive && !spool.join(task::RESULT_FILE).exists() {
+                self.requeue_lost(
+                    id,
+                    "the starter ended while the pool was down, without a result",
+                );
+                continue;
+            }
+            self.machine.reclaim(&slot, id, want);
+            if let Some(job) = self.queue.get_mut(id) {
+                job.claim = Some(Claim {
+                    slot: slot.clone(),
+                    cpus: want.cpus,
+                    memory_mib: want.memory_mib,
+                    disk_kib: want.disk_kib,
+                    starter_pid: pid,
+                    spool,
+                    scratch,
+                    pending: None,
+                });
+            }
+            let startd = format!("{slot}@{host}");
+            self.log(
+                id,
+                Event::Disconnected {
+                    reason: "Job disconnected, attempting to reconnect".into(),
+                    startd_name: startd.clone(),
+                    startd_addr: "<127.0.0.1:0>".into(),
+                },
+            );
+            self.log(
+                id,
+                Event::Reconnected {
+                    startd_name: startd,
+                    startd_addr: "<127.0.0.1:0>".into(),
+                    starter_addr: format!("<127.0.0.1:0?pid={pid}>"),
+                },
+            );
+            watch.push((id, pid));
+        }
+        watch
+    }
+
+    /// A running job whose starter is gone without a trace: evicted, back to idle.
+    fn requeue_lost(&mut self, id: JobId, why: &str) {
+        tracing::warn!("job {id}: {why}; back to idle");
+        self.queue.set_status(id, JobStatus::Idle, now());
+        if let Some(job) = self.queue.get_mut(id) {
+            job.claim = None;
+            for a in [
+                "RemoteHost",
+                "PetrelStarterPid",
+                "PetrelSlot",
+                "PetrelSpool",
+            ] {
+                job.ad.remove(a);
+            }
+        }
+        if let Err(e) = self.persist(id) {
+            tracing::error!("job {id}: {e}");
+        }
+        self.log(id, crate::lifecycle::evicted(why, None));
+    }
+}
+
+/// Waits for a starter this daemon started, then hands its end to the core.
+pub fn watch_child(shared: Arc<Shared>, id: JobId, mut child: std::process::Child) {
+    let spawned = std::thread::Builder::new()
+        .name(format!("starter-{id}"))
+        .spawn(move || {
+            let status = child.wait();
+            let code = status.as_ref().ok().and_then(|s| s.code());
+            shared.starter_ended(id, code);
+        });
+    if let Err(e) = spawned {
+        tracing::error!("job {id}: cannot watch its starter: {e}");
+    }
+}
+
+/// Polls a starter started by an earlier daemon (not our child: it cannot be waited for).
+pub fn watch_orphan(shared: Arc<Shared>, id: JobId, pid: u32, spool: PathBuf) {
+    let spawned = std::thread::Builder::new()
+        .name(format!("starter-{id}"))
+        .spawn(move || {
+            let started = SystemTime::now();
+            while starter_alive(pid, &spool) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            tracing::debug!(
+                "job {id}: reattached starter {pid} ended after {:?}",
+                started.elapsed()
+            );
+            shared.starter_ended(id, None);
+        });
+    if let Err(e) = spawned {
+        tracing::error!("job {id}: cannot watch its starter: {e}");
+    }
+}
