@@ -75,7 +75,7 @@ impl Core {
         match claim.pending {
             Some(Pending::Hold(h)) => return self.hold_now(id, h),
             Some(Pending::Remove(r)) => return self.remove_now(id, &r),
-            Some(Pending::Vacate(r)) => return self.requeue(id, &r, None),
+            Some(Pending::Vacate(r)) => return self.requeue(id, &r, None, false),
             None => {}
         }
         let Some(result) = result else {
@@ -83,11 +83,11 @@ impl Core {
                 "the starter failed (exit status {}); see the pool's daemon.log",
                 exit_code.map_or("unknown".into(), |c| c.to_string())
             );
-            return self.requeue(id, &why, Some(ReasonCode::new(STARTER_ERROR, 0)));
+            return self.requeue(id, &why, Some(ReasonCode::new(STARTER_ERROR, 0)), true);
         };
         match result.ending {
             Ending::Requeue { reason } => {
-                self.requeue(id, &reason, Some(ReasonCode::new(STARTER_ERROR, 0)))
+                self.requeue(id, &reason, Some(ReasonCode::new(STARTER_ERROR, 0)), true)
             }
             Ending::Hold(hold) => {
                 self.log_image_size(id);
@@ -164,17 +164,27 @@ impl Core {
         }
     }
 
-    /// Back to idle, logged as an eviction.
+    /// Back to idle, logged as an eviction. When the slot is to blame, the job waits a
+    /// little longer after each failure (5 s, doubling, at most 5 min), so a broken slot
+    /// does not spin starting and failing it.
     fn requeue(
         &mut self,
         id: JobId,
         reason: &str,
         code: Option<ReasonCode>,
+        slot_failed: bool,
     ) -> Result<(), PoolError> {
         tracing::info!("job {id} back to idle: {reason}");
-        self.queue.set_status(id, JobStatus::Idle, now());
+        let at = now();
+        self.queue.set_status(id, JobStatus::Idle, at);
         if let Some(job) = self.queue.get_mut(id) {
             job.set_string("LastVacateReason", reason);
+            if slot_failed {
+                let n = job.int("PetrelSlotFailures").unwrap_or(0) + 1;
+                job.set_int("PetrelSlotFailures", n);
+                let backoff = (5i64 << (n - 1).clamp(0, 6)).min(300);
+                job.set_int("PetrelNotBefore", at + backoff);
+            }
         }
         self.persist(id)?;
         self.log(id, evicted(reason, code));
@@ -200,6 +210,9 @@ impl Core {
             }
         }
         job.set_int("LastJobStatus", JobStatus::Running.code());
+        // max_retries is `OnExitRemove = NumJobCompletions > JobMaxRetries || ...`.
+        let completions = job.int("NumJobCompletions").unwrap_or(0) + 1;
+        job.set_int("NumJobCompletions", completions);
         self.log_image_size(id);
         let Some(job) = self.queue.get(id) else {
             return Ok(());

@@ -37,6 +37,7 @@ impl Core {
         // Per cycle: a signature that did not match stays unmatched (resources only shrink).
         let mut failed: HashMap<u64, ()> = HashMap::new();
         let idle: Vec<JobId> = self.queue.idle().collect();
+        let at = crate::core::now();
         for id in idle {
             if self.machine.free.cpus == 0 || self.machine.free.memory_mib == 0 {
                 break;
@@ -45,6 +46,9 @@ impl Core {
                 continue;
             };
             if job.status != JobStatus::Idle || failed.contains_key(&job.signature) {
+                continue;
+            }
+            if job.ad.eval_attr("PetrelNotBefore").as_int().is_some_and(|t| t > at) {
                 continue;
             }
             let signature = job.signature;

@@ -1,0 +1,655 @@
+//! The local pool end to end: `petrel submit/q/wait/rm/hold/release/history/status/ssh`
+//! against a real daemon in a private directory, real containers, and the event log read
+//! back with HTCondor's own reader (`htcondor2.JobEventLog`).
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{As, Ran};
+
+/// A private pool: its directory, a busybox image and a work directory (the submit dir).
+struct Pool {
+    _tmp: tempfile::TempDir,
+    work: PathBuf,
+    dir: PathBuf,
+    rootfs: PathBuf,
+    who: As,
+}
+
+impl Pool {
+    fn new(who: As, config: &str) -> Option<Pool> {
+        let tmp = common::open_tempdir();
+        let rootfs = common::busybox_rootfs(tmp.path())?;
+        let work = tmp.path().join("work");
+        fs::create_dir(&work).unwrap();
+        let dir = work.join("pool");
+        fs::create_dir(&dir).unwrap();
+        fs::write(
+            dir.join("config"),
+            format!("NEGOTIATOR_INTERVAL = 1\n{config}"),
+        )
+        .unwrap();
+        common::give_to_user(&work, who);
+        Some(Pool {
+            _tmp: tmp,
+            work,
+            dir,
+            rootfs,
+            who,
+        })
+    }
+
+    fn cmd(&self, args: &[&str]) -> Ran {
+        self.cmd_as(self.who, args)
+    }
+
+    fn cmd_as(&self, who: As, args: &[&str]) -> Ran {
+        common::petrel(who)
+            .args(args)
+            .env("PETREL_POOL_DIR", &self.dir)
+            .current_dir(&self.work)
+            .output()
+            .expect("run petrel")
+            .into()
+    }
+
+    /// Writes a submit file (with `@ROOTFS@` replaced) and submits it; returns the cluster.
+    fn submit(&self, name: &str, text: &str) -> i64 {
+        let path = self.work.join(name);
+        fs::write(
+            &path,
+            text.replace("@ROOTFS@", &self.rootfs.to_string_lossy()),
+        )
+        .unwrap();
+        common::give_to_user(&path, self.who);
+        let r = self.cmd(&["submit", name]);
+        assert_eq!(r.code, Some(0), "submit failed: {}{}", r.stdout, r.stderr);
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| l.contains("submitted to cluster"))
+            .expect("summary");
+        line.trim_end_matches('.')
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    fn wait_log(&self, log: &str, secs: u64) {
+        let r = self.cmd(&["wait", "-wait", &secs.to_string(), log]);
+        assert_eq!(r.code, Some(0), "wait: {}{}", r.stdout, r.stderr);
+    }
+
+    /// `-af` rows of the queue or the history.
+    fn af(&self, history: bool, constraint: &str, attrs: &[&str]) -> Vec<Vec<String>> {
+        let mut args = vec![
+            if history { "history" } else { "q" },
+            "-constraint",
+            constraint,
+            "-af",
+        ];
+        args.extend_from_slice(attrs);
+        let r = self.cmd(&args);
+        assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+        r.stdout
+            .lines()
+            .map(|l| l.split(' ').map(str::to_string).collect())
+            .collect()
+    }
+
+    /// Polls the queue until `constraint` matches `n` jobs.
+    fn until_q(&self, constraint: &str, n: usize, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let rows = self.af(false, constraint, &["ClusterId"]);
+            if rows.len() == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {n} jobs with {constraint}; have {}",
+                rows.len()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.work.join(name)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["pool", "stop"]);
+    }
+}
+
+/// Events as HTCondor's reader sees them: `[{"type": "SUBMIT", "cluster": 1, ...}]`.
+fn oracle_events(log: &Path) -> Option<Vec<serde_json::Value>> {
+    let py = std::env::var_os("PETREL_ORACLE_PY25").map(PathBuf::from);
+    if !common::need(
+        py.as_ref().is_some_and(|p| p.exists()),
+        "PETREL_ORACLE_PY25 (htcondor 25)",
+    ) {
+        return None;
+    }
+    let script = r#"
+import htcondor2, json, sys
+out = []
+for e in htcondor2.JobEventLog(sys.argv[1]).events(stop_after=0):
+    d = {"type": e.type.name, "cluster": e.cluster, "proc": e.proc}
+    for k in e.keys():
+        v = e[k]
+        d[k] = v if isinstance(v, (int, float, str, bool)) else str(v)
+    out.append(d)
+print(json.dumps(out))
+"#;
+    let out = Command::new(py.unwrap())
+        .args(["-c", script])
+        .arg(log)
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "htcondor2 could not read {}: {}",
+        log.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).expect("json"))
+}
+
+fn events_of<'a>(events: &'a [serde_json::Value], proc: i64) -> Vec<&'a serde_json::Value> {
+    events.iter().filter(|e| e["proc"] == proc).collect()
+}
+
+fn types(events: &[&serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+#[test]
+fn a_cluster_runs_in_containers_and_htcondor_reads_its_log() {
+    for who in common::modes() {
+        let Some(pool) = Pool::new(who, "") else {
+            return;
+        };
+        fs::write(pool.path("input.txt"), "payload\n").unwrap();
+        common::give_to_user(&pool.path("input.txt"), who);
+        let cluster = pool.submit(
+            "hello.sub",
+            "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/sh\n\
+             arguments = \"-c 'echo job $(Process) in $PWD; cat input.txt; id -u; echo made > result.$(Process); exit $(Process)'\"\n\
+             transfer_executable = false\ntransfer_input_files = input.txt\n\
+             output = out.$(Process)\nerror = err.$(Process)\nlog = jobs.log\nqueue 4\n",
+        );
+        pool.wait_log("jobs.log", 60);
+        let uid = match who {
+            As::Root => 0,
+            As::User => common::test_user().unwrap().0,
+        };
+        for p in 0..4 {
+            let out = fs::read_to_string(pool.path(&format!("out.{p}"))).unwrap();
+            assert_eq!(out, format!("job {p} in /srv\npayload\n{uid}\n"), "{who:?}");
+            assert_eq!(
+                fs::read_to_string(pool.path(&format!("result.{p}"))).unwrap(),
+                "made\n"
+            );
+        }
+        // Completed jobs leave the queue for the history, with HTCondor's attributes.
+        assert!(pool.af(false, "true", &["ProcId"]).is_empty());
+        let rows = pool.af(
+            true,
+            &format!("ClusterId == {cluster}"),
+            &[
+                "ProcId",
+                "JobStatus",
+                "ExitCode",
+                "ExitBySignal",
+                "NumJobStarts",
+            ],
+        );
+        assert_eq!(rows.len(), 4);
+        for r in rows {
+            let p: i64 = r[0].parse().unwrap();
+            assert_eq!(
+                r[1..],
+                [String::from("4"), p.to_string(), "false".into(), "1".into()]
+            );
+        }
+        let Some(events) = oracle_events(&pool.path("jobs.log")) else {
+            continue;
+        };
+        for p in 0..4 {
+            let mine = events_of(&events, p);
+            let t = types(&mine);
+            assert_eq!(t.first().map(String::as_str), Some("SUBMIT"), "{t:?}");
+            assert!(t.contains(&"EXECUTE".into()), "{t:?}");
+            let end = mine.last().unwrap();
+            assert_eq!(end["type"], "JOB_TERMINATED", "{t:?}");
+            assert_eq!(end["TerminatedNormally"], true);
+            assert_eq!(end["ReturnValue"], p);
+            assert_eq!(end["cluster"], cluster);
+            assert!(end["ReceivedBytes"].as_f64().unwrap_or(0.0) >= 8.0, "{end}");
+        }
+    }
+}
+
+#[test]
+fn failures_hold_with_htcondor_codes_and_release_retries() {
+    if !common::is_root() {
+        return;
+    }
+    let Some(pool) = Pool::new(As::Root, "") else {
+        return;
+    };
+    let cluster = pool.submit(
+        "bad.sub",
+        "universe = container\ncontainer_image = @ROOTFS@\ntransfer_executable = false\nlog = bad.log\n\
+         executable = /bin/sh\narguments = \"-c 'head -c 400000000 /dev/zero | tail > /dev/null'\"\nrequest_memory = 100M\nqueue\n\
+         arguments =\ncontainer_image = /nonexistent/image\nexecutable = /bin/true\nqueue\n\
+         container_image = @ROOTFS@\nexecutable = /bin/no-such-program\nqueue\n\
+         executable = /bin/true\ntransfer_input_files = missing.txt\nqueue\n\
+         transfer_input_files =\ntransfer_output_files = never-made.txt\nqueue\n",
+    );
+    pool.until_q(&format!("ClusterId == {cluster} && JobStatus == 5"), 5, 60);
+    let rows = pool.af(
+        false,
+        "true",
+        &["ProcId", "HoldReasonCode", "HoldReasonSubCode"],
+    );
+    let codes: Vec<(String, String)> = rows.iter().map(|r| (r[1].clone(), r[2].clone())).collect();
+    assert_eq!(
+        codes,
+        [
+            ("34", "102"),
+            ("35", "0"),
+            ("6", "2"),
+            ("13", "2"),
+            ("12", "2")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    let reason = |p: i64| pool.af(false, &format!("ProcId == {p}"), &["HoldReason"])[0].join(" ");
+    let oom = reason(0);
+    assert!(
+        oom.contains("memory limit of 128 megabytes") && oom.contains("Peak usage"),
+        "{oom}"
+    );
+    assert!(!oom.contains("137"), "{oom}");
+    assert!(reason(1).contains("/nonexistent/image"), "{}", reason(1));
+    assert!(reason(2).contains("/bin/no-such-program"), "{}", reason(2));
+    assert!(reason(3).contains("missing.txt"), "{}", reason(3));
+    assert!(reason(4).contains("never-made.txt"), "{}", reason(4));
+    let analysis = pool.cmd(&["q", "-better-analyze", &format!("{cluster}.3")]);
+    assert!(
+        analysis.stdout.contains("Hold reason") && analysis.stdout.contains("(code 13"),
+        "{}",
+        analysis.stdout
+    );
+
+    // Fixing the cause and releasing runs the job again, to completion.
+    fs::write(pool.path("missing.txt"), "now here").unwrap();
+    let r = pool.cmd(&["release", &format!("{cluster}.3")]);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    pool.until_q(&format!("ClusterId == {cluster} && ProcId == 3"), 0, 60);
+    let done = pool.af(
+        true,
+        &format!("ClusterId == {cluster} && ProcId == 3"),
+        &["ExitCode", "NumHolds"],
+    );
+    assert_eq!(done, vec![vec!["0".to_string(), "1".into()]]);
+    // A job that is not in the queue is named.
+    let r = pool.cmd(&["release", &format!("{cluster}.77")]);
+    assert_eq!(r.code, Some(1));
+    assert!(r.stderr.contains("no such job"), "{}", r.stderr);
+    let Some(events) = oracle_events(&pool.path("bad.log")) else {
+        return;
+    };
+    let held: Vec<_> = events.iter().filter(|e| e["type"] == "JOB_HELD").collect();
+    assert_eq!(held.len(), 5);
+    assert_eq!(
+        held.iter().find(|e| e["proc"] == 0).unwrap()["HoldReasonCode"],
+        34
+    );
+    assert_eq!(
+        held.iter().find(|e| e["proc"] == 0).unwrap()["HoldReasonSubCode"],
+        102
+    );
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "JOB_RELEASED" && e["proc"] == 3));
+}
+
+#[test]
+fn remove_hold_release_and_policies_on_running_jobs() {
+    if !common::is_root() {
+        return;
+    }
+    let Some(pool) = Pool::new(As::Root, "PERIODIC_EXPR_INTERVAL = 1\n") else {
+        return;
+    };
+    let c = pool.submit(
+        "sleep.sub",
+        "universe = container\ncontainer_image = @ROOTFS@\ntransfer_executable = false\nlog = s.log\n\
+         executable = /bin/sh\narguments = \"-c 'echo started; sleep 120'\"\noutput = s.out\nqueue 2\n",
+    );
+    pool.until_q(&format!("ClusterId == {c} && JobStatus == 2"), 2, 30);
+    // `petrel ssh` enters the running container, in its scratch directory.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ssh = loop {
+        let r = pool.cmd(&[
+            "ssh",
+            &format!("{c}.0"),
+            "sh",
+            "-c",
+            "pwd; cat _condor_stdout; ps | grep -c sleep",
+        ]);
+        if r.code == Some(0) || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(ssh.code, Some(0), "{}{}", ssh.stdout, ssh.stderr);
+    assert!(ssh.stdout.starts_with("/srv\nstarted\n"), "{}", ssh.stdout);
+    let tail = pool.cmd(&["tail", &format!("{c}.1")]);
+    assert_eq!(tail.stdout, "started\n", "{}", tail.stderr);
+
+    assert_eq!(pool.cmd(&["hold", &format!("{c}.0")]).code, Some(0));
+    assert_eq!(pool.cmd(&["rm", &format!("{c}.1")]).code, Some(0));
+    pool.until_q(&format!("ClusterId == {c} && JobStatus == 5"), 1, 30);
+    pool.until_q(&format!("ClusterId == {c}"), 1, 30);
+    let held = pool.af(false, "true", &["HoldReasonCode"]);
+    assert_eq!(held, vec![vec!["1".to_string()]]);
+    let removed = pool.af(
+        true,
+        &format!("ClusterId == {c} && ProcId == 1"),
+        &["JobStatus"],
+    );
+    assert_eq!(removed, vec![vec!["3".to_string()]]);
+    assert_eq!(pool.cmd(&["rm", &format!("{c}")]).code, Some(0));
+    pool.until_q("true", 0, 30);
+
+    // periodic_hold and on_exit_remove with max_retries, as HTCondor evaluates them.
+    let p = pool.submit(
+        "policy.sub",
+        "universe = container\ncontainer_image = @ROOTFS@\ntransfer_executable = false\nlog = p.log\n\
+         executable = /bin/sleep\narguments = 60\nperiodic_hold = (time() - JobCurrentStartDate) > 1\n\
+         periodic_hold_reason = \"ran too long\"\nperiodic_hold_subcode = 7\nqueue\n\
+         periodic_hold = false\nexecutable = /bin/false\narguments =\nmax_retries = 2\nqueue\n",
+    );
+    pool.until_q(
+        &format!("ClusterId == {p} && ProcId == 0 && JobStatus == 5"),
+        1,
+        30,
+    );
+    let h = pool.af(
+        false,
+        &format!("ClusterId == {p} && ProcId == 0"),
+        &["HoldReasonCode", "HoldReasonSubCode", "HoldReason"],
+    );
+    assert_eq!(h[0][..3], ["3".to_string(), "7".into(), "ran".into()]);
+    pool.until_q(&format!("ClusterId == {p} && ProcId == 1"), 0, 60);
+    let r = pool.af(
+        true,
+        &format!("ClusterId == {p} && ProcId == 1"),
+        &["NumJobStarts", "ExitCode"],
+    );
+    assert_eq!(r, vec![vec!["3".to_string(), "1".into()]]);
+    let Some(events) = oracle_events(&pool.path("s.log")) else {
+        return;
+    };
+    let t0 = types(&events_of(&events, 0));
+    assert_eq!(
+        t0,
+        ["SUBMIT", "EXECUTE", "JOB_HELD", "JOB_ABORTED"],
+        "held while running, then removed"
+    );
+    assert!(types(&events_of(&events, 1)).contains(&"JOB_ABORTED".to_string()));
+}
+
+#[test]
+fn a_killed_daemon_loses_and_duplicates_no_job() {
+    if !common::is_root() {
+        return;
+    }
+    let Some(pool) = Pool::new(As::Root, "") else {
+        return;
+    };
+    let n = 500;
+    let c = pool.submit(
+        "many.sub",
+        &format!(
+            "universe = container\ncontainer_image = @ROOTFS@\ntransfer_executable = false\nlog = many.log\n\
+             executable = /bin/sh\narguments = \"-c 'sleep 0.0$(Process)'\"\nqueue {n}\n"
+        ),
+    );
+    // Let some finish and some run, then kill -9 the daemon in the middle of it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pool.af(true, "true", &["ProcId"]).len() < 40 {
+        assert!(Instant::now() < deadline, "jobs do not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = pool.cmd(&["pool", "status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let pid = v["pid"].as_u64().expect("daemon pid");
+    assert!(Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    // Any pool command restarts it; it reconnects to or re-runs what was running.
+    assert_eq!(pool.cmd(&["q", "-totals"]).code, Some(0));
+    pool.wait_log("many.log", 240);
+    let history = pool.af(true, &format!("ClusterId == {c}"), &["ProcId", "JobStatus"]);
+    let mut procs: Vec<i64> = history.iter().map(|r| r[0].parse().unwrap()).collect();
+    procs.sort();
+    assert_eq!(
+        procs,
+        (0..n).collect::<Vec<_>>(),
+        "every job finished exactly once"
+    );
+    assert!(history.iter().all(|r| r[1] == "4"));
+    assert!(pool.af(false, "true", &["ProcId"]).is_empty());
+    let log = fs::read_to_string(pool.path("many.log")).unwrap();
+    for p in 0..n {
+        let head = format!("005 ({c:03}.{p:03}.000)");
+        assert_eq!(
+            log.matches(&head).count(),
+            1,
+            "job {c}.{p} terminated once in the log"
+        );
+    }
+}
+
+#[test]
+fn users_of_a_shared_pool_act_only_on_their_own_jobs() {
+    if !common::is_root() || common::test_user().is_none() {
+        return;
+    }
+    let Some(pool) = Pool::new(As::User, "") else {
+        return;
+    };
+    // The pool is root's (a system pool) in a directory every user can reach.
+    let shared = pool.work.parent().unwrap().join("system-pool");
+    fs::create_dir(&shared).unwrap();
+    fs::write(shared.join("config"), "NEGOTIATOR_INTERVAL = 1\n").unwrap();
+    let as_root = |args: &[&str]| -> Ran {
+        common::petrel(As::Root)
+            .args(args)
+            .env("PETREL_POOL_DIR", &shared)
+            .current_dir(&pool.work)
+            .output()
+            .unwrap()
+            .into()
+    };
+    let as_user = |args: &[&str]| -> Ran {
+        common::petrel(As::User)
+            .args(args)
+            .env("PETREL_POOL_DIR", &shared)
+            .current_dir(&pool.work)
+            .output()
+            .unwrap()
+            .into()
+    };
+    assert_eq!(as_root(&["pool", "start"]).code, Some(0));
+    let sub = pool.path("u.sub");
+    fs::write(&sub, format!("universe = container\ncontainer_image = {}\nexecutable = /bin/sh\narguments = \"-c 'id -u > who; sleep 30'\"\ntransfer_executable = false\nhold = true\nqueue\n", pool.rootfs.display())).unwrap();
+    common::give_to_user(&sub, As::User);
+    let r = as_user(&["submit", "u.sub"]);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    // Root's own job, which the user must neither see nor touch.
+    let r = as_root(&["submit", "u.sub"]);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    let mine = as_user(&["q", "-af", "ClusterId", "Owner"]);
+    assert_eq!(mine.stdout.lines().count(), 1, "{}", mine.stdout);
+    assert!(mine.stdout.contains(common::TEST_USER), "{}", mine.stdout);
+    let theirs = as_user(&["rm", "2"]);
+    assert_eq!(theirs.code, Some(1));
+    assert!(
+        theirs.stderr.contains("permission denied"),
+        "{}",
+        theirs.stderr
+    );
+    let r = as_user(&["pool", "stop"]);
+    assert_ne!(
+        r.code,
+        Some(0),
+        "a user must not stop root's pool: {}",
+        r.stdout
+    );
+    assert_eq!(
+        as_root(&["q", "-af", "ClusterId"]).stdout.lines().count(),
+        2
+    );
+    // The user's own job runs as the user.
+    assert_eq!(as_user(&["release", "1"]).code, Some(0));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut scratch_owner = None;
+    while Instant::now() < deadline && scratch_owner.is_none() {
+        scratch_owner = fs::read_dir(shared.join("execute"))
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| e.ok())
+            .and_then(|e| {
+                use std::os::unix::fs::MetadataExt;
+                fs::read_to_string(e.path().join("who"))
+                    .ok()
+                    .map(|w| (w, e.metadata().unwrap().uid()))
+            });
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let uid = common::test_user().unwrap().0;
+    assert_eq!(scratch_owner, Some((format!("{uid}\n"), uid)));
+    assert_eq!(as_root(&["rm", "-all"]).code, Some(0));
+    assert_eq!(as_root(&["pool", "stop"]).code, Some(0));
+}
+
+#[test]
+fn malformed_requests_and_a_missing_scratch_root_do_not_kill_the_daemon() {
+    if !common::is_root() {
+        return;
+    }
+    let Some(pool) = Pool::new(As::Root, "") else {
+        return;
+    };
+    assert_eq!(pool.cmd(&["pool", "start"]).code, Some(0));
+    let socket = pool.dir.join("pool.sock");
+    for bad in [
+        b"\x00\x00\x00\x05{{{{{".to_vec(),
+        b"\xff\xff\xff\xff".to_vec(),
+        b"\x00\x00\x00\x20{\"op\":\"submit\",\"cluster\":\"x\"}   ".to_vec(),
+        b"\x00\x00\x00\x10short".to_vec(),
+    ] {
+        let mut s = UnixStream::connect(&socket).unwrap();
+        s.write_all(&bad).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut reply = Vec::new();
+        let _ = s.read_to_end(&mut reply);
+        let text = String::from_utf8_lossy(&reply);
+        assert!(text.contains("error"), "no refusal for {bad:?}: {text}");
+    }
+    // A submit for a cluster nobody reserved is refused, whole.
+    let mut s = UnixStream::connect(&socket).unwrap();
+    let body = br#"{"op":"submit","cluster":999,"cluster_ad":[],"procs":[[["ProcId","0"]]]}"#;
+    s.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    let mut reply = vec![0; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut reply).unwrap();
+    assert!(String::from_utf8_lossy(&reply).contains("not reserved"));
+    // The execute directory disappears: the job goes back to idle with the reason.
+    fs::remove_dir_all(pool.dir.join("execute")).unwrap();
+    let c = pool.submit("t.sub", "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/true\ntransfer_executable = false\nqueue\n");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = pool.af(
+            false,
+            &format!("ClusterId == {c}"),
+            &["JobStatus", "LastVacateReason"],
+        );
+        if r.len() == 1 && r[0][0] == "1" && r[0].join(" ").contains("execute directory") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{r:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = pool.cmd(&["q", "-totals"]);
+    assert!(r.stdout.contains("1 idle"), "{}", r.stdout);
+}
+
+#[test]
+fn condor_names_and_analysis() {
+    if !common::is_root() {
+        return;
+    }
+    let Some(pool) = Pool::new(As::Root, "") else {
+        return;
+    };
+    let c = pool.submit(
+        "big.sub",
+        "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/true\ntransfer_executable = false\nrequest_cpus = 4096\nqueue\n",
+    );
+    let link = pool.work.join("condor_q");
+    std::os::unix::fs::symlink(common::petrel_bin(), &link).unwrap();
+    let out = Command::new(&link)
+        .args(["-af", "ClusterId", "RequestCpus"])
+        .env("PETREL_POOL_DIR", &pool.dir)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{c} 4096\n"));
+    let r = pool.cmd(&["q", "-better-analyze", &format!("{c}.0")]);
+    assert!(
+        r.stdout.contains("can never run") && r.stdout.contains("RequestCpus 4096"),
+        "{}",
+        r.stdout
+    );
+    let s = pool.cmd(&["status", "-af", "Name", "HasContainer", "HasSandboxImage"]);
+    assert!(
+        s.stdout.starts_with("slot1@") && s.stdout.contains("true true"),
+        "{}",
+        s.stdout
+    );
+    let j = pool.cmd(&["q", "-json"]);
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).expect("q -json is JSON");
+    assert_eq!(v[0]["RequestCpus"], 4096);
+    let req = v[0]["Requirements"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        req.contains("HasContainer") && req.contains("HasSandboxImage"),
+        "{req}"
+    );
+}
