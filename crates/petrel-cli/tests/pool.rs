@@ -167,7 +167,7 @@ print(json.dumps(out))
     Some(serde_json::from_slice(&out.stdout).expect("json"))
 }
 
-fn events_of<'a>(events: &'a [serde_json::Value], proc: i64) -> Vec<&'a serde_json::Value> {
+fn events_of(events: &[serde_json::Value], proc: i64) -> Vec<&serde_json::Value> {
     events.iter().filter(|e| e["proc"] == proc).collect()
 }
 
