@@ -178,6 +178,10 @@ pub(crate) fn prepare(
         },
         image: format!("the image {}", spec.rootfs.display()),
         die_with_parent: false,
+        stdio: spec
+            .stdio
+            .each_ref()
+            .map(|f| f.as_ref().map(|f| f.as_raw_fd())),
     };
     Ok(Prepared {
         plan,

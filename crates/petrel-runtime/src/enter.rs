@@ -207,6 +207,7 @@ fn exec_plan(pid: i32, spec: &ExecSpec, target: &Target) -> Result<ExecPlan, Run
         },
         image: format!("the container of process {pid}"),
         die_with_parent: true,
+        stdio: [None; 3],
     })
 }
 

@@ -32,6 +32,8 @@ pub(crate) struct ExecPlan {
     /// Ask for SIGKILL when the parent dies (a command entering a running container goes
     /// with the process that waits for it; a job goes with its pid namespace anyway).
     pub(crate) die_with_parent: bool,
+    /// Descriptors to make the command's stdin, stdout and stderr (`None`: keep its own).
+    pub(crate) stdio: [Option<RawFd>; 3],
 }
 
 /// Where the command starts.
@@ -95,6 +97,13 @@ pub(crate) fn exec_or_report(plan: &ExecPlan, report: &OwnedFd) -> ! {
 }
 
 fn prepare(plan: &ExecPlan) -> Result<(), StepError> {
+    for (target, fd) in (0..).zip(plan.stdio) {
+        // SAFETY: dup2 takes plain descriptor numbers; the caller keeps `fd` open while the
+        // container starts (it is in the spec it lends to `start`).
+        if fd.is_some_and(|fd| unsafe { libc::dup2(fd, target) } < 0) {
+            return Err(StepError::os("redirecting the job's standard streams"));
+        }
+    }
     reset_signals();
     caps::drop_bounding(&plan.keep_caps)?;
     if let Some(user) = plan.user {

@@ -44,6 +44,9 @@ pub struct ContainerSpec {
     pub seccomp: bool,
     /// A name for the container, used for the cgroup and logs (`petrel_<cluster>_<proc>_<slot>`).
     pub name: Option<String>,
+    /// The job's stdin, stdout and stderr; `None` keeps the caller's own. (Shared handles,
+    /// so a spec stays cheap to clone; they are only read while the container starts.)
+    pub stdio: [Option<std::sync::Arc<std::fs::File>>; 3],
 }
 
 impl ContainerSpec {
@@ -67,6 +70,7 @@ impl ContainerSpec {
             limits: Limits::default(),
             seccomp: true,
             name: None,
+            stdio: [None, None, None],
         }
     }
 }
