@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Petrel's quick start, with no network: builds petrel, builds a small image from the host's
-# static busybox, and runs a handful of container jobs with the embedded rootless runtime.
+# static busybox, runs containers with the embedded rootless runtime, then a cluster of jobs
+# through the local pool (submit, q, wait, history).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v busybox >/dev/null 2>&1; then
@@ -25,17 +26,27 @@ step "the job sees its own pid namespace, no capabilities, a read-only image"
 "$petrel" run --hostname job0 "$work/busybox" -- sh -c \
   'echo "host=$(hostname) uid=$(id -u) pids=$(ls /proc | grep -c "^[0-9]")"; grep CapEff /proc/self/status; touch /bin/x 2>&1 || true'
 
-step "a cluster of 5 jobs, each with its own scratch directory at /srv"
-for proc in 0 1 2 3 4; do
-  mkdir -p "$work/jobs/$proc"
-  "$petrel" run --scratch "$work/jobs/$proc" --memory 64m --cpus 1 --name "quickstart_1_$proc" \
-    --stats-json "$work/jobs/$proc/stats.json" "$work/busybox" -- \
-    sh -c "echo job $proc of cluster 1 ran in \$(pwd) > result.txt; seq 1 $((proc * 1000 + 1)) | wc -l >> result.txt"
-  echo "job 1.$proc: exit $? -> $(tr '\n' ' ' < "$work/jobs/$proc/result.txt")"
-done
+step "a cluster of 5 container jobs through the local pool (petrel submit, q, wait, history)"
+export PETREL_POOL_DIR="$work/pool"
+cat > "$work/jobs.sub" <<EOF
+universe       = container
+container_image = $work/busybox
+executable     = /bin/sh
+arguments      = "-c 'echo job \$(Cluster).\$(Process) ran in \$PWD as uid \$(id -u); seq 1 \$(Process)001 | wc -l'"
+transfer_executable = false
+output         = out.\$(Process)
+error          = err.\$(Process)
+log            = jobs.log
+request_memory = 64M
+queue 5
+EOF
+(cd "$work" && "$petrel" submit jobs.sub && "$petrel" q -nobatch && "$petrel" wait jobs.log)
+for proc in 0 1 2 3 4; do echo "out.$proc: $(tr '\n' ' ' < "$work/out.$proc")"; done
+"$petrel" history -af ClusterId ProcId JobStatus ExitCode NumJobStarts
 
 step "a job that exceeds its memory limit is reported, not left as a bare exit 137"
 "$petrel" run --memory 16m "$work/busybox" -- sh -c 'a=x; while true; do a="$a$a"; done' || echo "exit status $?"
 
 echo
-echo "Done. Results are under $work/jobs; try: $petrel run --help"
+"$petrel" pool stop
+echo "Done. Results and the event log are under $work; try: $petrel submit -help, $petrel q -help"
