@@ -54,6 +54,8 @@ enum Command {
     Status(commands::pool::StatusArgs),
     /// The pool daemon: run, start, stop, status.
     Pool(commands::pool::Args),
+    /// Which container runtimes work here, found by running test jobs in each.
+    Probe(commands::probe::Args),
     /// One job's starter (started by the pool daemon).
     #[command(hide = true)]
     Starter(commands::pool::StarterArgs),
@@ -112,6 +114,7 @@ fn main() -> ExitCode {
         Command::Ssh(args) => commands::pool::run_ssh(args),
         Command::Status(args) => commands::pool::run_status(args),
         Command::Pool(args) => commands::pool::run(args),
+        Command::Probe(args) => commands::probe::run(args),
         Command::Starter(args) => commands::pool::run_starter(args),
     };
     match result {

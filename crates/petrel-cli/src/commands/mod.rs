@@ -6,6 +6,7 @@ pub mod classad_eval;
 pub mod image;
 pub mod pool;
 pub mod pool_client;
+pub mod probe;
 pub mod queue;
 pub mod run;
 pub mod submit;

@@ -1,0 +1,363 @@
+//! Apptainer (and SingularityCE/Singularity, its predecessors under another name):
+//! `exec --contain --ipc --pid` with the scratch directory bound at the target directory,
+//! which is also `--pwd`; `--nv` when the job wants GPUs. The job's environment is the only
+//! one it gets (`--cleanenv` and an `--env-file`). Apptainer runs as the job's user and has
+//! no cgroup of its own here, so petrel adds one (see [`crate::hostjob`]).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{DriverError, ErrorKind};
+use crate::hostjob::{self, HostJob, Launch};
+use crate::job_spec::{JobImage, JobSpec, NetMode, User};
+use crate::process::{self, run_captured, SHORT};
+use crate::runtime::{Capabilities, ExitInfo, Handle, ImageKind, JobStatus, Runtime, Stats};
+
+/// Which program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApptainerFlavor {
+    Apptainer,
+    Singularity,
+}
+
+impl ApptainerFlavor {
+    pub fn name(self) -> &'static str {
+        match self {
+            ApptainerFlavor::Apptainer => "apptainer",
+            ApptainerFlavor::Singularity => "singularity",
+        }
+    }
+}
+
+/// The Apptainer or Singularity driver.
+#[derive(Debug, Clone)]
+pub struct Apptainer {
+    flavor: ApptainerFlavor,
+    program: String,
+    state_dir: PathBuf,
+}
+
+impl Apptainer {
+    pub fn new(flavor: ApptainerFlavor) -> Apptainer {
+        Apptainer {
+            flavor,
+            program: flavor.name().to_string(),
+            state_dir: crate::host::state_dir(flavor.name()),
+        }
+    }
+
+    /// Uses this program (a name in `PATH` or a path).
+    pub fn with_program(mut self, program: impl Into<String>) -> Self {
+        self.program = program.into();
+        self
+    }
+
+    /// Keeps per-job files (environment file, gate) under `dir`.
+    pub fn with_state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = dir.into();
+        self
+    }
+
+    fn program_path(&self) -> Result<PathBuf, DriverError> {
+        process::find_program(&self.program).ok_or_else(|| {
+            DriverError::slot(
+                ErrorKind::Unavailable,
+                format!(
+                    "{} is not installed ({} not found)",
+                    self.flavor.name(),
+                    self.program
+                ),
+            )
+        })
+    }
+
+    /// The arguments for `spec`, reading the environment from `env_file`.
+    pub fn args(
+        &self,
+        spec: &JobSpec,
+        env_file: &std::path::Path,
+    ) -> Result<Vec<String>, DriverError> {
+        let image = match &spec.image {
+            JobImage::Rootfs(p) | JobImage::Sif(p) | JobImage::Squashfs(p) => p,
+            other => {
+                return Err(DriverError::job(
+                    ErrorKind::Spec,
+                    format!(
+                        "{} takes a SIF, squashfs or sandbox directory, not a {}",
+                        self.flavor.name(),
+                        other.describe()
+                    ),
+                ))
+            }
+        };
+        let mut a: Vec<String> = ["exec", "--contain", "--ipc", "--pid", "--cleanenv"]
+            .map(String::from)
+            .to_vec();
+        a.push(format!("--env-file={}", env_file.display()));
+        for bind in spec.all_binds() {
+            let mode = if bind.read_only { ":ro" } else { "" };
+            a.push(format!(
+                "--bind={}:{}{mode}",
+                bind.source.display(),
+                bind.target
+            ));
+        }
+        a.push(format!("--pwd={}", spec.workdir()));
+        if spec.network == NetMode::None {
+            a.extend(["--net".to_string(), "--network=none".to_string()]);
+        }
+        if let Some(host) = &spec.hostname {
+            a.extend(["--uts".to_string(), format!("--hostname={host}")]);
+        }
+        if spec.gpus {
+            a.push("--nv".to_string());
+        }
+        a.push(image.display().to_string());
+        a.extend(spec.argv.iter().cloned());
+        Ok(a)
+    }
+}
+
+/// Apptainer's own error lines.
+fn diagnostic(line: &str) -> bool {
+    line.starts_with("FATAL:") || line.starts_with("ERROR:")
+}
+
+impl Runtime for Apptainer {
+    fn name(&self) -> &'static str {
+        self.flavor.name()
+    }
+
+    fn image_kinds(&self) -> &'static [ImageKind] {
+        &[ImageKind::Sif, ImageKind::SandboxDir, ImageKind::DockerUrl]
+    }
+
+    fn accepts(&self, image: &JobImage) -> bool {
+        matches!(
+            image,
+            JobImage::Rootfs(_) | JobImage::Sif(_) | JobImage::Squashfs(_)
+        )
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            signals: true,
+            exec: true,
+            limits: User::current().uid == 0,
+            pid_namespace: true,
+            network_isolation: true,
+        }
+    }
+
+    fn version(&self) -> Result<String, DriverError> {
+        let program = self.program_path()?;
+        let out = run_captured(
+            std::process::Command::new(&program).arg("--version"),
+            None,
+            SHORT,
+        )?;
+        let line = out.stdout.lines().next().unwrap_or("").trim().to_string();
+        // "apptainer version 1.2.5", "singularity-ce version 3.11.0"
+        match line.split_once(" version ") {
+            Some((_, v)) if out.success() => Ok(v.trim().to_string()),
+            _ => Err(DriverError::slot(
+                ErrorKind::Runtime,
+                format!("`{} --version` said '{}'", program.display(), out.message()),
+            )),
+        }
+    }
+
+    fn start(&self, spec: &JobSpec) -> Result<Box<dyn Handle>, DriverError> {
+        spec.validate()?;
+        let program = self.program_path()?;
+        if let Some(path) = spec.image.path() {
+            if !path.exists() {
+                return Err(DriverError::job(
+                    ErrorKind::Image,
+                    format!("{} does not exist", spec.image.describe()),
+                ));
+            }
+        }
+        std::fs::create_dir_all(&self.state_dir)
+            .map_err(|e| DriverError::io(format!("creating {}", self.state_dir.display()), e))?;
+        let files = tempfile::Builder::new()
+            .prefix(&format!("{}.", spec.name))
+            .tempdir_in(&self.state_dir)
+            .map_err(|e| {
+                DriverError::io(
+                    format!("creating a job directory in {}", self.state_dir.display()),
+                    e,
+                )
+            })?;
+        let env_file = files.path().join("env");
+        // Apptainer reads the file as shell assignments.
+        hostjob::write_env_file(&env_file, &spec.env, true)?;
+        let run_as = hostjob::run_as(spec);
+        if let Some(user) = run_as {
+            hostjob::give_to(user, &[files.path(), &env_file])?;
+        }
+        let launch = Launch {
+            runtime: self.flavor.name(),
+            program,
+            args: self.args(spec, &env_file)?,
+            env: vec![(
+                "PATH".into(),
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            )],
+            run_as,
+            diagnostic,
+            failure_status: 255,
+        };
+        let job = hostjob::start(spec, launch, &self.state_dir.join("gates"))?;
+        Ok(Box::new(ApptainerHandle {
+            job,
+            user: spec.effective_user(),
+            workdir: spec.workdir().to_string(),
+            env: spec.env.clone(),
+            _files: files,
+        }))
+    }
+}
+
+struct ApptainerHandle {
+    job: HostJob,
+    user: User,
+    workdir: String,
+    env: Vec<String>,
+    _files: tempfile::TempDir,
+}
+
+impl Handle for ApptainerHandle {
+    fn name(&self) -> &str {
+        &self.job.job.name
+    }
+
+    fn pid(&self) -> Option<u32> {
+        Some(self.job.job.child.pid())
+    }
+
+    fn wait_timeout(&self, timeout: Option<Duration>) -> Result<Option<ExitInfo>, DriverError> {
+        self.job.wait_timeout(timeout)
+    }
+
+    fn signal(&self, sig: i32) -> Result<(), DriverError> {
+        // Apptainer's starter passes signals on to the container's process.
+        self.job.signal(sig)
+    }
+
+    fn exec(&self, argv: &[String], _tty: bool) -> Result<JobStatus, DriverError> {
+        let pid = self.job.container_pid().ok_or_else(|| {
+            DriverError::slot(
+                ErrorKind::Runtime,
+                format!("{}: the container is not running", self.name()),
+            )
+        })?;
+        hostjob::nsenter(pid, self.user, &self.workdir, &self.env, argv)
+    }
+
+    fn stats(&self) -> Result<Stats, DriverError> {
+        Ok(self.job.stats())
+    }
+
+    fn destroy(&self) -> Result<(), DriverError> {
+        self.job.destroy()
+    }
+}
+
+impl Drop for ApptainerHandle {
+    fn drop(&mut self) {
+        if let Err(e) = self.job.destroy() {
+            tracing::warn!("{}: {e}", self.job.job.name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job_spec::Bind;
+    use std::path::Path;
+
+    fn sample() -> JobSpec {
+        let mut spec = JobSpec::new(
+            "petrel_7_0_slot1",
+            JobImage::Sif("/images/bb.sif".into()),
+            vec!["/bin/sh".into(), "-c".into(), "exit 3".into()],
+        );
+        spec.scratch = Some("/scratch/7.0".into());
+        spec.binds.push(Bind {
+            source: "/cvmfs".into(),
+            target: "/cvmfs".into(),
+            read_only: true,
+        });
+        spec
+    }
+
+    #[test]
+    fn args_for_a_sample_job() {
+        let args = Apptainer::new(ApptainerFlavor::Apptainer)
+            .args(&sample(), Path::new("/s/env"))
+            .unwrap();
+        assert_eq!(
+            args,
+            [
+                "exec",
+                "--contain",
+                "--ipc",
+                "--pid",
+                "--cleanenv",
+                "--env-file=/s/env",
+                "--bind=/scratch/7.0:/srv",
+                "--bind=/cvmfs:/cvmfs:ro",
+                "--pwd=/srv",
+                "/images/bb.sif",
+                "/bin/sh",
+                "-c",
+                "exit 3"
+            ]
+        );
+    }
+
+    #[test]
+    fn args_with_gpus_no_network_and_a_hostname() {
+        let mut spec = sample();
+        spec.gpus = true;
+        spec.network = NetMode::None;
+        spec.hostname = Some("node1".into());
+        spec.image = JobImage::Rootfs("/sandbox".into());
+        let args = Apptainer::new(ApptainerFlavor::Singularity)
+            .args(&spec, Path::new("/e"))
+            .unwrap();
+        let tail: Vec<&str> = args.iter().map(String::as_str).skip(9).collect();
+        assert_eq!(
+            tail,
+            [
+                "--net",
+                "--network=none",
+                "--uts",
+                "--hostname=node1",
+                "--nv",
+                "/sandbox",
+                "/bin/sh",
+                "-c",
+                "exit 3"
+            ]
+        );
+        spec.image = JobImage::Engine("busybox".into());
+        assert_eq!(
+            Apptainer::new(ApptainerFlavor::Apptainer)
+                .args(&spec, Path::new("/e"))
+                .unwrap_err()
+                .kind,
+            ErrorKind::Spec
+        );
+    }
+
+    #[test]
+    fn diagnostics() {
+        assert!(diagnostic(
+            "FATAL:   \"nope\": executable file not found in $PATH"
+        ));
+        assert!(!diagnostic("job output"));
+    }
+}

@@ -1,0 +1,94 @@
+//! Facts about the host the drivers share: where petrel keeps runtime state, whether a
+//! program is statically linked, which static init is installed.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Petrel's directory for one driver's runtime state (bundles, `--root` state, the files
+/// a job's runtime reads as the job's user): `/run/petrel-drivers/<driver>` for root (not
+/// under the embedded runtime's private `/run/petrel`, which only root may enter), else
+/// `$XDG_RUNTIME_DIR/petrel-drivers/<driver>`, else `/tmp/petrel-drivers-<uid>/<driver>`.
+pub fn state_dir(driver: &str) -> PathBuf {
+    let uid = rustix::process::geteuid().as_raw();
+    let base = if uid == 0 {
+        PathBuf::from("/run/petrel-drivers")
+    } else if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        PathBuf::from(dir).join("petrel-drivers")
+    } else {
+        PathBuf::from(format!("/tmp/petrel-drivers-{uid}"))
+    };
+    base.join(driver)
+}
+
+/// Whether `path` is an ELF executable without a program interpreter, so it runs inside
+/// any image, even one without a C library.
+pub fn is_static_elf(path: &Path) -> bool {
+    const PT_INTERP: u32 = 3;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut data = Vec::new();
+    // Program headers sit near the start; 64 KiB covers them in any real binary.
+    if file.by_ref().take(64 << 10).read_to_end(&mut data).is_err() {
+        return false;
+    }
+    // 64-bit little-endian ELF only: the architectures petrel supports.
+    if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 || data[5] != 1 {
+        return false;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([data[o], data[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(data[0x20..0x28].try_into().unwrap_or([0; 8])) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    if phentsize < 4 {
+        return false;
+    }
+    (0..phnum).all(|i| {
+        let at = phoff + i * phentsize;
+        data.get(at..at + 4)
+            .is_some_and(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) != PT_INTERP)
+    })
+}
+
+/// A statically linked init that forwards signals and reaps (tini, Docker's copy of it,
+/// catatonit), for runtimes that have none of their own.
+pub fn static_init() -> Option<PathBuf> {
+    const CANDIDATES: [&str; 5] = [
+        "/usr/bin/tini-static",
+        "/usr/bin/docker-init",
+        "/usr/libexec/podman/catatonit",
+        "/usr/bin/catatonit",
+        "/sbin/tini-static",
+    ];
+    CANDIDATES
+        .iter()
+        .map(PathBuf::from)
+        .filter_map(|p| p.canonicalize().ok())
+        .find(|p| is_static_elf(p))
+}
+
+/// A statically linked busybox on the host, from which probe images are built.
+pub fn static_busybox() -> Option<PathBuf> {
+    ["/bin/busybox", "/usr/bin/busybox", "/usr/local/bin/busybox"]
+        .iter()
+        .map(PathBuf::from)
+        .chain(crate::process::find_program("busybox"))
+        .filter_map(|p| p.canonicalize().ok())
+        .find(|p| is_static_elf(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tells_static_from_dynamic() {
+        // /bin/sh is dynamically linked on every Debian system.
+        assert!(!is_static_elf(Path::new("/bin/sh")));
+        assert!(!is_static_elf(Path::new("/etc/passwd")));
+        assert!(!is_static_elf(Path::new("/nonexistent")));
+        match static_busybox() {
+            Some(bb) => assert!(is_static_elf(&bb)),
+            None => eprintln!("no static busybox here (apt-get install busybox-static)"),
+        }
+    }
+}
