@@ -10,6 +10,7 @@ APT_PACKAGES=(
   bubblewrap          # peer runtime for conformance and the benchmark
   charliecloud-runtime # ch-run: peer runtime
   runc                # peer runtime (OCI)
+  tini                # tini-static: the init petrel-drivers puts in front of runc/crun jobs
   hyperfine           # benchmarks
   util-linux          # unshare, the namespace floor in benchmarks
   python3-venv        # the HTCondor Python bindings used as differential oracles

@@ -178,23 +178,13 @@ impl Runtime for Apptainer {
                 ));
             }
         }
-        std::fs::create_dir_all(&self.state_dir)
-            .map_err(|e| DriverError::io(format!("creating {}", self.state_dir.display()), e))?;
-        let files = tempfile::Builder::new()
-            .prefix(&format!("{}.", spec.name))
-            .tempdir_in(&self.state_dir)
-            .map_err(|e| {
-                DriverError::io(
-                    format!("creating a job directory in {}", self.state_dir.display()),
-                    e,
-                )
-            })?;
+        let files = crate::host::job_dir(&self.state_dir.join("jobs"), &spec.name)?;
         let env_file = files.path().join("env");
         // Apptainer reads the file as shell assignments.
         hostjob::write_env_file(&env_file, &spec.env, true)?;
         let run_as = hostjob::run_as(spec);
         if let Some(user) = run_as {
-            hostjob::give_to(user, &[files.path(), &env_file])?;
+            crate::host::give_to(user, &[files.path(), &env_file])?;
         }
         let launch = Launch {
             runtime: self.flavor.name(),

@@ -61,49 +61,58 @@ impl Charliecloud {
         spec: &JobSpec,
         env_file: &std::path::Path,
     ) -> Result<Vec<String>, DriverError> {
-        let image = match &spec.image {
-            JobImage::Rootfs(p) | JobImage::Squashfs(p) => p,
-            other => {
-                return Err(DriverError::job(
-                    ErrorKind::Spec,
-                    format!(
-                        "ch-run takes a root file system or a squashfs file, not a {}",
-                        other.describe()
-                    ),
-                ))
-            }
-        };
-        if spec.network == NetMode::None {
+        args_as(spec, env_file, User::current())
+    }
+}
+
+/// The arguments of `ch-run` for `spec` when petrel runs as `caller`.
+fn args_as(
+    spec: &JobSpec,
+    env_file: &std::path::Path,
+    caller: User,
+) -> Result<Vec<String>, DriverError> {
+    let image = match &spec.image {
+        JobImage::Rootfs(p) | JobImage::Squashfs(p) => p,
+        other => {
+            return Err(DriverError::job(
+                ErrorKind::Spec,
+                format!(
+                    "ch-run takes a root file system or a squashfs file, not a {}",
+                    other.describe()
+                ),
+            ))
+        }
+    };
+    if spec.network == NetMode::None {
+        return Err(DriverError::job(
+            ErrorKind::Unsupported,
+            "ch-run cannot isolate the network (it makes no network namespace)",
+        ));
+    }
+    let mut a = vec![
+        "--unset-env=*".to_string(),
+        format!("--set-env={}", env_file.display()),
+    ];
+    for bind in spec.all_binds() {
+        if bind.read_only {
             return Err(DriverError::job(
                 ErrorKind::Unsupported,
-                "ch-run cannot isolate the network (it makes no network namespace)",
+                format!("ch-run cannot bind {} read-only", bind.source.display()),
             ));
         }
-        let mut a = vec![
-            "--unset-env=*".to_string(),
-            format!("--set-env={}", env_file.display()),
-        ];
-        for bind in spec.all_binds() {
-            if bind.read_only {
-                return Err(DriverError::job(
-                    ErrorKind::Unsupported,
-                    format!("ch-run cannot bind {} read-only", bind.source.display()),
-                ));
-            }
-            a.push(format!("--bind={}:{}", bind.source.display(), bind.target));
-        }
-        a.push(format!("--cd={}", spec.workdir()));
-        let me = User::current();
-        if let (Some(user), false) = (spec.user, me.uid == 0) {
-            // Unprivileged: ch-run maps the caller to these ids inside.
-            a.push(format!("--uid={}", user.uid));
-            a.push(format!("--gid={}", user.gid));
-        }
-        a.push(image.display().to_string());
-        a.push("--".to_string());
-        a.extend(spec.argv.iter().cloned());
-        Ok(a)
+        a.push(format!("--bind={}:{}", bind.source.display(), bind.target));
     }
+    a.push(format!("--cd={}", spec.workdir()));
+    if let (Some(user), false) = (spec.user, caller.uid == 0) {
+        // Unprivileged: ch-run maps the caller to these ids inside. (Root instead runs
+        // ch-run as the job's user: see `hostjob::run_as`.)
+        a.push(format!("--uid={}", user.uid));
+        a.push(format!("--gid={}", user.gid));
+    }
+    a.push(image.display().to_string());
+    a.push("--".to_string());
+    a.extend(spec.argv.iter().cloned());
+    Ok(a)
 }
 
 /// `$USER` for ch-run: the name of `uid` in the host's passwd file, else the number.
@@ -209,23 +218,13 @@ impl Runtime for Charliecloud {
                 format!("ch-run mounts squashfs images with FUSE, and /dev/fuse is not usable by uid {uid}"),
             ));
         }
-        std::fs::create_dir_all(&self.state_dir)
-            .map_err(|e| DriverError::io(format!("creating {}", self.state_dir.display()), e))?;
-        let files = tempfile::Builder::new()
-            .prefix(&format!("{}.", spec.name))
-            .tempdir_in(&self.state_dir)
-            .map_err(|e| {
-                DriverError::io(
-                    format!("creating a job directory in {}", self.state_dir.display()),
-                    e,
-                )
-            })?;
+        let files = crate::host::job_dir(&self.state_dir.join("jobs"), &spec.name)?;
         let env_file = files.path().join("env");
         hostjob::write_env_file(&env_file, &spec.env, false)?;
         let run_as = hostjob::run_as(spec);
         if let Some(user) = run_as {
             // The job's user reads its environment file.
-            hostjob::give_to(user, &[files.path(), &env_file])?;
+            crate::host::give_to(user, &[files.path(), &env_file])?;
         }
         let user = spec.effective_user();
         let launch = Launch {
@@ -338,11 +337,20 @@ mod tests {
             "--bind=/data:/in",
             "--cd=/srv",
         ];
-        if User::current().uid != 0 {
-            // no --uid/--gid without a user in the spec
-        }
         expected.extend(["/images/bb.sqfs", "--", "/bin/sh", "-c", "exit 3"]);
         assert_eq!(args, expected);
+        spec.user = Some(User {
+            uid: 1000,
+            gid: 100,
+        });
+        let root = User { uid: 0, gid: 0 };
+        assert_eq!(args_as(&spec, Path::new("/s/env"), root).unwrap(), expected);
+        let unprivileged = User {
+            uid: 1000,
+            gid: 1000,
+        };
+        let args = args_as(&spec, Path::new("/s/env"), unprivileged).unwrap();
+        assert_eq!(args[5..7], ["--uid=1000", "--gid=100"]);
     }
 
     #[test]

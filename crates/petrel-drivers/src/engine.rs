@@ -342,14 +342,23 @@ impl Runtime for EngineRuntime {
         let parent = self
             .uses_cgroup_parent(&shared)
             .then(|| format!("/petrel/{}", spec.name));
-        shared.remove_stale(&spec.name);
-        let out = run_captured(
-            shared
-                .command()
-                .args(self.create_args(spec, &image, parent.as_deref())),
-            None,
-            IMPORT_TIMEOUT,
-        )?;
+        let create = || {
+            run_captured(
+                shared
+                    .command()
+                    .args(self.create_args(spec, &image, parent.as_deref())),
+                None,
+                IMPORT_TIMEOUT,
+            )
+        };
+        let mut out = create()?;
+        if !out.success() && out.message().contains("already in use") {
+            // A container of this name left by a crashed petrel: names are unique to a
+            // job on a slot, so it is stale.
+            tracing::info!("{}: removing a stale {}", self.flavor.name(), spec.name);
+            shared.remove(&spec.name);
+            out = create()?;
+        }
         if !out.success() {
             return Err(DriverError::from_runtime_message(
                 self.flavor.name(),
@@ -420,24 +429,6 @@ impl Shared {
             SHORT,
         )
         .is_ok_and(|o| o.success())
-    }
-
-    /// Removes a container of this name left by a crashed petrel.
-    fn remove_stale(&self, name: &str) {
-        let exists = run_captured(
-            self.command()
-                .args(["container", "inspect", "--format", "{{.Id}}", name]),
-            None,
-            SHORT,
-        )
-        .is_ok_and(|o| o.success());
-        if exists {
-            tracing::info!(
-                "{}: removing a stale container named {name}",
-                self.flavor.name()
-            );
-            self.remove(name);
-        }
     }
 
     fn remove(&self, name: &str) {

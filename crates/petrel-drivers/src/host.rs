@@ -20,6 +20,47 @@ pub fn state_dir(driver: &str) -> PathBuf {
     base.join(driver)
 }
 
+/// A fresh private directory for job `name`'s files under `parent` (`<name>.XXXXXX`),
+/// removed when dropped. What an earlier run of the same job left there (a petrel that
+/// crashed) is removed first: a name belongs to one job on one slot at a time.
+pub(crate) fn job_dir(parent: &Path, name: &str) -> Result<tempfile::TempDir, crate::DriverError> {
+    std::fs::create_dir_all(parent)
+        .map_err(|e| crate::DriverError::io(format!("creating {}", parent.display()), e))?;
+    let prefix = format!("{name}.");
+    if let Ok(entries) = std::fs::read_dir(parent) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                tracing::info!(
+                    "removing {}, left by an earlier run",
+                    entry.path().display()
+                );
+                if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                    tracing::warn!("removing {}: {e}", entry.path().display());
+                }
+            }
+        }
+    }
+    tempfile::Builder::new()
+        .prefix(&prefix)
+        .tempdir_in(parent)
+        .map_err(|e| {
+            crate::DriverError::io(format!("creating a directory in {}", parent.display()), e)
+        })
+}
+
+/// Hands files petrel made for a job to the user the job (or its runtime) runs as.
+pub(crate) fn give_to(user: crate::User, paths: &[&Path]) -> Result<(), crate::DriverError> {
+    for path in paths {
+        rustix::fs::chown(
+            *path,
+            Some(rustix::process::Uid::from_raw(user.uid)),
+            Some(rustix::process::Gid::from_raw(user.gid)),
+        )
+        .map_err(|e| crate::DriverError::io(format!("chown {}", path.display()), e.into()))?;
+    }
+    Ok(())
+}
+
 /// Whether `path` is an ELF executable without a program interpreter, so it runs inside
 /// any image, even one without a C library.
 pub fn is_static_elf(path: &Path) -> bool {

@@ -42,7 +42,7 @@ pub(crate) fn start(spec: &JobSpec, launch: Launch, gates: &Path) -> Result<Host
         cpu_weight: None,
         pids: spec.limits.pids,
     };
-    let (cgroup, not_applied) = Cgroup::create(&cgroup_name(&spec.name), &limits);
+    let (cgroup, not_applied) = Cgroup::create(&spec.name, &limits);
     for missed in &not_applied {
         tracing::warn!(
             "{}: {} limit not applied: {}",
@@ -54,19 +54,12 @@ pub(crate) fn start(spec: &JobSpec, launch: Launch, gates: &Path) -> Result<Host
     let memory_applied = spec.limits.memory_bytes.is_some()
         && cgroup.is_some()
         && !not_applied.iter().any(|m| m.limit == "memory");
+    if let Some(cg) = &cgroup {
+        // Processes of an earlier run of this job (a petrel that crashed) go first.
+        cgroupfs::kill_all(&cg.paths());
+    }
     let gate_dir = match &cgroup {
-        Some(_) => {
-            std::fs::create_dir_all(gates)
-                .map_err(|e| DriverError::io(format!("creating {}", gates.display()), e))?;
-            Some(
-                tempfile::Builder::new()
-                    .prefix(&format!("{}.", spec.name))
-                    .tempdir_in(gates)
-                    .map_err(|e| {
-                        DriverError::io(format!("creating a gate in {}", gates.display()), e)
-                    })?,
-            )
-        }
+        Some(_) => Some(crate::host::job_dir(gates, &spec.name)?),
         None => None,
     };
     let gate = match &gate_dir {
@@ -74,7 +67,7 @@ pub(crate) fn start(spec: &JobSpec, launch: Launch, gates: &Path) -> Result<Host
             let gate = Gate::new(dir.path().join("gate"))?;
             if let Some(user) = launch.run_as {
                 // The gated shell runs as the job's user and must open the FIFO.
-                give_to(user, &[dir.path(), gate.path()])?;
+                crate::host::give_to(user, &[dir.path(), gate.path()])?;
             }
             Some(gate)
         }
@@ -118,11 +111,6 @@ pub(crate) fn start(spec: &JobSpec, launch: Launch, gates: &Path) -> Result<Host
         failure_status: launch.failure_status,
         _gate_dir: gate_dir,
     })
-}
-
-/// The cgroup's name: unique per start, so a stale one never gets in the way.
-fn cgroup_name(job: &str) -> String {
-    format!("{job}-{}", std::process::id())
 }
 
 /// A running host job.
@@ -296,19 +284,6 @@ pub(crate) fn write_env_file(path: &Path, env: &[String], quote: bool) -> Result
     }
     std::fs::write(path, text)
         .map_err(|e| DriverError::io(format!("writing {}", path.display()), e))
-}
-
-/// Hands petrel's files for a job to the user the job's runtime runs as.
-pub(crate) fn give_to(user: User, paths: &[&Path]) -> Result<(), DriverError> {
-    for path in paths {
-        rustix::fs::chown(
-            *path,
-            Some(rustix::process::Uid::from_raw(user.uid)),
-            Some(rustix::process::Gid::from_raw(user.gid)),
-        )
-        .map_err(|e| DriverError::io(format!("chown {}", path.display()), e.into()))?;
-    }
-    Ok(())
 }
 
 /// What a host job's process needs when petrel is root and the job is another user.

@@ -336,12 +336,7 @@ impl<R: Runtime + ?Sized> TestJob<'_, R> {
             .map_err(|e| format!("mkdir {}: {e}", scratch.display()))?;
         let user = self.ctx.user.unwrap_or_else(User::current);
         if User::current().uid == 0 {
-            rustix::fs::chown(
-                &scratch,
-                Some(rustix::process::Uid::from_raw(user.uid)),
-                Some(rustix::process::Gid::from_raw(user.gid)),
-            )
-            .map_err(|e| format!("chown {}: {e}", scratch.display()))?;
+            crate::host::give_to(user, &[&scratch]).map_err(|e| e.message)?;
         }
         let stderr = self
             .image

@@ -52,6 +52,7 @@ conformance!(
     missing_image_blames_the_job,
     cpu_usage,
     network_none,
+    a_stale_container_of_the_same_name_is_replaced,
 );
 
 fn run(driver: &str, case: fn(&Fixture)) {
@@ -112,6 +113,15 @@ mod cases {
     pub fn signal_kills_the_job(fx: &Fixture) {
         // No handler: the default action kills the job, though it would be pid 1 in its
         // namespace without an init in front of it.
+        let oci = fx.runtime().name() == "runc";
+        if oci
+            && !common::need(
+                petrel_drivers::host::static_init().is_some(),
+                "tini-static (apt-get install tini)",
+            )
+        {
+            return;
+        }
         let mut spec = fx.spec("term", "");
         spec.argv = vec!["/bin/sleep".into(), "30".into()];
         let handle = start(fx, &spec);
@@ -336,6 +346,19 @@ mod cases {
             fx.runtime().name(),
             exit.wall_seconds
         );
+    }
+
+    pub fn a_stale_container_of_the_same_name_is_replaced(fx: &Fixture) {
+        // As if petrel had crashed with the job running: its handle is never dropped.
+        let spec = fx.spec("stale", "touch ready; sleep 5");
+        let stale = start(fx, &spec);
+        fx.await_file(stale.as_ref(), "ready");
+        std::mem::forget(stale);
+        let mut again = fx.spec("stale", "echo again > again");
+        again.name = spec.name.clone();
+        let exit = run_job(fx, &again);
+        assert_eq!(exit.status, JobStatus::Exited(0), "{}", fx.runtime().name());
+        assert_eq!(fx.scratch_file("again"), "again\n");
     }
 
     pub fn network_none(fx: &Fixture) {

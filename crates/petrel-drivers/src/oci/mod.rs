@@ -211,22 +211,14 @@ impl Runtime for OciRuntime {
                 ));
             }
         }
-        let bundles = self.state_dir.join("bundles");
-        std::fs::create_dir_all(&bundles)
-            .map_err(|e| DriverError::io(format!("creating {}", bundles.display()), e))?;
-        let bundle = tempfile::Builder::new()
-            .prefix(&format!("{}.", spec.name))
-            .tempdir_in(&bundles)
-            .map_err(|e| {
-                DriverError::io(format!("creating a bundle in {}", bundles.display()), e)
-            })?;
+        shared.remove_stale(&spec.name);
+        let bundle = crate::host::job_dir(&self.state_dir.join("bundles"), &spec.name)?;
         oci.save(bundle.path().join("config.json")).map_err(|e| {
             DriverError::slot(
                 ErrorKind::Io,
                 format!("writing the bundle's config.json: {e}"),
             )
         })?;
-        shared.remove_stale(&spec.name);
         let mut cmd = Command::new(&shared.program);
         cmd.args(self.run_args(spec, bundle.path()));
         let uses_init = spec.init && self.init.is_some();
