@@ -5,13 +5,12 @@
 //! no cgroup of its own here, so petrel adds one (see [`crate::hostjob`]).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::error::{DriverError, ErrorKind};
-use crate::hostjob::{self, HostJob, Launch};
+use crate::hostjob::{self, Launch};
 use crate::job_spec::{JobImage, JobSpec, NetMode, User};
 use crate::process::{self, run_captured, SHORT};
-use crate::runtime::{Capabilities, ExitInfo, Handle, ImageKind, JobStatus, Runtime, Stats};
+use crate::runtime::{Capabilities, Handle, ImageKind, Runtime};
 
 /// Which program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,16 +58,7 @@ impl Apptainer {
     }
 
     fn program_path(&self) -> Result<PathBuf, DriverError> {
-        process::find_program(&self.program).ok_or_else(|| {
-            DriverError::slot(
-                ErrorKind::Unavailable,
-                format!(
-                    "{} is not installed ({} not found)",
-                    self.flavor.name(),
-                    self.program
-                ),
-            )
-        })
+        process::require_program(self.flavor.name(), &self.program)
     }
 
     /// The arguments for `spec`, reading the environment from `env_file`.
@@ -170,14 +160,7 @@ impl Runtime for Apptainer {
     fn start(&self, spec: &JobSpec) -> Result<Box<dyn Handle>, DriverError> {
         spec.validate()?;
         let program = self.program_path()?;
-        if let Some(path) = spec.image.path() {
-            if !path.exists() {
-                return Err(DriverError::job(
-                    ErrorKind::Image,
-                    format!("{} does not exist", spec.image.describe()),
-                ));
-            }
-        }
+        spec.image.check_present()?;
         let files = crate::host::job_dir(&self.state_dir.join("jobs"), &spec.name)?;
         let env_file = files.path().join("env");
         // Apptainer reads the file as shell assignments.
@@ -197,68 +180,13 @@ impl Runtime for Apptainer {
             run_as,
             diagnostic,
             failure_status: 255,
+            files,
         };
-        let job = hostjob::start(spec, launch, &self.state_dir.join("gates"))?;
-        Ok(Box::new(ApptainerHandle {
-            job,
-            user: spec.effective_user(),
-            workdir: spec.workdir().to_string(),
-            env: spec.env.clone(),
-            _files: files,
-        }))
-    }
-}
-
-struct ApptainerHandle {
-    job: HostJob,
-    user: User,
-    workdir: String,
-    env: Vec<String>,
-    _files: tempfile::TempDir,
-}
-
-impl Handle for ApptainerHandle {
-    fn name(&self) -> &str {
-        &self.job.job.name
-    }
-
-    fn pid(&self) -> Option<u32> {
-        Some(self.job.job.child.pid())
-    }
-
-    fn wait_timeout(&self, timeout: Option<Duration>) -> Result<Option<ExitInfo>, DriverError> {
-        self.job.wait_timeout(timeout)
-    }
-
-    fn signal(&self, sig: i32) -> Result<(), DriverError> {
-        // Apptainer's starter passes signals on to the container's process.
-        self.job.signal(sig)
-    }
-
-    fn exec(&self, argv: &[String], _tty: bool) -> Result<JobStatus, DriverError> {
-        let pid = self.job.container_pid().ok_or_else(|| {
-            DriverError::slot(
-                ErrorKind::Runtime,
-                format!("{}: the container is not running", self.name()),
-            )
-        })?;
-        hostjob::nsenter(pid, self.user, &self.workdir, &self.env, argv)
-    }
-
-    fn stats(&self) -> Result<Stats, DriverError> {
-        Ok(self.job.stats())
-    }
-
-    fn destroy(&self) -> Result<(), DriverError> {
-        self.job.destroy()
-    }
-}
-
-impl Drop for ApptainerHandle {
-    fn drop(&mut self) {
-        if let Err(e) = self.job.destroy() {
-            tracing::warn!("{}: {e}", self.job.job.name);
-        }
+        Ok(Box::new(hostjob::start(
+            spec,
+            launch,
+            &self.state_dir.join("gates"),
+        )?))
     }
 }
 

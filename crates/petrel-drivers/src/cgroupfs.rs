@@ -105,6 +105,18 @@ impl CgroupPath {
         self.read_u64("pids", "pids.current")
     }
 
+    /// The running job's use, as a handle's `stats` reports it.
+    pub fn stats(&self) -> crate::Stats {
+        let (user, system) = self.cpu();
+        crate::Stats {
+            memory_bytes: self.memory_bytes(),
+            peak_memory_bytes: self.peak_memory_bytes(),
+            user_cpu_seconds: user.map(|d| d.as_secs_f64()),
+            system_cpu_seconds: system.map(|d| d.as_secs_f64()),
+            pids: self.pids(),
+        }
+    }
+
     /// Removes the cgroup, with any child cgroups a runtime left in it (Podman's
     /// `conmon`), from every hierarchy; a busy one is left with a warning.
     pub fn remove(&self) {

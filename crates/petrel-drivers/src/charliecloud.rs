@@ -5,13 +5,12 @@
 //! `--set-env=FILE`), so nothing of petrel's own leaks in; `ch-run` itself needs `$USER`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::error::{DriverError, ErrorKind};
-use crate::hostjob::{self, HostJob, Launch};
+use crate::hostjob::{self, Launch};
 use crate::job_spec::{JobImage, JobSpec, NetMode, User};
 use crate::process::{self, run_captured, SHORT};
-use crate::runtime::{Capabilities, ExitInfo, Handle, ImageKind, JobStatus, Runtime, Stats};
+use crate::runtime::{Capabilities, Handle, ImageKind, Runtime};
 
 /// The Charliecloud driver.
 #[derive(Debug, Clone)]
@@ -47,12 +46,7 @@ impl Charliecloud {
     }
 
     fn program_path(&self) -> Result<PathBuf, DriverError> {
-        process::find_program(&self.program).ok_or_else(|| {
-            DriverError::slot(
-                ErrorKind::Unavailable,
-                format!("charliecloud is not installed ({} not found)", self.program),
-            )
-        })
+        process::require_program("charliecloud", &self.program)
     }
 
     /// The arguments of `ch-run` for `spec`, reading the environment from `env_file`.
@@ -203,14 +197,7 @@ impl Runtime for Charliecloud {
     fn start(&self, spec: &JobSpec) -> Result<Box<dyn Handle>, DriverError> {
         spec.validate()?;
         let program = self.program_path()?;
-        if let Some(path) = spec.image.path() {
-            if !path.exists() {
-                return Err(DriverError::job(
-                    ErrorKind::Image,
-                    format!("{} does not exist", spec.image.describe()),
-                ));
-            }
-        }
+        spec.image.check_present()?;
         if let (JobImage::Squashfs(_), Some(uid)) = (&spec.image, fuse_unusable(runs_as(spec))) {
             // ch-run would retry the FUSE mount for seconds before giving up.
             return Err(DriverError::slot(
@@ -226,7 +213,6 @@ impl Runtime for Charliecloud {
             // The job's user reads its environment file.
             crate::host::give_to(user, &[files.path(), &env_file])?;
         }
-        let user = spec.effective_user();
         let launch = Launch {
             runtime: "charliecloud",
             program,
@@ -244,67 +230,13 @@ impl Runtime for Charliecloud {
             run_as,
             diagnostic,
             failure_status: 1,
+            files,
         };
-        let job = hostjob::start(spec, launch, &self.state_dir.join("gates"))?;
-        Ok(Box::new(ChHandle {
-            job,
-            user,
-            workdir: spec.workdir().to_string(),
-            env: spec.env.clone(),
-            _files: files,
-        }))
-    }
-}
-
-struct ChHandle {
-    job: HostJob,
-    user: User,
-    workdir: String,
-    env: Vec<String>,
-    _files: tempfile::TempDir,
-}
-
-impl Handle for ChHandle {
-    fn name(&self) -> &str {
-        &self.job.job.name
-    }
-
-    fn pid(&self) -> Option<u32> {
-        Some(self.job.job.child.pid())
-    }
-
-    fn wait_timeout(&self, timeout: Option<Duration>) -> Result<Option<ExitInfo>, DriverError> {
-        self.job.wait_timeout(timeout)
-    }
-
-    fn signal(&self, sig: i32) -> Result<(), DriverError> {
-        self.job.signal(sig)
-    }
-
-    fn exec(&self, argv: &[String], _tty: bool) -> Result<JobStatus, DriverError> {
-        let pid = self.job.container_pid().ok_or_else(|| {
-            DriverError::slot(
-                ErrorKind::Runtime,
-                format!("{}: the container is not running", self.name()),
-            )
-        })?;
-        hostjob::nsenter(pid, self.user, &self.workdir, &self.env, argv)
-    }
-
-    fn stats(&self) -> Result<Stats, DriverError> {
-        Ok(self.job.stats())
-    }
-
-    fn destroy(&self) -> Result<(), DriverError> {
-        self.job.destroy()
-    }
-}
-
-impl Drop for ChHandle {
-    fn drop(&mut self) {
-        if let Err(e) = self.job.destroy() {
-            tracing::warn!("{}: {e}", self.job.job.name);
-        }
+        Ok(Box::new(hostjob::start(
+            spec,
+            launch,
+            &self.state_dir.join("gates"),
+        )?))
     }
 }
 

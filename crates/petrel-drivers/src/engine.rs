@@ -18,7 +18,7 @@ use sha2::Digest as _;
 
 use crate::cgroupfs::CgroupPath;
 use crate::error::{one_line, DriverError, ErrorKind};
-use crate::handle::{init_diagnostic, init_exec_error, shell_status, Ended, JobProcess};
+use crate::handle::{init_diagnostic, init_exec_error, Ended, JobProcess};
 use crate::job_spec::{JobImage, JobSpec, NetMode, Stdio, User};
 use crate::process::{self, run_captured, Child, Feeder, SHORT};
 use crate::runtime::{Capabilities, ExitInfo, Handle, ImageKind, JobStatus, Runtime, Stats};
@@ -93,16 +93,7 @@ impl EngineRuntime {
     }
 
     fn program_path(&self) -> Result<PathBuf, DriverError> {
-        process::find_program(&self.program).ok_or_else(|| {
-            DriverError::slot(
-                ErrorKind::Unavailable,
-                format!(
-                    "{} is not installed ({} not found)",
-                    self.flavor.name(),
-                    self.program
-                ),
-            )
-        })
+        process::require_program(self.flavor.name(), &self.program)
     }
 
     /// Uses this init binary for `--init` (Podman's `--init-path`; `None`: the engine's own).
@@ -498,26 +489,19 @@ impl EngineHandle {
                 return Err(err);
             }
         }
-        let ended_attached = crate::process::job_status(ended.status);
-        if let (JobStatus::Exited(code), true) = (ended_attached, state.exit_code == 0) {
+        if state.exit_code == 0 && !ended.status.success() {
             // `start --attach` failed on its own (the engine went away mid-job).
-            if code != 0 {
-                let said = one_line(&self.job.child.diagnostics().join("\n"));
-                return Err(DriverError::slot(
-                    ErrorKind::Runtime,
-                    format!("{engine} start --attach {name} exited {code}: {said}"),
-                ));
-            }
-        }
-        let status = shell_status(
-            &Ended {
-                status: std::os::unix::process::ExitStatusExt::from_raw(
-                    (state.exit_code & 0xff) << 8,
+            let said = one_line(&self.job.child.diagnostics().join("\n"));
+            return Err(DriverError::slot(
+                ErrorKind::Runtime,
+                format!(
+                    "{engine} start --attach {name} failed ({}): {said}",
+                    ended.status
                 ),
-                ..ended
-            },
-            state.oom_killed,
-        );
+            ));
+        }
+        // The engine reports the job's status as a shell would.
+        let status = JobStatus::from_shell_status(state.exit_code, ended.sent, state.oom_killed);
         Ok(ExitInfo {
             status,
             oom_killed: state.oom_killed,
@@ -544,30 +528,9 @@ impl Handle for EngineHandle {
     }
 
     fn signal(&self, sig: i32) -> Result<(), DriverError> {
-        if self.job.child.exited() {
-            return Ok(());
-        }
-        self.job.record_signal(sig);
-        let out = run_captured(
-            self.shared
-                .command()
-                .args(["kill", &format!("--signal={sig}"), &self.job.name]),
-            None,
-            SHORT,
-        )?;
-        if out.success() || self.job.child.exited() {
-            Ok(())
-        } else {
-            Err(DriverError::slot(
-                ErrorKind::Runtime,
-                format!(
-                    "{} kill {}: {}",
-                    self.shared.flavor.name(),
-                    self.job.name,
-                    out.message()
-                ),
-            ))
-        }
+        let mut kill = self.shared.command();
+        kill.args(["kill", &format!("--signal={sig}"), &self.job.name]);
+        self.job.signal_with(sig, kill)
     }
 
     fn exec(&self, argv: &[String], tty: bool) -> Result<JobStatus, DriverError> {
@@ -581,34 +544,17 @@ impl Handle for EngineHandle {
     }
 
     fn stats(&self) -> Result<Stats, DriverError> {
-        let Some(cg) = &self.cgroup else {
-            return Ok(Stats::default());
-        };
-        let (user, system) = cg.cpu();
-        Ok(Stats {
-            memory_bytes: cg.memory_bytes(),
-            peak_memory_bytes: cg.peak_memory_bytes(),
-            user_cpu_seconds: user.map(|d| d.as_secs_f64()),
-            system_cpu_seconds: system.map(|d| d.as_secs_f64()),
-            pids: cg.pids(),
-        })
+        Ok(self
+            .cgroup
+            .as_ref()
+            .map(CgroupPath::stats)
+            .unwrap_or_default())
     }
 
     fn destroy(&self) -> Result<(), DriverError> {
-        if self.job.finished() {
-            return Ok(());
-        }
-        if !self.job.child.exited() {
-            self.job.record_signal(process::SIGKILL);
-            let _ = run_captured(
-                self.shared
-                    .command()
-                    .args(["kill", "--signal=KILL", &self.job.name]),
-                None,
-                SHORT,
-            );
-        }
-        self.job.settle(|ended| self.finish(ended))
+        let mut kill = self.shared.command();
+        kill.args(["kill", "--signal=KILL", &self.job.name]);
+        self.job.destroy_with(kill, |ended| self.finish(ended))
     }
 }
 

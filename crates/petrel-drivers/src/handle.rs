@@ -45,6 +45,29 @@ impl JobProcess {
         }
     }
 
+    /// Delivers `sig` to the job with the runtime's own `kill` command (`kill`): a no-op once
+    /// the job has ended, when the runtime would only say it is gone.
+    pub fn signal_with(
+        &self,
+        sig: i32,
+        mut kill: std::process::Command,
+    ) -> Result<(), DriverError> {
+        if self.child.exited() {
+            return Ok(());
+        }
+        self.record_signal(sig);
+        let what = crate::process::describe(&kill);
+        let out = crate::process::run_captured(&mut kill, None, crate::process::SHORT)?;
+        if out.success() || self.child.exited() {
+            Ok(())
+        } else {
+            Err(DriverError::slot(
+                crate::ErrorKind::Runtime,
+                format!("{what} {}: {}", self.name, out.message()),
+            ))
+        }
+    }
+
     /// Waits for the process; when it has ended, `finish` turns that into the job's
     /// result, exactly once (it may clean up: later calls get the stored result).
     pub fn wait_with(
@@ -77,6 +100,27 @@ impl JobProcess {
     /// Whether the job's result has been worked out (the container is cleaned up).
     pub fn finished(&self) -> bool {
         self.result.lock().map(|r| r.is_some()).unwrap_or(true)
+    }
+
+    /// Destroys a job whose runtime kills containers with a command of its own (`kill`,
+    /// sending SIGKILL to the container's init): the runtime's process then ends by
+    /// itself and cleans up; killing that process instead would leave the container
+    /// running. Then works out the result as [`JobProcess::settle`] does.
+    pub fn destroy_with(
+        &self,
+        mut kill: std::process::Command,
+        finish: impl FnOnce(Ended<'_>) -> Result<ExitInfo, DriverError>,
+    ) -> Result<(), DriverError> {
+        if self.finished() {
+            return Ok(());
+        }
+        if !self.child.exited() {
+            self.record_signal(crate::process::SIGKILL);
+            if let Err(e) = crate::process::run_captured(&mut kill, None, crate::process::SHORT) {
+                tracing::warn!("{}: {e}", self.name);
+            }
+        }
+        self.settle(finish)
     }
 
     /// After the driver has killed the job: waits for the runtime process to end and

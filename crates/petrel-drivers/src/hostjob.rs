@@ -16,7 +16,7 @@ use crate::error::{one_line, DriverError, ErrorKind};
 use crate::handle::{shell_status, Ended, JobProcess};
 use crate::job_spec::{JobSpec, User};
 use crate::process::{self, Child, DiagnosticTest, Gate};
-use crate::runtime::{ExitInfo, JobStatus, Stats};
+use crate::runtime::{ExitInfo, Handle, JobStatus, Stats};
 
 /// How the driver's program must be started.
 pub(crate) struct Launch {
@@ -31,6 +31,8 @@ pub(crate) struct Launch {
     pub diagnostic: DiagnosticTest,
     /// The exit status the runtime uses for its own failures.
     pub failure_status: i32,
+    /// The driver's files for this job (its environment file), kept while it runs.
+    pub files: tempfile::TempDir,
 }
 
 /// Starts `launch` for `spec`, in a fresh cgroup with the job's limits when one can be
@@ -109,19 +111,28 @@ pub(crate) fn start(spec: &JobSpec, launch: Launch, gates: &Path) -> Result<Host
         cgroup: Mutex::new(cgroup),
         memory_limit: spec.limits.memory_bytes.filter(|_| memory_applied),
         failure_status: launch.failure_status,
+        user: spec.effective_user(),
+        workdir: spec.workdir().to_string(),
+        env: spec.env.clone(),
         _gate_dir: gate_dir,
+        _files: launch.files,
     })
 }
 
-/// A running host job.
+/// A running host job: the handle of the ch-run and Apptainer drivers.
 pub(crate) struct HostJob {
-    pub runtime: &'static str,
-    pub job: JobProcess,
+    runtime: &'static str,
+    job: JobProcess,
     /// Taken and dropped (which kills what is left and removes it) once the job ended.
     cgroup: Mutex<Option<Cgroup>>,
     memory_limit: Option<u64>,
     failure_status: i32,
+    /// Who `exec` runs as, where and with what environment: as the job.
+    user: User,
+    workdir: String,
+    env: Vec<String>,
     _gate_dir: Option<tempfile::TempDir>,
+    _files: tempfile::TempDir,
 }
 
 impl HostJob {
@@ -150,32 +161,59 @@ impl HostJob {
         })
     }
 
-    pub fn wait_timeout(&self, timeout: Option<Duration>) -> Result<Option<ExitInfo>, DriverError> {
+    /// The host pid of the first process inside the container's mount namespace: the
+    /// runtime's process itself once it has exec'd the job (ch-run), or its child.
+    fn container_pid(&self) -> Option<u32> {
+        container_pid(self.job.child.pid())
+    }
+}
+
+impl Handle for HostJob {
+    fn name(&self) -> &str {
+        &self.job.name
+    }
+
+    fn pid(&self) -> Option<u32> {
+        Some(self.job.child.pid())
+    }
+
+    fn wait_timeout(&self, timeout: Option<Duration>) -> Result<Option<ExitInfo>, DriverError> {
         self.job.wait_with(timeout, |ended| self.finish(ended))
     }
 
-    pub fn signal(&self, sig: i32) -> Result<(), DriverError> {
+    fn signal(&self, sig: i32) -> Result<(), DriverError> {
+        // ch-run's process is the job; Apptainer's starter passes signals on to it.
         self.job.record_signal(sig);
         self.job.child.signal(sig)
     }
 
-    pub fn stats(&self) -> Stats {
+    fn exec(&self, argv: &[String], _tty: bool) -> Result<JobStatus, DriverError> {
+        let pid = self.container_pid().ok_or_else(|| {
+            DriverError::slot(
+                ErrorKind::Runtime,
+                format!("{}: the container is not running", self.job.name),
+            )
+        })?;
+        nsenter(pid, self.user, &self.workdir, &self.env, argv)
+    }
+
+    fn stats(&self) -> Result<Stats, DriverError> {
         let guard = self.cgroup.lock();
         let Some(cg) = guard.as_ref().ok().and_then(|c| c.as_ref()) else {
-            return Stats::default();
+            return Ok(Stats::default());
         };
         let usage = cg.usage();
         let dirs = cg.paths();
-        Stats {
+        Ok(Stats {
             memory_bytes: cgroupfs::read_first(&dirs, &["memory.current", "memory.usage_in_bytes"]),
             peak_memory_bytes: usage.peak_memory_bytes,
             user_cpu_seconds: usage.user_cpu.map(|d| d.as_secs_f64()),
             system_cpu_seconds: usage.system_cpu.map(|d| d.as_secs_f64()),
             pids: cgroupfs::read_first(&dirs, &["pids.current"]),
-        }
+        })
     }
 
-    pub fn destroy(&self) -> Result<(), DriverError> {
+    fn destroy(&self) -> Result<(), DriverError> {
         if self.job.finished() {
             return Ok(());
         }
@@ -191,11 +229,13 @@ impl HostJob {
         self.job.child.signal(process::SIGKILL)?;
         self.job.settle(|ended| self.finish(ended))
     }
+}
 
-    /// The host pid of the first process inside the container's mount namespace: the
-    /// runtime's process itself once it has exec'd the job (ch-run), or its child.
-    pub fn container_pid(&self) -> Option<u32> {
-        container_pid(self.job.child.pid())
+impl Drop for HostJob {
+    fn drop(&mut self) {
+        if let Err(e) = self.destroy() {
+            tracing::warn!("{}: {e}", self.job.name);
+        }
     }
 }
 

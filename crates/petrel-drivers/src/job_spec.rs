@@ -42,6 +42,23 @@ impl JobImage {
         }
     }
 
+    /// Checks that a local image is there (a root file system must be a directory), so a
+    /// missing image fails at start, blaming the job, whichever runtime runs it.
+    pub fn check_present(&self) -> Result<(), crate::DriverError> {
+        let missing = match self {
+            JobImage::Rootfs(dir) => !dir.is_dir(),
+            JobImage::Engine(_) => false,
+            other => other.path().is_some_and(|p| !p.exists()),
+        };
+        if missing {
+            return Err(crate::DriverError::job(
+                crate::ErrorKind::Image,
+                format!("{} does not exist", self.describe()),
+            ));
+        }
+        Ok(())
+    }
+
     /// The file or directory the image lives in, if it is on the local file system.
     pub fn path(&self) -> Option<&Path> {
         match self {

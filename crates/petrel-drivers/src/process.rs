@@ -33,6 +33,17 @@ pub(crate) fn find_program(program: &str) -> Option<PathBuf> {
         .find(|p| is_executable(p))
 }
 
+/// Finds runtime `runtime`'s program, or says it is not installed (the probe's
+/// "undetected": `ErrorKind::Unavailable`).
+pub(crate) fn require_program(runtime: &str, program: &str) -> Result<PathBuf, DriverError> {
+    find_program(program).ok_or_else(|| {
+        DriverError::slot(
+            ErrorKind::Unavailable,
+            format!("{runtime} is not installed ({program} not found)"),
+        )
+    })
+}
+
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)

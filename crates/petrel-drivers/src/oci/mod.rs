@@ -131,16 +131,7 @@ impl OciRuntime {
     }
 
     fn program_path(&self) -> Result<PathBuf, DriverError> {
-        process::find_program(&self.program).ok_or_else(|| {
-            DriverError::slot(
-                ErrorKind::Unavailable,
-                format!(
-                    "{} is not installed ({} not found)",
-                    self.flavor.name(),
-                    self.program
-                ),
-            )
-        })
+        process::require_program(self.flavor.name(), &self.program)
     }
 
     fn shared(&self) -> Result<Arc<Shared>, DriverError> {
@@ -203,14 +194,7 @@ impl Runtime for OciRuntime {
         spec.validate()?;
         let shared = self.shared()?;
         let oci = self.config_for(spec)?;
-        if let JobImage::Rootfs(dir) = &spec.image {
-            if !dir.is_dir() {
-                return Err(DriverError::job(
-                    ErrorKind::Image,
-                    format!("root file system {} is not a directory", dir.display()),
-                ));
-            }
-        }
+        spec.image.check_present()?;
         shared.remove_stale(&spec.name);
         let bundle = crate::host::job_dir(&self.state_dir.join("bundles"), &spec.name)?;
         oci.save(bundle.path().join("config.json")).map_err(|e| {
@@ -374,30 +358,9 @@ impl Handle for OciHandle {
     }
 
     fn signal(&self, sig: i32) -> Result<(), DriverError> {
-        if self.job.child.exited() {
-            return Ok(());
-        }
-        self.job.record_signal(sig);
-        let out = run_captured(
-            self.shared
-                .command()
-                .args(["kill", &self.job.name, &sig.to_string()]),
-            None,
-            SHORT,
-        )?;
-        if out.success() || self.job.child.exited() {
-            Ok(())
-        } else {
-            Err(DriverError::slot(
-                ErrorKind::Runtime,
-                format!(
-                    "{} kill {}: {}",
-                    self.shared.flavor.name(),
-                    self.job.name,
-                    out.message()
-                ),
-            ))
-        }
+        let mut kill = self.shared.command();
+        kill.args(["kill", &self.job.name, &sig.to_string()]);
+        self.job.signal_with(sig, kill)
     }
 
     fn exec(&self, argv: &[String], tty: bool) -> Result<JobStatus, DriverError> {
@@ -415,35 +378,17 @@ impl Handle for OciHandle {
     }
 
     fn stats(&self) -> Result<Stats, DriverError> {
-        let Some(cg) = &self.cgroup else {
-            return Ok(Stats::default());
-        };
-        let (user, system) = cg.cpu();
-        Ok(Stats {
-            memory_bytes: cg.memory_bytes(),
-            peak_memory_bytes: cg.peak_memory_bytes(),
-            user_cpu_seconds: user.map(|d| d.as_secs_f64()),
-            system_cpu_seconds: system.map(|d| d.as_secs_f64()),
-            pids: cg.pids(),
-        })
+        Ok(self
+            .cgroup
+            .as_ref()
+            .map(CgroupPath::stats)
+            .unwrap_or_default())
     }
 
     fn destroy(&self) -> Result<(), DriverError> {
-        if self.job.finished() {
-            return Ok(());
-        }
-        if !self.job.child.exited() {
-            // SIGKILL to the container's init ends its pid namespace; the runtime's own
-            // process then exits and cleans up. Killing that process instead would leave
-            // the container running.
-            self.job.record_signal(process::SIGKILL);
-            let _ = run_captured(
-                self.shared.command().args(["kill", &self.job.name, "KILL"]),
-                None,
-                SHORT,
-            );
-        }
-        self.job.settle(|ended| self.finish(ended))
+        let mut kill = self.shared.command();
+        kill.args(["kill", &self.job.name, "KILL"]);
+        self.job.destroy_with(kill, |ended| self.finish(ended))
     }
 }
 
