@@ -12,19 +12,20 @@
 #   -s SIDES   comma-separated, from slurm-ch-run, slurm-bwrap, petrel
 #              (default: all three; a side whose tools are missing is skipped with a note)
 # Environment: PETREL (the petrel binary; default: scripts/build-release.sh builds it),
-#   SLURMBENCH_DIR and SLURMBENCH_PORT (see bench/slurm/start.sh).
+#   SLURMBENCH_DIR and SLURMBENCH_PORT (see bench/slurm/start.sh), KEEP=1 (keep the work
+#   directory: rootfs, submit files, event logs).
 #
 # The Slurm side is the private one-node Slurm of bench/slurm/start.sh (started here if it is
 # not running, and then stopped at the end): both sides get the machine's real cores, one
 # per job. Each side first runs a few untimed jobs, so neither pays for cold caches or its
-# daemon's start-up. Slurm's end is read from its job-completion log (one line per job with
+# daemon's start-up, and the timed runs alternate between the sides, round by round. Slurm's end is read from its job-completion log (one line per job with
 # its state and exit code); petrel's from the job event log (`petrel wait`, then one
 # "Job terminated" event with "return value 0" per job).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-usage() { sed -n '9,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '9,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 jobs=1000 runs=3 sides=slurm-ch-run,slurm-bwrap,petrel
 while getopts "n:r:s:h" opt; do
   case $opt in
@@ -48,7 +49,7 @@ cleanup() {
   if [ "$started_slurm" = 1 ]; then
     bash "$repo/bench/slurm/stop.sh" || true
   fi
-  rm -rf "$work"
+  if [ "${KEEP:-0}" = 1 ]; then note "kept $work"; else rm -rf "$work"; fi
   exit "$rc"
 }
 trap cleanup EXIT
@@ -115,25 +116,22 @@ have() {
   command -v "$command" >/dev/null
 }
 
-slurm_side() {
-  local side=$1 command i secs
+# The command each Slurm array task runs for SIDE.
+slurm_command() {
+  case $1 in
+    slurm-ch-run) echo "ch-run $rootfs -- /bin/true" ;;
+    slurm-bwrap) echo "bwrap --unshare-user --unshare-pid --unshare-ipc --unshare-uts --ro-bind $rootfs / --proc /proc --dev /dev --tmpfs /tmp /bin/true" ;;
+  esac
+}
+
+slurm_prepare() {
+  local side=$1
   case $side in
-    slurm-ch-run)
-      have ch-run charliecloud-runtime || { note "skipping $side: no ch-run"; return 0; }
-      command="ch-run $rootfs -- /bin/true"
-      ;;
-    slurm-bwrap)
-      have bwrap bubblewrap || { note "skipping $side: no bwrap"; return 0; }
-      command="bwrap --unshare-user --unshare-pid --unshare-ipc --unshare-uts --ro-bind $rootfs / --proc /proc --dev /dev --tmpfs /tmp /bin/true"
-      ;;
+    slurm-ch-run) have ch-run charliecloud-runtime || { note "skipping $side: no ch-run"; return 1; } ;;
+    slurm-bwrap) have bwrap bubblewrap || { note "skipping $side: no bwrap"; return 1; } ;;
   esac
   slurm_up
-  slurm_array "$warmup" "$command" >/dev/null
-  for ((i = 1; i <= runs; i++)); do
-    secs=$(slurm_array "$jobs" "$command")
-    note "$side run $i: $jobs jobs in $(printf %.2f "$secs") s"
-    echo "$side $secs" >> "$results"
-  done
+  slurm_array "$warmup" "$(slurm_command "$side")" >/dev/null
 }
 
 # --- petrel ------------------------------------------------------------------------------
@@ -176,29 +174,37 @@ EOF
   elapsed "$t0" "$t1"
 }
 
-petrel_side() {
-  local i secs
-  petrel_usable || return 0
+petrel_prepare() {
+  petrel_usable || return 1
   # A private pool with the machine's cores: nothing else's jobs, nothing left behind.
   export PETREL_POOL_DIR=$work/pool
   "$petrel" pool start >/dev/null
   petrel_pool=1
   petrel_cluster "$warmup" "$work/petrel-warmup" >/dev/null
-  for ((i = 1; i <= runs; i++)); do
-    secs=$(petrel_cluster "$jobs" "$work/petrel-run$i")
-    note "petrel run $i: $jobs jobs in $(printf %.2f "$secs") s"
-    echo "petrel $secs" >> "$results"
-  done
 }
 
+# --- the runs ----------------------------------------------------------------------------
 : > "$results"
 IFS=, read -ra wanted <<<"$sides"
+ready=()
 for side in "${wanted[@]}"; do
   case $side in
-    slurm-ch-run | slurm-bwrap) slurm_side "$side" ;;
-    petrel) petrel_side ;;
+    slurm-ch-run | slurm-bwrap) slurm_prepare "$side" && ready+=("$side") ;;
+    petrel) petrel_prepare && ready+=("$side") ;;
     *) note "unknown side $side"; usage ;;
   esac
+done
+# Round by round, each side once a round, so that a change in the machine's load (other
+# work on a shared machine) falls on every side alike.
+for ((round = 1; round <= runs; round++)); do
+  for side in "${ready[@]}"; do
+    case $side in
+      petrel) secs=$(petrel_cluster "$jobs" "$work/petrel-run$round") ;;
+      *) secs=$(slurm_array "$jobs" "$(slurm_command "$side")") ;;
+    esac
+    note "$side run $round: $jobs jobs in $(printf %.2f "$secs") s"
+    echo "$side $secs" >> "$results"
+  done
 done
 
 mkdir -p bench/out

@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 
-usage() { sed -n '11,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '11,18p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 procs=100000 runs=3 individual=5000 sides=petrel,slurm-array,slurm-sbatch
 while getopts "n:r:i:s:h" opt; do
   case $opt in
