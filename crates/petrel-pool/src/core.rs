@@ -77,14 +77,7 @@ impl Core {
                     "cluster {id} in the queue database is unreadable: {e}"
                 ))
             })?;
-            clusters.insert(
-                id,
-                Arc::new(Cluster {
-                    id,
-                    owner_uid: uid,
-                    ad,
-                }),
-            );
+            clusters.insert(id, Arc::new(Cluster::new(id, uid, ad)));
         }
         for (id, text) in loaded.jobs {
             let Some(cluster) = clusters.get(&id.cluster) else {
@@ -184,11 +177,7 @@ impl Core {
             texts.iter().map(|(p, t)| (*p, t.as_str())),
         )?;
         self.reserved.remove(&cluster);
-        let shared = Arc::new(Cluster {
-            id: cluster,
-            owner_uid: peer.uid,
-            ad,
-        });
+        let shared = Arc::new(Cluster::new(cluster, peer.uid, ad));
         let count = parsed.len();
         let log = user_log(&shared.ad);
         let host = format!("<127.0.0.1:0?alias={}>", self.machine.hostname);

@@ -48,7 +48,12 @@ impl Core {
             if job.status != JobStatus::Idle || failed.contains_key(&job.signature) {
                 continue;
             }
-            if job.ad.eval_attr("PetrelNotBefore").as_int().is_some_and(|t| t > at) {
+            if job
+                .ad
+                .eval_attr("PetrelNotBefore")
+                .as_int()
+                .is_some_and(|t| t > at)
+            {
                 continue;
             }
             let signature = job.signature;

@@ -18,6 +18,20 @@ pub struct Cluster {
     pub id: i64,
     pub owner_uid: u32,
     pub ad: ClassAd,
+    /// [`match_text`] of the cluster ad, computed once.
+    pub match_text: String,
+}
+
+impl Cluster {
+    pub fn new(id: i64, owner_uid: u32, ad: ClassAd) -> Cluster {
+        let match_text = match_text(&ad, &ClassAd::EMPTY);
+        Cluster {
+            id,
+            owner_uid,
+            ad,
+            match_text,
+        }
+    }
 }
 
 /// A running job's claim on the machine.
@@ -113,24 +127,42 @@ const MATCH_ATTRS: [&str; 5] = [
 pub fn signature(cluster: &Cluster, proc_ad: &ClassAd) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     cluster.id.hash(&mut h);
-    let mut text = String::new();
-    for name in MATCH_ATTRS {
-        let e = proc_ad.lookup(name).or_else(|| cluster.ad.lookup(name));
-        if let Some(e) = e {
-            text.push_str(&e.to_string().to_ascii_lowercase());
-            text.push('\n');
-        }
-    }
+    // The common case, a proc that changes none of the match expressions, reuses the
+    // cluster's text (unparsing Requirements per proc would dominate a large submit).
+    let own: String;
+    let text = if MATCH_ATTRS.iter().any(|m| proc_ad.contains(m)) {
+        own = match_text(proc_ad, &cluster.ad);
+        &own
+    } else {
+        &cluster.match_text
+    };
     for (name, expr) in proc_ad.iter() {
+        if matches!(name.len(), 6 | 9)
+            && (name.eq_ignore_ascii_case("ProcId") || name.eq_ignore_ascii_case("JobStatus"))
+        {
+            continue;
+        }
         let lower = name.to_ascii_lowercase();
-        let significant = MATCH_ATTRS.iter().any(|m| m.eq_ignore_ascii_case(name))
-            || (!matches!(lower.as_str(), "procid" | "jobstatus") && text.contains(&lower));
+        let significant =
+            MATCH_ATTRS.iter().any(|m| m.eq_ignore_ascii_case(name)) || text.contains(&lower);
         if significant {
             lower.hash(&mut h);
             expr.to_string().hash(&mut h);
         }
     }
     h.finish()
+}
+
+/// The match expressions of `first`, else of `then`, lower-cased, one per line.
+pub fn match_text(first: &ClassAd, then: &ClassAd) -> String {
+    let mut text = String::new();
+    for name in MATCH_ATTRS {
+        if let Some(e) = first.lookup(name).or_else(|| then.lookup(name)) {
+            text.push_str(&e.to_string().to_ascii_lowercase());
+            text.push('\n');
+        }
+    }
+    text
 }
 
 #[derive(Default)]
