@@ -6,17 +6,7 @@ use petrel_pool::JobSelector;
 
 use super::pool_client::{self as pc, ArgWalk};
 
-#[derive(clap::Args, Debug)]
-#[command(disable_help_flag = true)]
-pub struct Args {
-    /// CLUSTER[.PROC]... | -constraint EXPR | -all   [-reason TEXT]
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "ARGS"
-    )]
-    pub args: Vec<String>,
-}
+pub type Args = super::pool_client::CondorArgs;
 
 const USAGE: &str =
     "usage: petrel rm|hold|release CLUSTER[.PROC]... | -constraint EXPR | -all [-reason TEXT]";

@@ -101,17 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
 }
 
-#[derive(clap::Args, Debug)]
-#[command(disable_help_flag = true)]
-pub struct StatusArgs {
-    /// [-long] [-json] [-af ATTR...]
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "ARGS"
-    )]
-    pub args: Vec<String>,
-}
+pub type StatusArgs = super::pool_client::CondorArgs;
 
 const STATUS_USAGE: &str = "usage: petrel status [-long] [-json] [-af ATTR...]";
 

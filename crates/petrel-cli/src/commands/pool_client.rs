@@ -6,6 +6,20 @@ use petrel_classad::ClassAd;
 use petrel_pool::proto::{Request, Response};
 use petrel_pool::{default_pool_dir, Client};
 
+/// The arguments of an HTCondor-style command (`condor_q -nobatch -af A B`), parsed by
+/// the command itself: clap does not take single-dash words.
+#[derive(clap::Args, Debug)]
+#[command(disable_help_flag = true)]
+pub struct CondorArgs {
+    /// Job ids and HTCondor-style flags; `-help` lists them.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub args: Vec<String>,
+}
+
 /// HTCondor's flags are single-dash words; two dashes work too. Returns the bare name.
 pub fn flag(arg: &str) -> Option<&str> {
     let f = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-'))?;

@@ -9,18 +9,7 @@ use petrel_pool::{JobId, JobSelector};
 
 use super::pool_client::{self as pc, af_value, ArgWalk};
 
-#[derive(clap::Args, Debug)]
-#[command(disable_help_flag = true)]
-pub struct Args {
-    /// [CLUSTER[.PROC]...] [-nobatch] [-constraint EXPR] [-af ATTR...] [-long] [-json]
-    /// [-hold] [-run] [-better-analyze JOB] [-limit N] [-totals]
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "ARGS"
-    )]
-    pub args: Vec<String>,
-}
+pub type Args = super::pool_client::CondorArgs;
 
 const Q_USAGE: &str = "usage: petrel q [CLUSTER[.PROC]...] [-nobatch] [-constraint EXPR] [-af ATTR...] [-long] [-json] [-hold] [-run] [-better-analyze JOB] [-totals]";
 const H_USAGE: &str = "usage: petrel history [CLUSTER[.PROC]...] [-constraint EXPR] [-af ATTR...] [-long] [-json] [-limit N]";

@@ -11,17 +11,7 @@ use petrel_userlog::{Follower, JobFilter, JobTracker};
 
 use super::pool_client::{self as pc, ArgWalk};
 
-#[derive(clap::Args, Debug)]
-#[command(disable_help_flag = true)]
-pub struct Args {
-    /// [-wait SECONDS] [-status] LOG [CLUSTER[.PROC]]  |  [-wait SECONDS] CLUSTER[.PROC]
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "ARGS"
-    )]
-    pub args: Vec<String>,
-}
+pub type Args = super::pool_client::CondorArgs;
 
 const WAIT_USAGE: &str = "usage: petrel wait [-wait SECONDS] [-status] LOG [CLUSTER[.PROC]]\n       petrel wait [-wait SECONDS] CLUSTER[.PROC]";
 
@@ -167,17 +157,7 @@ fn wait_queue(sel: JobSelector, timeout: Duration) -> anyhow::Result<u8> {
     }
 }
 
-#[derive(clap::Args, Debug)]
-#[command(disable_help_flag = true)]
-pub struct TailArgs {
-    /// CLUSTER.PROC [-f] [-stderr] [-maxbytes N]
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "ARGS"
-    )]
-    pub args: Vec<String>,
-}
+pub type TailArgs = super::pool_client::CondorArgs;
 
 const TAIL_USAGE: &str = "usage: petrel tail CLUSTER.PROC [-f|-follow] [-stderr] [-maxbytes N]";
 
