@@ -451,7 +451,7 @@ mod tests {
     fn formats() {
         assert_eq!(run_time(90061), "1+01:01:01");
         assert_eq!(date(Some(0)), "01/01 00:00");
-        assert_eq!(date(Some(1_795_000_000)), "11/18 09:46");
+        assert_eq!(date(Some(1_795_000_000)), "11/18 11:06");
         let v = parse(
             &[
                 "-nobatch".into(),
