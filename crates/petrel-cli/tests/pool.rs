@@ -45,6 +45,14 @@ impl Pool {
         })
     }
 
+    /// A root pool; `None` (the test does nothing) when not running as root.
+    fn as_root(config: &str) -> Option<Pool> {
+        if !common::is_root() {
+            return None;
+        }
+        Pool::new(As::Root, config)
+    }
+
     fn cmd(&self, args: &[&str]) -> Ran {
         self.cmd_as(self.who, args)
     }
@@ -247,10 +255,7 @@ fn a_cluster_runs_in_containers_and_htcondor_reads_its_log() {
 
 #[test]
 fn failures_hold_with_htcondor_codes_and_release_retries() {
-    if !common::is_root() {
-        return;
-    }
-    let Some(pool) = Pool::new(As::Root, "") else {
+    let Some(pool) = Pool::as_root("") else {
         return;
     };
     let cluster = pool.submit(
@@ -333,10 +338,7 @@ fn failures_hold_with_htcondor_codes_and_release_retries() {
 
 #[test]
 fn remove_hold_release_and_policies_on_running_jobs() {
-    if !common::is_root() {
-        return;
-    }
-    let Some(pool) = Pool::new(As::Root, "PERIODIC_EXPR_INTERVAL = 1\n") else {
+    let Some(pool) = Pool::as_root("PERIODIC_EXPR_INTERVAL = 1\n") else {
         return;
     };
     let c = pool.submit(
@@ -420,10 +422,7 @@ fn remove_hold_release_and_policies_on_running_jobs() {
 
 #[test]
 fn a_killed_daemon_loses_and_duplicates_no_job() {
-    if !common::is_root() {
-        return;
-    }
-    let Some(pool) = Pool::new(As::Root, "") else {
+    let Some(pool) = Pool::as_root("") else {
         return;
     };
     let n = 500;
@@ -557,10 +556,7 @@ fn users_of_a_shared_pool_act_only_on_their_own_jobs() {
 
 #[test]
 fn malformed_requests_and_a_missing_scratch_root_do_not_kill_the_daemon() {
-    if !common::is_root() {
-        return;
-    }
-    let Some(pool) = Pool::new(As::Root, "") else {
+    let Some(pool) = Pool::as_root("") else {
         return;
     };
     assert_eq!(pool.cmd(&["pool", "start"]).code, Some(0));
@@ -611,10 +607,7 @@ fn malformed_requests_and_a_missing_scratch_root_do_not_kill_the_daemon() {
 
 #[test]
 fn condor_names_and_analysis() {
-    if !common::is_root() {
-        return;
-    }
-    let Some(pool) = Pool::new(As::Root, "") else {
+    let Some(pool) = Pool::as_root("") else {
         return;
     };
     let c = pool.submit(

@@ -502,7 +502,7 @@ impl Core {
         self.events.send(Record {
             path,
             uid: job.cluster.owner_uid,
-            gid: owner_gid(job),
+            gid: job.owner_gid(),
             job: id,
             at: SystemTime::now(),
             event,
@@ -521,13 +521,6 @@ impl Core {
             admin,
         }
     }
-}
-
-fn owner_gid(job: &Job) -> u32 {
-    job.lookup_value("PetrelOwnerGid")
-        .as_int()
-        .map(|g| g as u32)
-        .unwrap_or(job.cluster.owner_uid)
 }
 
 /// The job's `UserLog`, made absolute against its `Iwd`.

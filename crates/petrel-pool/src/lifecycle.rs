@@ -60,14 +60,7 @@ impl Core {
             self.record_usage(id, &claim, &r.usage);
         }
         if let Some(job) = self.queue.get_mut(id) {
-            for a in [
-                "RemoteHost",
-                "PetrelStarterPid",
-                "PetrelSlot",
-                "PetrelSpool",
-            ] {
-                job.ad.remove(a);
-            }
+            job.clear_run_attrs();
         }
         if std::env::var_os("PETREL_KEEP_SPOOL").is_none() {
             let _ = std::fs::remove_dir_all(&claim.spool);

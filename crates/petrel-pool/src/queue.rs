@@ -103,6 +103,26 @@ impl Job {
         self.ad.insert_value(name, Value::string(v));
     }
 
+    /// Drops what only a running job has (its host and starter), keeping `LastRemoteHost`.
+    pub fn clear_run_attrs(&mut self) {
+        for a in [
+            "RemoteHost",
+            "PetrelStarterPid",
+            "PetrelSlot",
+            "PetrelSpool",
+        ] {
+            self.ad.remove(a);
+        }
+    }
+
+    /// The job owner's gid (recorded at submit), else the uid's number.
+    pub fn owner_gid(&self) -> u32 {
+        self.lookup_value("PetrelOwnerGid")
+            .as_int()
+            .map(|g| g as u32)
+            .unwrap_or(self.cluster.owner_uid)
+    }
+
     pub fn set_status(&mut self, status: JobStatus, now: i64) {
         let last = self.status;
         self.status = status;

@@ -76,11 +76,7 @@ impl Core {
             .create(&spool)
             .map_err(|e| PoolError::io(format!("creating {}", spool.display()), e))?;
         let uid = job.cluster.owner_uid;
-        let gid = job
-            .lookup_value("PetrelOwnerGid")
-            .as_int()
-            .map(|g| g as u32)
-            .unwrap_or(uid);
+        let gid = job.owner_gid();
         let mut ad = job.full_ad();
         ad.insert_value(
             "RemoteHost",
@@ -249,14 +245,7 @@ impl Core {
         self.queue.set_status(id, JobStatus::Idle, now());
         if let Some(job) = self.queue.get_mut(id) {
             job.claim = None;
-            for a in [
-                "RemoteHost",
-                "PetrelStarterPid",
-                "PetrelSlot",
-                "PetrelSpool",
-            ] {
-                job.ad.remove(a);
-            }
+            job.clear_run_attrs();
         }
         if let Err(e) = self.persist(id) {
             tracing::error!("job {id}: {e}");

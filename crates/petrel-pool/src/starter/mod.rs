@@ -57,14 +57,7 @@ pub fn run(spool: &Path) -> Result<(), PoolError> {
 fn run_job(spool: &Path, task: &StarterTask, ad: &ClassAd, usage: &mut Usage) -> Ending {
     let mut plan = match petrel_transfer::TransferPlan::from_ad(ad) {
         Ok(p) => p,
-        Err(e) => {
-            let (code, sub) = e.hold_code();
-            return Ending::Hold(Hold::new(
-                code.into(),
-                sub.into(),
-                e.hold_reason("the access point", &task.hostname),
-            ));
-        }
+        Err(e) => return transfer_hold(&e, task),
     };
     // Files are made by the owner's own ids (see `creds`), so nothing needs chown.
     plan.owner = None;
@@ -73,27 +66,14 @@ fn run_job(spool: &Path, task: &StarterTask, ad: &ClassAd, usage: &mut Usage) ->
         return Ending::Requeue { reason };
     }
     // Input, as the owner: a root starter must not read what the user could not.
-    let input = crate::creds::as_user(task.uid, task.gid, || {
+    let catalog = match as_owner(task, || {
         petrel_transfer::transfer_input(&plan, &task.scratch)
-    });
-    let catalog = match input {
-        Ok(Ok(t)) => {
+    }) {
+        Ok(t) => {
             usage.bytes_received = t.stats.bytes;
             t.catalog
         }
-        Ok(Err(e)) => {
-            let (code, sub) = e.hold_code();
-            return Ending::Hold(Hold::new(
-                code.into(),
-                sub.into(),
-                e.hold_reason("the access point", &task.hostname),
-            ));
-        }
-        Err(e) => {
-            return Ending::Requeue {
-                reason: format!("cannot act as the job's owner: {e}"),
-            }
-        }
+        Err(ending) => return ending,
     };
     let ran = job::run_container(spool, task, ad, &plan, image, usage);
     let ending = match ran {
@@ -117,27 +97,39 @@ fn run_job(spool: &Path, task: &StarterTask, ad: &ClassAd, usage: &mut Usage) ->
             ));
         }
     }
-    let output = crate::creds::as_user(task.uid, task.gid, || {
+    let output = as_owner(task, || {
         petrel_transfer::transfer_output(&plan, &task.scratch, &plan.iwd, &catalog)
     });
     match output {
-        Ok(Ok(stats)) => usage.bytes_sent = stats.bytes,
-        Ok(Err(e)) => {
-            let (code, sub) = e.hold_code();
-            return Ending::Hold(Hold::new(
-                code.into(),
-                sub.into(),
-                e.hold_reason("the access point", &task.hostname),
-            ));
-        }
-        Err(e) => {
-            return Ending::Requeue {
-                reason: format!("cannot act as the job's owner: {e}"),
-            }
-        }
+        Ok(stats) => usage.bytes_sent = stats.bytes,
+        Err(ending) => return ending,
     }
     usage.ended = Some(unix_now());
     ending
+}
+
+/// The hold a transfer failure causes (HTCondor's 13 for input, 12 for output).
+fn transfer_hold(e: &petrel_transfer::TransferError, task: &StarterTask) -> Ending {
+    let (code, sub) = e.hold_code();
+    Ending::Hold(Hold::new(
+        code.into(),
+        sub.into(),
+        e.hold_reason("the access point", &task.hostname),
+    ))
+}
+
+/// Runs a transfer with the job owner's ids; a failure becomes the job's ending.
+fn as_owner<T>(
+    task: &StarterTask,
+    f: impl FnOnce() -> Result<T, petrel_transfer::TransferError>,
+) -> Result<T, Ending> {
+    match crate::creds::as_user(task.uid, task.gid, f) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(transfer_hold(&e, task)),
+        Err(e) => Err(Ending::Requeue {
+            reason: format!("cannot act as the job's owner: {e}"),
+        }),
+    }
 }
 
 /// `request_disk` when the user set it (a literal); the default follows `DiskUsage` and is
