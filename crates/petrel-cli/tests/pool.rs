@@ -503,7 +503,7 @@ fn users_of_a_shared_pool_act_only_on_their_own_jobs() {
     };
     assert_eq!(as_root(&["pool", "start"]).code, Some(0));
     let sub = pool.path("u.sub");
-    fs::write(&sub, format!("universe = container\ncontainer_image = {}\nexecutable = /bin/sh\narguments = \"-c 'id -u > who; sleep 30'\"\ntransfer_executable = false\nhold = true\nqueue\n", pool.rootfs.display())).unwrap();
+    fs::write(&sub, format!("universe = container\ncontainer_image = {}\nexecutable = /bin/sh\narguments = \"-c '(id -u; id -g) > w.tmp; mv w.tmp who; sleep 30'\"\ntransfer_executable = false\nhold = true\nqueue\n", pool.rootfs.display())).unwrap();
     common::give_to_user(&sub, As::User);
     let r = as_user(&["submit", "u.sub"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
@@ -548,8 +548,8 @@ fn users_of_a_shared_pool_act_only_on_their_own_jobs() {
             });
         std::thread::sleep(Duration::from_millis(100));
     }
-    let uid = common::test_user().unwrap().0;
-    assert_eq!(scratch_owner, Some((format!("{uid}\n"), uid)));
+    let (uid, gid) = common::test_user().unwrap();
+    assert_eq!(scratch_owner, Some((format!("{uid}\n{gid}\n"), uid)));
     assert_eq!(as_root(&["rm", "-all"]).code, Some(0));
     assert_eq!(as_root(&["pool", "stop"]).code, Some(0));
 }

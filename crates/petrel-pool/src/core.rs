@@ -134,6 +134,8 @@ impl Core {
             Value::string(format!("{}@{}", peer.name, self.machine.hostname)),
         );
         ad.insert_value("ClusterId", cluster);
+        // The job runs with the submitter's primary group, as the kernel reported it.
+        ad.insert_value("PetrelOwnerGid", i64::from(peer.gid));
         let at = now();
         if !ad.contains("QDate") {
             ad.insert_value("QDate", at);
