@@ -364,7 +364,15 @@ fn remove_hold_release_and_policies_on_running_jobs() {
     };
     assert_eq!(ssh.code, Some(0), "{}{}", ssh.stdout, ssh.stderr);
     assert!(ssh.stdout.starts_with("/srv\nstarted\n"), "{}", ssh.stdout);
-    let tail = pool.cmd(&["tail", &format!("{c}.1")]);
+    // The second job may still be starting; its output comes once it has echoed.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let tail = loop {
+        let r = pool.cmd(&["tail", &format!("{c}.1")]);
+        if !r.stdout.is_empty() || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(tail.stdout, "started\n", "{}", tail.stderr);
 
     assert_eq!(pool.cmd(&["hold", &format!("{c}.0")]).code, Some(0));

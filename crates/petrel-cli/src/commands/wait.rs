@@ -204,7 +204,20 @@ pub fn run_tail(args: TailArgs) -> anyhow::Result<u8> {
     let Some(path) = path.filter(|_| status == 2) else {
         bail!("job {job} is not running, so it has no output to tail");
     };
-    let mut file = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+    // The daemon marks a job running when it starts the starter; the file appears once
+    // the starter has set the job up.
+    let mut file = loop {
+        match std::fs::File::open(&path) {
+            Ok(f) => break f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if info(&mut client).map(|(s, _, _)| s != 2).unwrap_or(true) {
+                    bail!("job {job} stopped running before it had any output");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e).with_context(|| format!("opening {path}")),
+        }
+    };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     file.seek(SeekFrom::Start(len.saturating_sub(max)))?;
     let mut stdout = std::io::stdout().lock();
