@@ -5,7 +5,6 @@
 //! event's first line, then the body lines, then the sync line `...`.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use crate::event::{CpuUsage, Event, Evicted, JobId, ResourceUsage, Terminated, Termination};
 
@@ -257,16 +256,8 @@ fn reason_line(out: &mut String, reason: Option<&str>) {
 
 /// `\tUsr D HH:MM:SS, Sys D HH:MM:SS` (`ULogEvent::formatRusage`), whole seconds.
 fn rusage(out: &mut String, u: &CpuUsage) {
-    fn split(d: Duration) -> (u64, u64, u64, u64) {
-        let s = d.as_secs();
-        (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60)
-    }
-    let (ud, uh, um, us) = split(u.user);
-    let (sd, sh, sm, ss) = split(u.system);
-    let _ = write!(
-        out,
-        "\tUsr {ud} {uh:02}:{um:02}:{us:02}, Sys {sd} {sh:02}:{sm:02}:{ss:02}"
-    );
+    out.push('\t');
+    out.push_str(&crate::ad::rusage_text(u));
 }
 
 fn termination_line(out: &mut String, t: &Termination) {

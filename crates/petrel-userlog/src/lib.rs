@@ -61,6 +61,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod ad;
 mod error;
 mod event;
 mod follow;
@@ -71,6 +72,7 @@ mod time;
 mod tracker;
 mod writer;
 
+pub use ad::{classad_string, event_ad, job_ad_information};
 pub use error::{Result, UserLogError};
 pub use event::{
     CpuUsage, Event, Evicted, JobFilter, JobId, LogEntry, ReasonCode, ResourceUsage, Terminated,

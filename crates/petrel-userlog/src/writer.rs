@@ -85,6 +85,21 @@ impl UserLog {
         })
     }
 
+    /// Append `event`, then, for a job with `job_ad_information_attrs`, the 028 event
+    /// HTCondor writes after it (see [`crate::job_ad_information`]); `job_attrs` are the
+    /// named job attributes as (name, old-syntax ClassAd text).
+    pub fn write_with_job_info(
+        &self,
+        id: JobId,
+        at: SystemTime,
+        event: &Event,
+        job_attrs: &[(String, String)],
+    ) -> Result<()> {
+        self.write(id, at, event)?;
+        let info = crate::ad::job_ad_information(id, at, event, &self.format, job_attrs);
+        self.write(id, at, &info)
+    }
+
     /// Append the record of `event` for job `id` at time `at`.
     pub fn write(&self, id: JobId, at: SystemTime, event: &Event) -> Result<()> {
         let record = self.format(id, at, event)?;

@@ -469,3 +469,105 @@ fn htcondor_reads_utc_and_sub_second_times() {
         assert_eq!(o["timestamp"], json!(secs(*at)), "event {:03}", ev.code());
     }
 }
+
+/// HTCondor's ClassAd of `event` as read from `o` (its `fields`), less what the read
+/// loses: the evict event's usage table.
+fn oracle_fields(o: &Json) -> Map<String, Json> {
+    o["fields"].as_object().unwrap().clone()
+}
+
+/// A value text, with a nested `[ a = 1; b = 2 ]` as the object HTCondor gives.
+fn nested_or_value(text: &str) -> Json {
+    let Some(inner) = text.strip_prefix("[ ").and_then(|t| t.strip_suffix(" ]")) else {
+        return classad_value(text);
+    };
+    let fields = inner
+        .split("; ")
+        .filter_map(|kv| kv.split_once(" = "))
+        .map(|(k, v)| (k.to_string(), classad_value(v)))
+        .collect();
+    Json::Object(fields)
+}
+
+#[test]
+fn event_ads_are_htcondors_to_classad() {
+    // `event_ad` is what HTCondor's `toClassAd` gives for the same event, field by
+    // field: the body of the 028 event HTCondor writes after each event.
+    let Some(python) = oracle_python("event_ads_are_htcondors_to_classad") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("job.log");
+    let events = sample_events();
+    write_log(&path, TimeFormat::local(zone()), &events);
+    let oracle = htcondor_read(&python, &path);
+    let mut bad = Vec::new();
+    for ((id, at, ev), o) in events.iter().zip(&oracle) {
+        if matches!(ev, Event::JobAdInformation { .. } | Event::Other { .. }) {
+            continue;
+        }
+        let what = format!("event {:03} of {id}", ev.code());
+        let ours: Map<String, Json> =
+            petrel_userlog::event_ad(*id, *at, ev, &TimeFormat::local(zone()))
+                .into_iter()
+                .map(|(k, v)| (k, nested_or_value(&v)))
+                .collect();
+        let mut theirs = oracle_fields(o);
+        if ev.code() == 4 {
+            // HTCondor's reader drops the evict event's usage table; so do we.
+            theirs.retain(|k, _| ours.contains_key(k));
+        }
+        for (k, v) in &theirs {
+            match ours.get(k) {
+                Some(g) if same(g, v) => {}
+                Some(g) => bad.push(format!("{what}: {k} is {g}, HTCondor has {v}")),
+                None => bad.push(format!("{what}: no {k} (HTCondor has {v})")),
+            }
+        }
+        for k in ours.keys().filter(|k| !theirs.contains_key(*k)) {
+            bad.push(format!("{what}: {k} = {} not in HTCondor's ad", ours[k]));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+#[test]
+fn htcondor_reads_the_job_ad_information_written_after_an_event() {
+    let Some(python) =
+        oracle_python("htcondor_reads_the_job_ad_information_written_after_an_event")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("job.log");
+    let log = UserLog::open_with(&path, TimeFormat::local(zone())).unwrap();
+    let id = JobId::new(12, 3);
+    let at = common::base_time();
+    let held = Event::Held {
+        reason: Some("over \"quota\"".into()),
+        code: 34,
+        subcode: 102,
+    };
+    let attrs = [
+        ("Owner".to_string(), "\"alice\"".to_string()),
+        ("RequestMemory".to_string(), "2048".to_string()),
+    ];
+    log.write_with_job_info(id, at, &held, &attrs).unwrap();
+    let oracle = htcondor_read(&python, &path);
+    assert_eq!(oracle.len(), 2, "{oracle:?}");
+    let info = &oracle[1];
+    assert_eq!(info["type_name"], "JOB_AD_INFORMATION");
+    assert_eq!(
+        (info["cluster"].clone(), info["proc"].clone()),
+        (json!(12), json!(3))
+    );
+    assert_eq!(info["timestamp"], json!(secs(at)));
+    let f = oracle_fields(info);
+    assert_eq!(f["TriggerEventTypeNumber"], json!(12));
+    assert_eq!(f["TriggerEventTypeName"], json!("ULOG_JOB_HELD"));
+    assert_eq!(f["HoldReason"], json!("over \"quota\""));
+    assert_eq!(f["HoldReasonCode"], json!(34));
+    assert_eq!(f["Owner"], json!("alice"));
+    assert_eq!(f["RequestMemory"], json!(2048));
+    assert_eq!(f["EventTypeNumber"], json!(28));
+}
