@@ -154,7 +154,7 @@ fn oracle_events(log: &Path) -> Option<Vec<serde_json::Value>> {
 import htcondor2, json, sys
 out = []
 for e in htcondor2.JobEventLog(sys.argv[1]).events(stop_after=0):
-    d = {"type": e.type.name, "cluster": e.cluster, "proc": e.proc}
+    d = {"type": e.type.name, "cluster": e.cluster, "proc": e.proc, "timestamp": e.timestamp}
     for k in e.keys():
         v = e[k]
         d[k] = v if isinstance(v, (int, float, str, bool)) else str(v)
@@ -186,6 +186,75 @@ fn types(events: &[&serde_json::Value]) -> Vec<String> {
         .collect()
 }
 
+/// Event 040 as HTCondor writes it for a job with file transfer: input started (with
+/// the host it transfers to) and finished after the job was matched, output started at
+/// least a second after that (the job sleeps 1 s) and finished before it terminated.
+fn check_file_transfer_events(events: &[&serde_json::Value]) {
+    let at = |i: usize| events[i]["timestamp"].as_i64().unwrap();
+    let steps: Vec<(usize, i64)> = events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["type"] == "FILE_TRANSFER")
+        .map(|(i, e)| (i, e["Type"].as_i64().unwrap()))
+        .collect();
+    let t = types(events);
+    assert_eq!(
+        steps.iter().map(|s| s.1).collect::<Vec<_>>(),
+        [2, 3, 5, 6],
+        "input started/finished, output started/finished: {t:?}"
+    );
+    let execute = t.iter().position(|x| x == "EXECUTE").unwrap();
+    let end = events.len() - 1;
+    assert!(steps[0].0 > execute, "{t:?}");
+    let input_started = events[steps[0].0];
+    assert!(
+        input_started["Host"]
+            .as_str()
+            .is_some_and(|h| h.starts_with('<')),
+        "{input_started}"
+    );
+    assert!(at(execute) <= at(steps[0].0), "{events:?}");
+    assert!(at(steps[0].0) <= at(steps[1].0), "{events:?}");
+    assert!(
+        at(steps[2].0) > at(steps[1].0),
+        "output transfer started when the job ended, not when its input was in: {events:?}"
+    );
+    assert!(at(steps[2].0) <= at(steps[3].0) && at(steps[3].0) <= at(end));
+    assert!(
+        (1..events.len()).all(|i| at(i - 1) <= at(i)),
+        "the log's times only go forward: {events:?}"
+    );
+}
+
+/// `job_ad_information_attrs`: after every event, a 028 carrying the event's fields and
+/// the named attributes that have a value at that time.
+fn check_job_ad_information(events: &[&serde_json::Value], owner: &str, proc: i64) {
+    assert!(
+        events.len() >= 2 && events.len() % 2 == 0,
+        "{:?}",
+        types(events)
+    );
+    for pair in events.chunks(2) {
+        let (event, info) = (pair[0], pair[1]);
+        assert_eq!(info["type"], "JOB_AD_INFORMATION", "{:?}", types(events));
+        assert_ne!(event["type"], "JOB_AD_INFORMATION");
+        assert_eq!(
+            info["TriggerEventTypeName"],
+            format!("ULOG_{}", event["type"].as_str().unwrap())
+        );
+        assert_eq!(info["timestamp"], event["timestamp"]);
+        assert_eq!(info["Owner"], owner);
+        assert_eq!(info["ProcId"], proc);
+        assert!(info.get("NoSuchAttribute").is_none(), "{info}");
+        if event["type"] == "JOB_TERMINATED" {
+            assert_eq!(info["ExitCode"], proc);
+            assert_eq!(info["ReturnValue"], proc);
+        } else if event["type"] == "SUBMIT" {
+            assert!(info.get("ExitCode").is_none(), "{info}");
+        }
+    }
+}
+
 #[test]
 fn a_cluster_runs_in_containers_and_htcondor_reads_its_log() {
     for who in common::modes() {
@@ -197,8 +266,9 @@ fn a_cluster_runs_in_containers_and_htcondor_reads_its_log() {
         let cluster = pool.submit(
             "hello.sub",
             "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/sh\n\
-             arguments = \"-c 'echo job $(Process) in $PWD; cat input.txt; id -u; echo made > result.$(Process); exit $(Process)'\"\n\
+             arguments = \"-c 'echo job $(Process) in $PWD; cat input.txt; id -u; echo made > result.$(Process); sleep 1; exit $(Process)'\"\n\
              transfer_executable = false\ntransfer_input_files = input.txt\n\
+             job_ad_information_attrs = Owner, ProcId, ExitCode, NoSuchAttribute\n\
              output = out.$(Process)\nerror = err.$(Process)\nlog = jobs.log\nqueue 4\n",
         );
         pool.wait_log("jobs.log", 60);
@@ -238,18 +308,47 @@ fn a_cluster_runs_in_containers_and_htcondor_reads_its_log() {
         let Some(events) = oracle_events(&pool.path("jobs.log")) else {
             continue;
         };
+        let owner = match who {
+            As::Root => "root",
+            As::User => common::TEST_USER,
+        };
         for p in 0..4 {
-            let mine = events_of(&events, p);
+            let all = events_of(&events, p);
+            check_job_ad_information(&all, owner, p);
+            let mine: Vec<_> = all
+                .into_iter()
+                .filter(|e| e["type"] != "JOB_AD_INFORMATION")
+                .collect();
             let t = types(&mine);
             assert_eq!(t.first().map(String::as_str), Some("SUBMIT"), "{t:?}");
             assert!(t.contains(&"EXECUTE".into()), "{t:?}");
-            let end = mine.last().unwrap();
+            let end = *mine.last().unwrap();
             assert_eq!(end["type"], "JOB_TERMINATED", "{t:?}");
             assert_eq!(end["TerminatedNormally"], true);
             assert_eq!(end["ReturnValue"], p);
             assert_eq!(end["cluster"], cluster);
             assert!(end["ReceivedBytes"].as_f64().unwrap_or(0.0) >= 8.0, "{end}");
+            check_file_transfer_events(&mine);
         }
+        // The job ad keeps the times of the steps, as HTCondor's shadow records them.
+        let rows = pool.af(
+            true,
+            &format!("ClusterId == {cluster} && ProcId == 0"),
+            &[
+                "TransferInStarted",
+                "TransferOutFinished",
+                "NumInputXferStarts",
+            ],
+        );
+        let step_time = |step: i64| {
+            events_of(&events, 0)
+                .into_iter()
+                .find(|e| e["type"] == "FILE_TRANSFER" && e["Type"] == step)
+                .map(|e| e["timestamp"].to_string())
+        };
+        assert_eq!(Some(rows[0][0].clone()), step_time(2), "{rows:?}");
+        assert_eq!(Some(rows[0][1].clone()), step_time(6), "{rows:?}");
+        assert_eq!(rows[0][2], "1");
     }
 }
 
@@ -334,6 +433,33 @@ fn failures_hold_with_htcondor_codes_and_release_retries() {
     assert!(events
         .iter()
         .any(|e| e["type"] == "JOB_RELEASED" && e["proc"] == 3));
+    // A hold the starter asks for (memory, image, executable) is logged first as the
+    // starter's error (021), and worded as HTCondor's shadow words it; a failed file
+    // transfer is not the starter's error.
+    for p in 0..5 {
+        let mine = events_of(&events, p);
+        let remote: Vec<usize> = (0..mine.len())
+            .filter(|&i| mine[i]["type"] == "REMOTE_ERROR")
+            .collect();
+        if p >= 3 {
+            assert!(remote.is_empty(), "job {p}: {:?}", types(&mine));
+            continue;
+        }
+        assert_eq!(remote.len(), 1, "job {p}: {:?}", types(&mine));
+        let (err, held) = (mine[remote[0]], mine[remote[0] + 1]);
+        assert_eq!(held["type"], "JOB_HELD", "job {p}: {:?}", types(&mine));
+        assert_eq!(err["Daemon"], "starter");
+        let slot = err["ExecuteHost"].as_str().unwrap_or_default();
+        assert!(slot.starts_with("slot1_"), "{err}");
+        assert_eq!(err["HoldReasonCode"], held["HoldReasonCode"]);
+        assert_eq!(err["HoldReasonSubCode"], held["HoldReasonSubCode"]);
+        let msg = err["ErrorMsg"].as_str().unwrap_or_default();
+        assert_eq!(
+            held["HoldReason"].as_str(),
+            Some(format!("Error from {slot}: {msg}").as_str()),
+            "{err}"
+        );
+    }
 }
 
 #[test]
@@ -595,7 +721,7 @@ fn malformed_requests_and_a_missing_scratch_root_do_not_kill_the_daemon() {
     assert!(String::from_utf8_lossy(&reply).contains("not reserved"));
     // The execute directory disappears: the job goes back to idle with the reason.
     fs::remove_dir_all(pool.dir.join("execute")).unwrap();
-    let c = pool.submit("t.sub", "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/true\ntransfer_executable = false\nqueue\n");
+    let c = pool.submit("t.sub", "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/true\ntransfer_executable = false\nlog = t.log\nqueue\n");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let r = pool.af(
@@ -611,6 +737,30 @@ fn malformed_requests_and_a_missing_scratch_root_do_not_kill_the_daemon() {
     }
     let r = pool.cmd(&["q", "-totals"]);
     assert!(r.stdout.contains("1 idle"), "{}", r.stdout);
+    // The starter's failure is logged as its error (021), then the eviction.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fs::read_to_string(pool.path("t.log")).is_ok_and(|l| l.contains("\n004 (")) {
+        assert!(Instant::now() < deadline, "no eviction in the log");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(events) = oracle_events(&pool.path("t.log")) else {
+        return;
+    };
+    let t = types(&events_of(&events, 0));
+    assert_eq!(
+        t[..4],
+        ["SUBMIT", "EXECUTE", "REMOTE_ERROR", "JOB_EVICTED"],
+        "{t:?}"
+    );
+    let err = &events[2];
+    assert_eq!(err["Daemon"], "starter");
+    assert!(
+        err["ErrorMsg"]
+            .as_str()
+            .is_some_and(|m| m.contains("execute directory")),
+        "{err}"
+    );
+    assert!(err.get("HoldReasonCode").is_none(), "{err}");
 }
 
 #[test]

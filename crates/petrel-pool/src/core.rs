@@ -198,6 +198,7 @@ impl Core {
                         log_notes: None,
                         user_notes: None,
                     },
+                    info: self.queue.get(id).and_then(info_of),
                 });
             }
         }
@@ -495,6 +496,11 @@ impl Core {
 
     /// Sends an event to the job's log, if it has one.
     pub fn log(&self, id: JobId, event: Event) {
+        self.log_at(id, SystemTime::now(), event);
+    }
+
+    /// Sends an event that happened at `at` (as a starter recorded it) to the job's log.
+    pub fn log_at(&self, id: JobId, at: SystemTime, event: Event) {
         let Some(job) = self.queue.get(id) else {
             return;
         };
@@ -506,8 +512,9 @@ impl Core {
             uid: job.cluster.owner_uid,
             gid: job.owner_gid(),
             job: id,
-            at: SystemTime::now(),
+            at,
             event,
+            info: info_of(job),
         });
     }
 
@@ -523,6 +530,16 @@ impl Core {
             admin,
         }
     }
+}
+
+/// The attributes for the 028 event that follows each of the job's events, when it
+/// asks for them (`job_ad_information_attrs`).
+fn info_of(job: &Job) -> Option<Vec<(String, String)>> {
+    const ATTR: &str = "JobAdInformationAttrs";
+    if !job.ad.contains(ATTR) && !job.cluster.ad.contains(ATTR) {
+        return None;
+    }
+    crate::events::job_info(&job.full_ad())
 }
 
 /// The job's `UserLog`, made absolute against its `Iwd`.

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::SystemTime;
 
+use petrel_classad::unparse::unparse_old;
+use petrel_classad::{ClassAd, Expr, Value};
 use petrel_userlog::{Event, JobId as LogJobId, UserLog};
 
 use crate::job::JobId;
@@ -22,6 +24,37 @@ pub struct Record {
     pub job: JobId,
     pub at: SystemTime,
     pub event: Event,
+    /// For a job with `job_ad_information_attrs`: those attributes (see [`job_info`]),
+    /// written in a 028 event after this one.
+    pub info: Option<Vec<(String, String)>>,
+}
+
+/// The attributes a job names in `job_ad_information_attrs` (HTCondor's
+/// `JobAdInformationAttrs`), evaluated in its full ad, as (name, old-syntax text);
+/// `None` when it names none. As HTCondor does, only those that evaluate to a bool, a
+/// number or a string are kept.
+pub fn job_info(ad: &ClassAd) -> Option<Vec<(String, String)>> {
+    let list = ad.eval_attr("JobAdInformationAttrs");
+    let list = list.as_str()?;
+    let names: Vec<&str> = list
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let attrs = names
+        .into_iter()
+        .filter_map(|name| {
+            let v = ad.eval_attr(name);
+            matches!(
+                v,
+                Value::Bool(_) | Value::Int(_) | Value::Real(_) | Value::String(_)
+            )
+            .then(|| (name.to_string(), unparse_old(&Expr::Literal(v))))
+        })
+        .collect();
+    Some(attrs)
 }
 
 /// Where the daemon sends records; cheap to clone.
@@ -95,7 +128,11 @@ fn writer(rx: mpsc::Receiver<Message>) {
         }
         if let Some(log) = open.get(&key) {
             let id = LogJobId::new(record.job.cluster, record.job.proc);
-            if let Err(e) = log.write(id, record.at, &record.event) {
+            let written = match &record.info {
+                Some(info) => log.write_with_job_info(id, record.at, &record.event, info),
+                None => log.write(id, record.at, &record.event),
+            };
+            if let Err(e) = written {
                 tracing::warn!(
                     "job {}: cannot write event log {}: {e}",
                     record.job,

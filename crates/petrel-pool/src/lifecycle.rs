@@ -4,16 +4,16 @@
 
 use petrel_classad::{ClassAd, Value};
 use petrel_userlog::{
-    CpuUsage, Event, Evicted, ReasonCode, ResourceUsage, Terminated, Termination,
+    CpuUsage, Event, Evicted, ReasonCode, ResourceUsage, Terminated, Termination, TransferStep,
 };
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::core::{now, Core};
 use crate::error::PoolError;
 use crate::holdcodes::{self, Hold};
 use crate::job::{JobId, JobStatus};
 use crate::queue::{Claim, Pending};
-use crate::starter::task::{self, Ending, StarterResult, Usage};
+use crate::starter::task::{self, Ending, StarterResult, TransferTimes, Usage};
 
 /// HTCondor's vacate code for "the starter failed" (a requeue that blames the slot).
 const STARTER_ERROR: i32 = 1007;
@@ -30,6 +30,11 @@ pub fn evicted(reason: &str, code: Option<ReasonCode>) -> Event {
         reason_code: code,
         resources: Vec::new(),
     })
+}
+
+/// A starter's recorded time (Unix seconds) as a time for the log.
+fn unix_time(t: f64) -> Option<SystemTime> {
+    (t.is_finite() && t > 0.0).then(|| UNIX_EPOCH + Duration::from_secs_f64(t))
 }
 
 fn secs(s: f64) -> Duration {
@@ -56,14 +61,22 @@ impl Core {
                     None
                 }
             };
+        let times = result
+            .as_ref()
+            .map(|r| r.usage.transfers)
+            .unwrap_or_default();
         if let Some(r) = &result {
             self.record_usage(id, &claim, &r.usage);
         }
+        self.log_input_transfer(id, claim.starter_pid, &times);
         if let Some(job) = self.queue.get_mut(id) {
             job.clear_run_attrs();
         }
         if std::env::var_os("PETREL_KEEP_SPOOL").is_none() {
             let _ = std::fs::remove_dir_all(&claim.spool);
+        }
+        if claim.pending.is_some() {
+            self.log_output_transfer(id, &times);
         }
         match claim.pending {
             Some(Pending::Hold(h)) => return self.hold_now(id, h),
@@ -80,10 +93,19 @@ impl Core {
         };
         match result.ending {
             Ending::Requeue { reason } => {
+                self.log_output_transfer(id, &times);
+                self.log_starter_error(id, &claim, &reason, None);
                 self.requeue(id, &reason, Some(ReasonCode::new(STARTER_ERROR, 0)), true)
             }
-            Ending::Hold(hold) => {
-                self.log_image_size(id);
+            Ending::Hold(mut hold) => {
+                self.log_image_size(id, SystemTime::now());
+                self.log_output_transfer(id, &times);
+                if execute_side(&hold) {
+                    let code = ReasonCode::new(hold.code as i32, hold.subcode as i32);
+                    self.log_starter_error(id, &claim, &hold.reason, Some(code));
+                    // As HTCondor's shadow words a hold the starter asked for.
+                    hold.reason = format!("Error from {}: {}", self.slot_name(&claim), hold.reason);
+                }
                 self.hold_now(id, hold)
             }
             Ending::Exited { code } => self.job_exited(
@@ -131,6 +153,27 @@ impl Core {
         if let Some(t) = u.ended {
             job.set_int("JobCurrentFinishTransferOutputDate", t);
         }
+        // The attributes HTCondor's shadow sets as it logs each transfer step.
+        let t = &u.transfers;
+        for (name, at) in [
+            ("TransferInStarted", t.input_started),
+            ("TransferInFinished", t.input_finished),
+            ("TransferOutStarted", t.output_started),
+            ("TransferOutFinished", t.output_finished),
+        ] {
+            if let Some(at) = at {
+                job.set_int(name, at as i64);
+            }
+        }
+        for (name, started) in [
+            ("NumInputXferStarts", t.input_started),
+            ("NumOutputXferStarts", t.output_started),
+        ] {
+            if started.is_some() {
+                let n = job.int(name).unwrap_or(0) + 1;
+                job.set_int(name, n);
+            }
+        }
         job.set_int("CpusProvisioned", claim.cpus as i64);
         job.set_int("MemoryProvisioned", claim.memory_mib as i64);
         job.set_int("DiskProvisioned", claim.disk_kib as i64);
@@ -139,14 +182,68 @@ impl Core {
         }
     }
 
-    fn log_image_size(&self, id: JobId) {
+    /// `slot1_2@host`, as HTCondor names the execution point in errors.
+    fn slot_name(&self, claim: &Claim) -> String {
+        format!("{}@{}", claim.slot, self.machine.hostname)
+    }
+
+    /// Event 021, as HTCondor's shadow logs an error its starter reports: the starter
+    /// failed for a reason on the execute side, and the job is held (with the hold's
+    /// code) or goes back to idle.
+    fn log_starter_error(&self, id: JobId, claim: &Claim, why: &str, code: Option<ReasonCode>) {
+        self.log(
+            id,
+            Event::RemoteError {
+                daemon: "starter".into(),
+                host: self.slot_name(claim),
+                message: why.to_string(),
+                hold_code: code,
+            },
+        );
+    }
+
+    /// The input half of event 040, at the times the starter recorded: started (with
+    /// the starter's address, as HTCondor's shadow writes it when the transfer was not
+    /// queued) and finished.
+    fn log_input_transfer(&self, id: JobId, starter_pid: u32, t: &TransferTimes) {
+        let host = crate::starters::starter_address(starter_pid);
+        self.log_transfer_step(id, TransferStep::InputStarted, t.input_started, Some(host));
+        self.log_transfer_step(id, TransferStep::InputFinished, t.input_finished, None);
+    }
+
+    /// The output half of event 040.
+    fn log_output_transfer(&self, id: JobId, t: &TransferTimes) {
+        self.log_transfer_step(id, TransferStep::OutputStarted, t.output_started, None);
+        self.log_transfer_step(id, TransferStep::OutputFinished, t.output_finished, None);
+    }
+
+    fn log_transfer_step(
+        &self,
+        id: JobId,
+        step: TransferStep,
+        at: Option<f64>,
+        host: Option<String>,
+    ) {
+        let Some(at) = at.and_then(unix_time) else {
+            return;
+        };
+        let event = Event::FileTransfer {
+            step,
+            queueing_delay: None,
+            host,
+        };
+        self.log_at(id, at, event);
+    }
+
+    fn log_image_size(&self, id: JobId, at: SystemTime) {
         let Some(job) = self.queue.get(id) else {
             return;
         };
         let rss = job.int("ResidentSetSize").unwrap_or(0);
         if rss > 0 {
-            self.log(
+            self.log_at(
                 id,
+                at,
                 Event::ImageSize {
                     image_size_kib: job.int("ImageSize").unwrap_or(rss),
                     memory_usage_mib: job.int("MemoryUsage"),
@@ -206,7 +303,10 @@ impl Core {
         // max_retries is `OnExitRemove = NumJobCompletions > JobMaxRetries || ...`.
         let completions = job.int("NumJobCompletions").unwrap_or(0) + 1;
         job.set_int("NumJobCompletions", completions);
-        self.log_image_size(id);
+        // The size is the job's at its end, before its output went back, as in HTCondor.
+        let ended = usage.transfers.output_started.and_then(unix_time);
+        self.log_image_size(id, ended.unwrap_or_else(SystemTime::now));
+        self.log_output_transfer(id, &usage.transfers);
         let Some(job) = self.queue.get(id) else {
             return Ok(());
         };
@@ -353,6 +453,15 @@ impl Core {
         }
         changed
     }
+}
+
+/// Whether a hold is the starter's (its container, image, limits) rather than a file
+/// transfer's, which HTCondor reports through the transfer and logs no 021 for.
+fn execute_side(hold: &Hold) -> bool {
+    !matches!(
+        hold.code,
+        holdcodes::TRANSFER_INPUT_ERROR | holdcodes::TRANSFER_OUTPUT_ERROR
+    )
 }
 
 fn has_policy(ad: &ClassAd, name: &str) -> bool {

@@ -34,6 +34,12 @@ pub fn signal_starter(pid: u32, sig: Signal) {
     }
 }
 
+/// The address the event log gives a starter (HTCondor writes the starter's sinful
+/// string; petrel's starters listen on nothing, so the pid stands in for the port).
+pub fn starter_address(pid: u32) -> String {
+    format!("<127.0.0.1:0?pid={pid}>")
+}
+
 /// Whether `pid` is still the starter of `spool` (pids are reused).
 pub fn starter_alive(pid: u32, spool: &Path) -> bool {
     let Ok(cmdline) = fs::read(format!("/proc/{pid}/cmdline")) else {
@@ -231,7 +237,7 @@ impl Core {
                 Event::Reconnected {
                     startd_name: startd,
                     startd_addr: "<127.0.0.1:0>".into(),
-                    starter_addr: format!("<127.0.0.1:0?pid={pid}>"),
+                    starter_addr: starter_address(pid),
                 },
             );
             watch.push((id, pid));

@@ -30,6 +30,14 @@ fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Now as Unix seconds with the fraction, for the times of the 040 events.
+fn unix_now_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
 /// Runs the job described in `spool` and writes its result there. Errors are only for
 /// when no result can be written at all.
 pub fn run(spool: &Path) -> Result<(), PoolError> {
@@ -66,9 +74,17 @@ fn run_job(spool: &Path, task: &StarterTask, ad: &ClassAd, usage: &mut Usage) ->
         return Ending::Requeue { reason };
     }
     // Input, as the owner: a root starter must not read what the user could not.
-    let catalog = match as_owner(task, || {
+    let transfers = plan.uses_scratch();
+    if transfers {
+        usage.transfers.input_started = Some(unix_now_f64());
+    }
+    let input = as_owner(task, || {
         petrel_transfer::transfer_input(&plan, &task.scratch)
-    }) {
+    });
+    if transfers {
+        usage.transfers.input_finished = Some(unix_now_f64());
+    }
+    let catalog = match input {
         Ok(t) => {
             usage.bytes_received = t.stats.bytes;
             t.catalog
@@ -97,9 +113,15 @@ fn run_job(spool: &Path, task: &StarterTask, ad: &ClassAd, usage: &mut Usage) ->
             ));
         }
     }
+    if transfers {
+        usage.transfers.output_started = Some(unix_now_f64());
+    }
     let output = as_owner(task, || {
         petrel_transfer::transfer_output(&plan, &task.scratch, &plan.iwd, &catalog)
     });
+    if transfers {
+        usage.transfers.output_finished = Some(unix_now_f64());
+    }
     match output {
         Ok(stats) => usage.bytes_sent = stats.bytes,
         Err(ending) => return ending,

@@ -65,6 +65,20 @@ pub struct Usage {
     pub ended: Option<i64>,
     /// Limits that could not be applied here (rootless cgroup v1), named.
     pub not_applied: Vec<String>,
+    /// When the file transfers happened, for the event log's 040 events.
+    #[serde(default)]
+    pub transfers: TransferTimes,
+}
+
+/// When input and output transfer started and finished (Unix seconds, with the
+/// fraction); a step that did not happen is `None`. A transfer that failed still
+/// finished.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransferTimes {
+    pub input_started: Option<f64>,
+    pub input_finished: Option<f64>,
+    pub output_started: Option<f64>,
+    pub output_finished: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
