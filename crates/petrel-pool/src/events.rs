@@ -106,6 +106,11 @@ fn writer(rx: mpsc::Receiver<Message>) {
             }
         };
         let key = (record.path.clone(), record.uid);
+        // A user may remove a log between clusters; appending to the removed file would
+        // lose every later event.
+        if open.get(&key).is_some_and(|log| !log.is_current()) {
+            open.remove(&key);
+        }
         if !open.contains_key(&key) {
             // A log file is kept open while it is busy; many short clusters would
             // otherwise pile up descriptors.

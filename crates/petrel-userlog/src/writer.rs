@@ -72,6 +72,16 @@ impl UserLog {
         &self.path
     }
 
+    /// Whether the path still names the file this log appends to: false once the log
+    /// was removed or replaced, when a writer that keeps logs open must open it again.
+    pub fn is_current(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), std::fs::metadata(&self.path)) {
+            (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+            _ => false,
+        }
+    }
+
     /// The record `write` would append, without writing it.
     pub fn format(&self, id: JobId, at: SystemTime, event: &Event) -> Result<String> {
         let time = format_time(at, &self.format).map_err(|message| UserLogError::Time {
@@ -124,5 +134,26 @@ impl UserLog {
             .map_err(io("write"))?;
         tracing::trace!(log = %self.path.display(), %id, code = event.code(), "user log event written");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_removed_or_replaced_log_is_no_longer_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("job.log");
+        let log = UserLog::open(&path).unwrap();
+        assert!(log.is_current());
+        std::fs::remove_file(&path).unwrap();
+        assert!(!log.is_current());
+        std::fs::write(&path, "").unwrap();
+        assert!(
+            !log.is_current(),
+            "a new file of the same name is another log"
+        );
+        assert!(UserLog::open(&path).unwrap().is_current());
     }
 }
