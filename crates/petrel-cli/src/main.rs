@@ -59,6 +59,9 @@ enum Command {
     /// One job's starter (started by the pool daemon).
     #[command(hide = true)]
     Starter(commands::pool::StarterArgs),
+    /// `petrel ssh` through the pool daemon (started by the daemon).
+    #[command(hide = true)]
+    Enter(commands::pool::EnterArgs),
 }
 
 /// HTCondor's command names, which run the same code when petrel is invoked under them
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
         Command::Pool(args) => commands::pool::run(args),
         Command::Probe(args) => commands::probe::run(args),
         Command::Starter(args) => commands::pool::run_starter(args),
+        Command::Enter(args) => commands::pool::run_enter(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -13,8 +13,8 @@ use crate::error::PoolError;
 use crate::proto::{read_frame, write_frame, Request, Response};
 
 pub struct Client {
-    reader: BufReader<UnixStream>,
-    writer: BufWriter<UnixStream>,
+    pub(crate) reader: BufReader<UnixStream>,
+    pub(crate) writer: BufWriter<UnixStream>,
     pub paths: PoolPaths,
 }
 

@@ -222,6 +222,10 @@ fn serve(shared: &Arc<Shared>, stream: UnixStream) -> Result<(), PoolError> {
                 return Err(e);
             }
         };
+        if let Request::Enter { job, command, term } = request {
+            let target = crate::enter::target(&shared.lock(), &peer, job);
+            return crate::enter::serve(target, command, term, reader, writer);
+        }
         let stop = matches!(request, Request::Stop) && peer.admin;
         let response = handle(shared, &peer, request).unwrap_or_else(|e| Response::Error {
             message: e.to_string(),
@@ -305,6 +309,11 @@ fn handle(shared: &Arc<Shared>, peer: &Peer, request: Request) -> Result<Respons
             Response::Status { slots }
         }
         Request::JobInfo { job } => job_info(&shared.lock(), peer, job)?,
+        Request::Enter { .. } | Request::Signal { .. } => {
+            return Err(PoolError::Refused(
+                "a signal is only for a command entered with this connection".into(),
+            ))
+        }
         Request::Stop => {
             if !peer.admin {
                 return Err(PoolError::Refused(

@@ -14,6 +14,7 @@ pub mod config;
 pub mod core;
 pub mod creds;
 pub mod daemon;
+pub mod enter;
 pub mod error;
 pub mod events;
 pub mod holdcodes;

@@ -47,6 +47,17 @@ pub enum Request {
     JobInfo {
         job: JobId,
     },
+    /// Run `command` in a running job's container (`petrel ssh`) for a caller that
+    /// cannot enter it itself; see [`crate::enter`].
+    Enter {
+        job: JobId,
+        command: Vec<String>,
+        term: Option<String>,
+    },
+    /// During an `Enter`: a signal for the command.
+    Signal {
+        signal: i32,
+    },
     Stop,
 }
 
@@ -105,6 +116,12 @@ pub enum Response {
         stderr: Option<String>,
         container_pid: Option<i32>,
         target_dir: String,
+    },
+    /// `Enter` is allowed: send stdin, stdout and stderr (`SCM_RIGHTS`).
+    SendTerminal,
+    /// The entered command ended, with this status (as a shell reports it).
+    Exited {
+        status: u8,
     },
     Ok,
     Error {

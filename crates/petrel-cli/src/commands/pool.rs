@@ -199,7 +199,8 @@ pub struct SshArgs {
 }
 
 /// `petrel ssh JOB`: a shell inside the running job's container, in its namespaces,
-/// with its environment's PATH, in its scratch directory.
+/// with its environment's PATH, in its scratch directory. A container this user cannot
+/// enter (a root pool's, for a job's owner) is entered by the daemon for them.
 pub fn run_ssh(args: SshArgs) -> anyhow::Result<u8> {
     let job = match args.job.parse().map_err(anyhow::Error::msg)? {
         JobSelector::Job(j) => j,
@@ -218,21 +219,63 @@ pub fn run_ssh(args: SshArgs) -> anyhow::Result<u8> {
     let Some(pid) = container_pid.filter(|_| status == 2) else {
         bail!("job {job} is not running (status {status}); only a running job can be entered");
     };
-    let argv = if args.command.is_empty() {
-        vec!["/bin/sh".to_string()]
-    } else {
-        args.command
-    };
-    let mut spec = petrel_runtime::ExecSpec::new(argv);
-    spec.workdir = Some(target_dir.clone());
-    spec.env.push(format!("_CONDOR_SCRATCH_DIR={target_dir}"));
-    spec.env.push(format!("HOME={target_dir}"));
-    if let Ok(term) = std::env::var("TERM") {
-        spec.env.push(format!("TERM={term}"));
+    let term = std::env::var("TERM").ok();
+    if !is_mine(pid) {
+        return client
+            .enter(job, args.command, term)
+            .with_context(|| format!("entering job {job}"));
     }
+    let spec = petrel_pool::enter::exec_spec(&target_dir, args.command, term, None);
     let status =
         petrel_runtime::exec_in(pid, &spec).with_context(|| format!("entering job {job}"))?;
     Ok(status.shell_status())
+}
+
+/// Whether process `pid` belongs to this user (so this user can enter its container).
+fn is_mine(pid: i32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/{pid}"))
+        // SAFETY: getuid has no preconditions.
+        .is_ok_and(|m| m.uid() == unsafe { libc::getuid() })
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EnterArgs {
+    /// The host pid of the container's init.
+    #[arg(long)]
+    pid: i32,
+    /// The job owner's uid and gid: the command runs with them.
+    #[arg(long)]
+    uid: u32,
+    #[arg(long)]
+    gid: u32,
+    /// The job's scratch directory inside the container.
+    #[arg(long)]
+    dir: String,
+    /// The job, for messages.
+    #[arg(long)]
+    job: String,
+    #[arg(long)]
+    term: Option<String>,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+/// `petrel ssh` for a container the caller cannot enter: the pool daemon runs this with
+/// the caller's terminal. Not for people.
+pub fn run_enter(args: EnterArgs) -> anyhow::Result<u8> {
+    let user = petrel_runtime::User {
+        uid: args.uid,
+        gid: args.gid,
+    };
+    let spec = petrel_pool::enter::exec_spec(&args.dir, args.command, args.term, Some(user));
+    match petrel_runtime::exec_in(args.pid, &spec) {
+        Ok(status) => Ok(status.shell_status()),
+        Err(e) => {
+            eprintln!("petrel: entering job {}: {e}", args.job);
+            Ok(petrel_pool::enter::ENTER_FAILED)
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
