@@ -94,13 +94,36 @@ impl JobAd {
 
     /// The attributes of `self` whose text differs from (or is absent in) `base`.
     pub fn delta_from(&self, base: &JobAd) -> JobAd {
+        self.delta_and_missing(base).0
+    }
+
+    /// As [`JobAd::delta_from`], with the names of `base` that `self` lacks: a delta
+    /// laid over `base` would keep those, so the two do not make `self` again.
+    pub fn delta_and_missing(&self, base: &JobAd) -> (JobAd, Vec<String>) {
         let mut out = JobAd::new();
+        let mut shared = 0;
         for (k, v) in &self.attrs {
-            if base.get(k) != Some(&**v) {
-                out.attrs.push((k.clone(), v.clone()));
+            match base.get(k) {
+                Some(b) => {
+                    shared += 1;
+                    if b != &**v {
+                        out.attrs.push((k.clone(), v.clone()));
+                    }
+                }
+                None => out.attrs.push((k.clone(), v.clone())),
             }
         }
-        out
+        // Names are unique in an ad, so all of `base` is in `self` when the counts agree.
+        let missing = if shared == base.len() {
+            Vec::new()
+        } else {
+            base.attrs
+                .iter()
+                .filter(|(k, _)| !self.contains(k))
+                .map(|(k, _)| k.to_string())
+                .collect()
+        };
+        (out, missing)
     }
 
     fn position(&self, name: &str) -> Option<usize> {

@@ -238,6 +238,9 @@ impl Submission {
     pub fn expand(&self) -> Result<SubmitResult> {
         let mut cluster_ad: Option<JobAd> = None;
         let mut procs = Vec::with_capacity(self.proc_count().min(1 << 20) as usize);
+        // Procs that lack attributes of the cluster ad (a later queue statement dropped
+        // `Arguments` for `Args`, say), with those names.
+        let mut lacking: Vec<(usize, Vec<String>)> = Vec::new();
         for ad in self.procs() {
             let ad = ad?;
             let base = match &cluster_ad {
@@ -251,14 +254,47 @@ impl Submission {
             let mut delta = JobAd::new();
             delta.insert("ProcId", ad.get("ProcId").unwrap_or("0"));
             delta.insert("JobStatus", ad.get("JobStatus").unwrap_or("1"));
-            delta.update(&ad.delta_from(base));
+            let (rest, missing) = ad.delta_and_missing(base);
+            delta.update(&rest);
+            if !missing.is_empty() {
+                lacking.push((procs.len(), missing));
+            }
             procs.push(delta);
         }
+        let mut cluster_ad = cluster_ad.unwrap_or_default();
+        move_to_procs(&mut cluster_ad, &mut procs, &lacking);
         Ok(SubmitResult {
             cluster_id: self.cluster_id,
-            cluster_ad: cluster_ad.unwrap_or_default(),
+            cluster_ad,
             procs,
         })
+    }
+}
+
+/// A delta cannot remove an attribute of the cluster ad, so an attribute some procs
+/// lack leaves the cluster ad for the deltas of the procs that have it.
+fn move_to_procs(cluster_ad: &mut JobAd, procs: &mut [JobAd], lacking: &[(usize, Vec<String>)]) {
+    let mut names: Vec<&str> = Vec::new();
+    for (_, missing) in lacking {
+        for name in missing {
+            if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+                names.push(name);
+            }
+        }
+    }
+    for name in names {
+        let Some(value) = cluster_ad.remove(name) else {
+            continue;
+        };
+        for (i, delta) in procs.iter_mut().enumerate() {
+            // `lacking` is in proc order.
+            let lacks = lacking
+                .binary_search_by_key(&i, |(p, _)| *p)
+                .is_ok_and(|at| lacking[at].1.iter().any(|m| m.eq_ignore_ascii_case(name)));
+            if !lacks && !delta.contains(name) {
+                delta.insert(name, &value);
+            }
+        }
     }
 }
 

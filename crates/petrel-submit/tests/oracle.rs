@@ -286,3 +286,40 @@ fn error_corpus_is_refused_by_both() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// What the pool stores (the cluster ad and per-proc deltas, from `expand`) must give
+/// back every proc's ad as `procs` builds it (which the corpus test holds to HTCondor),
+/// including a later queue statement's `Args` replacing an earlier `Arguments`.
+#[test]
+fn cluster_ad_and_deltas_give_back_every_corpus_proc() {
+    let opts = SubmitOptions {
+        qdate: Some(QDATE),
+        ..Default::default()
+    };
+    let as_map = |ad: &petrel_submit::JobAd| {
+        ad.iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    let mut problems = Vec::new();
+    for f in corpus_files() {
+        let s = Submission::from_file(&f, &opts).unwrap_or_else(|e| panic!("{e}"));
+        let built: Vec<_> = s.procs().map(|ad| as_map(&ad.unwrap())).collect();
+        let stored: Vec<_> = s
+            .expand()
+            .unwrap()
+            .full_ads()
+            .map(|ad| as_map(&ad))
+            .collect();
+        for (i, (b, st)) in built.iter().zip(&stored).enumerate() {
+            if b != st {
+                problems.push(format!(
+                    "{} proc {i}: stored {st:?}\n  built {b:?}",
+                    f.display()
+                ));
+            }
+        }
+        assert_eq!(built.len(), stored.len(), "{}", f.display());
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
