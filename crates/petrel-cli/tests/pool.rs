@@ -15,7 +15,8 @@ use common::{As, Ran};
 
 /// A private pool: its directory, a busybox image and a work directory (the submit dir).
 struct Pool {
-    _tmp: tempfile::TempDir,
+    /// `None` once kept for a post-mortem (see [`Pool::keep`]).
+    tmp: Option<tempfile::TempDir>,
     work: PathBuf,
     dir: PathBuf,
     rootfs: PathBuf,
@@ -37,7 +38,7 @@ impl Pool {
         .unwrap();
         common::give_to_user(&work, who);
         Some(Pool {
-            _tmp: tmp,
+            tmp: Some(tmp),
             work,
             dir,
             rootfs,
@@ -132,6 +133,66 @@ impl Pool {
 
     fn path(&self, name: &str) -> PathBuf {
         self.work.join(name)
+    }
+
+    /// Leaves the pool's files on disk after the test (the daemon is still stopped), for
+    /// a failure to be looked at; returns where they are.
+    fn keep(&mut self) -> PathBuf {
+        self.tmp.take().map(|t| t.keep()).unwrap_or_default()
+    }
+
+    /// What a stuck pool looks like: the queue, the starters of running jobs (alive or
+    /// not, their result and the end of their log), and the end of the daemon's log.
+    fn diagnose(&self) -> String {
+        let mut out = String::new();
+        let totals = self.cmd(&["q", "-totals"]);
+        out.push_str(&format!(
+            "petrel q -totals:\n{}{}\n",
+            totals.stdout, totals.stderr
+        ));
+        let attrs = [
+            "ClusterId",
+            "ProcId",
+            "JobStatus",
+            "NumJobStarts",
+            "EnteredCurrentStatus",
+            "PetrelStarterPid",
+            "PetrelSpool",
+            "PetrelNotBefore",
+            "LastVacateReason",
+        ];
+        // Jobs that ran or run: an idle job that never started only waits its turn.
+        let rows = self.af(false, "JobStatus != 1 || NumJobStarts > 0", &attrs);
+        out.push_str(&format!(
+            "petrel q -af {} (jobs that ran):\n",
+            attrs.join(" ")
+        ));
+        for r in rows.iter().take(40) {
+            out.push_str(&format!("  {}\n", r.join(" ")));
+        }
+        if rows.len() > 40 {
+            out.push_str(&format!("  ... and {} more\n", rows.len() - 40));
+        }
+        for r in rows.iter().filter(|r| r[2] == "2").take(5) {
+            let (pid, spool) = (&r[5], PathBuf::from(&r[6]));
+            let alive = Path::new(&format!("/proc/{pid}")).exists();
+            let log = fs::read_to_string(spool.join("starter.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            out.push_str(&format!(
+                "job {}.{}: starter {pid} alive: {alive}, result.json: {}, starter.log ends:\n{}\n",
+                r[0],
+                r[1],
+                spool.join("result.json").exists(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
+        let log = fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        out.push_str(&format!(
+            "daemon.log ends:\n{}\n",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
+        out
     }
 }
 
@@ -558,7 +619,7 @@ fn remove_hold_release_and_policies_on_running_jobs() {
 
 #[test]
 fn a_killed_daemon_loses_and_duplicates_no_job() {
-    let Some(pool) = Pool::as_root("") else {
+    let Some(mut pool) = Pool::as_root("") else {
         return;
     };
     let n = 500;
@@ -585,7 +646,18 @@ fn a_killed_daemon_loses_and_duplicates_no_job() {
         .success());
     // Any pool command restarts it; it reconnects to or re-runs what was running.
     assert_eq!(pool.cmd(&["q", "-totals"]).code, Some(0));
-    pool.wait_log("many.log", 240);
+    let waited = pool.cmd(&["wait", "-wait", "240", "many.log"]);
+    if waited.code != Some(0) {
+        let report = pool.diagnose();
+        let kept = pool.keep();
+        panic!(
+            "the jobs did not all finish within 240 s of the restart ({}{})\n{report}\n\
+             the pool's files are kept in {}",
+            waited.stdout,
+            waited.stderr,
+            kept.display()
+        );
+    }
     let history = pool.af(true, &format!("ClusterId == {c}"), &["ProcId", "JobStatus"]);
     let mut procs: Vec<i64> = history.iter().map(|r| r[0].parse().unwrap()).collect();
     procs.sort();

@@ -154,7 +154,9 @@ pub fn petrel(who: As) -> Command {
             c.args([
                 format!("--reuid={uid}"),
                 format!("--regid={gid}"),
-                "--init-groups".into(),
+                // Not --init-groups: that looks the user up by name, which races with
+                // tests elsewhere that remove and create the user again.
+                "--clear-groups".into(),
                 "--".into(),
             ]);
             c.arg(bin);
