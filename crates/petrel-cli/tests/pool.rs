@@ -645,7 +645,14 @@ fn a_killed_daemon_loses_and_duplicates_no_job() {
         .unwrap()
         .success());
     // Any pool command restarts it; it reconnects to or re-runs what was running.
-    assert_eq!(pool.cmd(&["q", "-totals"]).code, Some(0));
+    let restarted = pool.cmd(&["q", "-totals"]);
+    assert_eq!(
+        restarted.code,
+        Some(0),
+        "restarting the killed pool: {}{}",
+        restarted.stdout,
+        restarted.stderr
+    );
     let waited = pool.cmd(&["wait", "-wait", "240", "many.log"]);
     if waited.code != Some(0) {
         let report = pool.diagnose();
@@ -689,6 +696,57 @@ impl Drop for StopPool {
             .env("PETREL_POOL_DIR", &self.0)
             .output();
     }
+}
+
+#[test]
+fn a_starter_the_killed_daemon_never_recorded_is_stopped_at_restart() {
+    // The daemon starts a starter, then records the job as running; killed in between,
+    // it leaves a starter for a job the queue says is idle. The restarted daemon must
+    // stop it before running the job again, or two starters share one scratch directory
+    // (and remove it under each other).
+    let Some(pool) = Pool::as_root("") else {
+        return;
+    };
+    let c = pool.submit(
+        "once.sub",
+        "universe = container\ncontainer_image = @ROOTFS@\ntransfer_executable = false\n\
+         executable = /bin/true\nlog = once.log\nhold = true\nqueue\n",
+    );
+    assert_eq!(pool.cmd(&["pool", "stop"]).code, Some(0));
+    // Stands in for the unrecorded starter: its command line names this job's spool.
+    let spool = pool.dir.join("spool").join(format!("{c}.0"));
+    let mut orphan = {
+        use std::os::unix::process::CommandExt;
+        Command::new("sh")
+            .args(["-c", "sleep 300; :", "starter"])
+            .arg(&spool)
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    };
+    assert_eq!(pool.cmd(&["pool", "start"]).code, Some(0));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = orphan.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = orphan.kill();
+            panic!("the unrecorded starter was left running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9));
+    // The job itself is untouched, and runs once released.
+    assert_eq!(pool.cmd(&["release", &c.to_string()]).code, Some(0));
+    pool.wait_log("once.log", 60);
+    let done = pool.af(
+        true,
+        &format!("ClusterId == {c}"),
+        &["ExitCode", "NumJobStarts"],
+    );
+    assert_eq!(done, vec![vec!["0".to_string(), "1".into()]]);
 }
 
 #[test]

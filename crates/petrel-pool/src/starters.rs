@@ -53,7 +53,52 @@ pub fn starter_alive(pid: u32, spool: &Path) -> bool {
             .any(|a| Path::new(std::ffi::OsStr::from_bytes(a)) == spool)
 }
 
+/// Starters running for a spool directory under `root` (this pool's), found in `/proc`:
+/// `(pid, spool)`.
+fn live_starters(root: &Path) -> Vec<(u32, PathBuf)> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let at = args.iter().position(|a| *a == b"starter")?;
+            let spool = PathBuf::from(std::ffi::OsStr::from_bytes(args.get(at + 1)?));
+            (spool.parent() == Some(root)).then_some((pid, spool))
+        })
+        .collect()
+}
+
 impl Core {
+    /// Stops starters that a killed daemon started but did not record (it died between
+    /// starting one and writing the job's new state): the job is idle in the queue and
+    /// will run again, and two starters of one job would share, and remove, its scratch
+    /// and spool directories.
+    fn stop_unrecorded_starters(&mut self) {
+        for (pid, spool) in live_starters(&self.paths.spool()) {
+            let recorded = self.queue.jobs.values().any(|j| {
+                j.status.is_active()
+                    && j.int("PetrelStarterPid") == Some(i64::from(pid))
+                    && j.string("PetrelSpool").map(PathBuf::from).as_ref() == Some(&spool)
+            });
+            if recorded {
+                continue;
+            }
+            tracing::warn!(
+                "starter {pid} of {} was started before the pool restarted but never \
+                 recorded; stopping it (its job runs again)",
+                spool.display()
+            );
+            signal_starter(pid, Signal::KILL);
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while starter_alive(pid, &spool) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
     /// Starts the starter for a matched job; the job is Running when this returns `Ok`.
     pub fn start_job(
         &mut self,
@@ -173,6 +218,7 @@ impl Core {
     /// while the daemon was down, and puts the rest back to idle. Returns the starters to
     /// watch.
     pub fn recover_running(&mut self) -> Vec<(JobId, u32)> {
+        self.stop_unrecorded_starters();
         let running: Vec<JobId> = self
             .queue
             .jobs
