@@ -644,6 +644,19 @@ fn a_killed_daemon_loses_and_duplicates_no_job() {
         .status()
         .unwrap()
         .success());
+    // A dying daemon still holds its socket: a command sent now would be accepted and
+    // then dropped unanswered. Wait until it is gone.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    }) {
+        assert!(Instant::now() < deadline, "the killed daemon does not die");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Any pool command restarts it; it reconnects to or re-runs what was running.
     let restarted = pool.cmd(&["q", "-totals"]);
     assert_eq!(

@@ -518,6 +518,20 @@ impl Core {
         });
     }
 
+    /// Job `id`, if it is in the queue and `peer` may touch it.
+    pub fn job_for(&self, peer: &Peer, id: JobId) -> Result<&Job, PoolError> {
+        let job = self
+            .queue
+            .get(id)
+            .ok_or_else(|| PoolError::Refused(format!("job {id} is not in the queue")))?;
+        if !peer.may_touch(job) {
+            return Err(PoolError::Refused(format!(
+                "job {id}: permission denied: not your job"
+            )));
+        }
+        Ok(job)
+    }
+
     /// The peer for `uid`, as the daemon judges it.
     pub fn peer(&self, uid: u32, gid: u32) -> Peer {
         let name = user_name(uid);

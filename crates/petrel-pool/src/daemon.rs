@@ -328,15 +328,7 @@ fn handle(shared: &Arc<Shared>, peer: &Peer, request: Request) -> Result<Respons
 }
 
 fn job_info(core: &Core, peer: &Peer, id: JobId) -> Result<Response, PoolError> {
-    let job = core
-        .queue
-        .get(id)
-        .ok_or_else(|| PoolError::Refused(format!("job {id} is not in the queue")))?;
-    if !peer.may_touch(job) {
-        return Err(PoolError::Refused(format!(
-            "job {id}: permission denied: not your job"
-        )));
-    }
+    let job = core.job_for(peer, id)?;
     let claim = job.claim.as_ref();
     let container: Option<ContainerInfo> =
         claim.and_then(|c| task::read_json(&c.spool.join(task::CONTAINER_FILE)).ok());

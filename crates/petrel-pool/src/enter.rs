@@ -90,15 +90,7 @@ pub struct Target {
 
 /// Checks that `peer` may enter job `id` and that it is running in a container.
 pub fn target(core: &Core, peer: &Peer, id: JobId) -> Result<Target, PoolError> {
-    let job = core
-        .queue
-        .get(id)
-        .ok_or_else(|| PoolError::Refused(format!("job {id} is not in the queue")))?;
-    if !peer.may_touch(job) {
-        return Err(PoolError::Refused(format!(
-            "job {id}: permission denied: not your job"
-        )));
-    }
+    let job = core.job_for(peer, id)?;
     let not_running = || {
         PoolError::Refused(format!(
             "job {id} is not running (status {}); only a running job can be entered",

@@ -320,6 +320,16 @@ fn write_log(
         .collect()
 }
 
+/// The sample events, written by petrel in local time, and what HTCondor reads of them.
+fn samples_read_by_htcondor(python: &Path) -> (Vec<(JobId, SystemTime, Event)>, Vec<Json>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("job.log");
+    let events = sample_events();
+    write_log(&path, TimeFormat::local(zone()), &events);
+    let oracle = htcondor_read(python, &path);
+    (events, oracle)
+}
+
 #[test]
 fn htcondor_reads_every_event_as_petrel_meant() {
     let Some(python) = oracle_python("htcondor_reads_every_event_as_petrel_meant") else {
@@ -422,11 +432,7 @@ fn petrel_reads_htcondors_serialisation() {
     let Some(python) = oracle_python("petrel_reads_htcondors_serialisation") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("job.log");
-    let events = sample_events();
-    write_log(&path, TimeFormat::local(zone()), &events);
-    let oracle = htcondor_read(&python, &path);
+    let (events, oracle) = samples_read_by_htcondor(&python);
     let text: String = oracle
         .iter()
         .map(|o| format!("{}...\n", o["text"].as_str().unwrap()))
@@ -496,11 +502,7 @@ fn event_ads_are_htcondors_to_classad() {
     let Some(python) = oracle_python("event_ads_are_htcondors_to_classad") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("job.log");
-    let events = sample_events();
-    write_log(&path, TimeFormat::local(zone()), &events);
-    let oracle = htcondor_read(&python, &path);
+    let (events, oracle) = samples_read_by_htcondor(&python);
     let mut bad = Vec::new();
     for ((id, at, ev), o) in events.iter().zip(&oracle) {
         if matches!(ev, Event::JobAdInformation { .. } | Event::Other { .. }) {
