@@ -265,6 +265,29 @@ pub(crate) fn container_pid(root: u32) -> Option<u32> {
 /// `nsenter` into the container of `pid` (its user and mount namespaces, and its pid
 /// namespace when it has its own), as `user`, in `workdir`, with `env`: how `exec` works
 /// for runtimes without an exec command of their own.
+/// Enters a job started by another process: its container is the first process below
+/// the runtime's with a mount namespace of its own; the job's environment is read from it.
+pub(crate) fn exec_running(
+    job: &crate::RunningJob,
+    argv: &[String],
+) -> Result<JobStatus, DriverError> {
+    let pid = job.pid.and_then(container_pid).ok_or_else(|| {
+        DriverError::slot(
+            ErrorKind::Runtime,
+            format!("{}: the container is not running", job.name),
+        )
+    })?;
+    let env: Vec<String> = std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|raw| {
+            raw.split(|b| *b == 0)
+                .filter(|kv| !kv.is_empty())
+                .map(|kv| String::from_utf8_lossy(kv).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    nsenter(pid, job.user, &job.workdir, &env, argv)
+}
+
 pub(crate) fn nsenter(
     pid: u32,
     user: User,

@@ -77,4 +77,6 @@ pub use registry::{
     canonical_name, choose, driver, parse_preference, prepare_image, Drivers, PreparedJobImage,
     DEFAULT_PREFERENCE,
 };
-pub use runtime::{Capabilities, ExitInfo, Handle, ImageKind, JobStatus, Runtime, Stats};
+pub use runtime::{
+    Capabilities, ExitInfo, Handle, ImageKind, JobStatus, RunningJob, Runtime, Stats,
+};

@@ -91,8 +91,13 @@ pub struct PoolConfig {
     pub slot_attrs: Vec<(String, String)>,
     /// The `petrel` binary that runs as the starter.
     pub starter_program: PathBuf,
-    /// Container runtimes in order of preference (`CONTAINER_RUNTIMES`).
+    /// Container runtimes to probe and use, in order of preference (`CONTAINER_RUNTIMES`;
+    /// default: every runtime petrel knows, its own first). A runtime left out is never
+    /// used, which is how a site disables one.
     pub runtimes: Vec<String>,
+    /// How often the runtimes are probed again (`RUNTIME_PROBE_INTERVAL`, s). A runtime
+    /// that a failed job blames is probed again at once.
+    pub probe_interval: Duration,
 }
 
 impl PoolConfig {
@@ -163,14 +168,15 @@ impl PoolConfig {
             execute_dir,
             slot_attrs,
             starter_program,
-            runtimes: {
-                let l = list(get("CONTAINER_RUNTIMES"));
-                if l.is_empty() {
-                    vec!["embedded".to_string()]
-                } else {
-                    l
-                }
-            },
+            runtimes: match get("CONTAINER_RUNTIMES").filter(|v| !v.is_empty()) {
+                Some(v) => petrel_drivers::parse_preference(&v)
+                    .map_err(|e| PoolError::Config(format!("CONTAINER_RUNTIMES = {v}: {e}")))?,
+                None => petrel_drivers::DEFAULT_PREFERENCE.to_vec(),
+            }
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+            probe_interval: secs("RUNTIME_PROBE_INTERVAL", 1200)?,
         })
     }
 }

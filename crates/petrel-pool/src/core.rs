@@ -54,6 +54,7 @@ pub struct Core {
     pub queue: Queue,
     pub machine: Machine,
     pub events: EventSink,
+    pub runtimes: crate::runtimes::RuntimeState,
     /// Cluster ids handed out and not yet used, with who asked for them.
     reserved: HashMap<i64, u32>,
     pub stopping: bool,
@@ -64,9 +65,9 @@ impl Core {
     pub fn open(
         paths: PoolPaths,
         config: PoolConfig,
-        runtime_attrs: &[(String, String)],
         events: EventSink,
     ) -> Result<Core, PoolError> {
+        let runtimes = crate::runtimes::RuntimeState::new(&config.runtimes)?;
         let store = Store::open(&paths.database())?;
         let loaded = store.load()?;
         let mut queue = Queue::default();
@@ -89,7 +90,7 @@ impl Core {
                 Err(e) => tracing::warn!("job {id} in the queue database is unreadable: {e}"),
             }
         }
-        let machine = Machine::new(&config, runtime_attrs);
+        let machine = Machine::new(&config, &[]);
         Ok(Core {
             paths,
             config,
@@ -97,6 +98,7 @@ impl Core {
             queue,
             machine,
             events,
+            runtimes,
             reserved: HashMap::new(),
             stopping: false,
         })

@@ -23,6 +23,7 @@ pub mod machine;
 pub mod negotiate;
 pub mod proto;
 pub mod queue;
+pub mod runtimes;
 pub mod starter;
 pub mod starters;
 pub mod store;

@@ -58,6 +58,10 @@ impl Core {
             };
         if let Some(r) = &result {
             self.record_usage(id, &claim, &r.usage);
+            if let (Some(rt), Some(job)) = (&r.runtime, self.queue.get_mut(id)) {
+                job.ad
+                    .insert_value("ContainerRuntimeUsed", Value::string(rt.as_str()));
+            }
         }
         if let Some(job) = self.queue.get_mut(id) {
             job.clear_run_attrs();
@@ -80,6 +84,9 @@ impl Core {
         };
         match result.ending {
             Ending::Requeue { reason } => {
+                if let (true, Some(rt)) = (result.runtime_failed, &result.runtime) {
+                    self.blame_runtime(rt, &reason);
+                }
                 self.requeue(id, &reason, Some(ReasonCode::new(STARTER_ERROR, 0)), true)
             }
             Ending::Hold(hold) => {

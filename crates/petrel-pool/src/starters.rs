@@ -94,7 +94,7 @@ impl Core {
             uid,
             gid,
             hostname: self.machine.hostname.clone(),
-            runtimes: self.config.runtimes.clone(),
+            runtimes: self.runtimes.available().to_vec(),
         };
         task::write_json(&spool.join(task::TASK_FILE), &task)?;
         let log = fs::File::create(spool.join(task::STARTER_LOG))

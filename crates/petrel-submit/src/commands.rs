@@ -102,6 +102,12 @@ pub const SIMPLE: &[Cmd] = &[
         "run the executable instead of the image's entrypoint",
     ),
     c(
+        "container_runtime",
+        "ContainerRuntime",
+        StrStripQuotes,
+        "petrel: the container runtime to run the job with (embedded, runc, crun, charliecloud, apptainer, singularity, podman, docker)",
+    ),
+    c(
         "container_target_dir",
         "ContainerTargetDir",
         StrStripQuotes,

@@ -209,6 +209,7 @@ pub(crate) fn build_job_from(
     resources::set_request_resources(&mut ResourceCtx { b: &mut b })?;
     policy::set_concurrency_and_accounting(&mut b)?;
     set_simple(&mut b)?;
+    set_container_runtime(&mut b)?;
     if b.ad.contains("SuccessCheckpointExitCode") {
         b.ad.insert_bool("WantFTOnCheckpoint", true);
     }
@@ -427,6 +428,49 @@ fn join_text(dir: &Path, p: &str) -> String {
         return p.to_string();
     }
     format!("{}/{}", dir.to_string_lossy().trim_end_matches('/'), p)
+}
+
+/// `container_runtime` (petrel's), canonicalised, so the automatic requirement can test it
+/// against the slot's `ContainerRuntimes`.
+fn set_container_runtime(b: &mut Builder) -> R<()> {
+    if let Some(asked) = b.param("container_runtime", Some("ContainerRuntime"))? {
+        let asked = asked.trim().trim_matches('"').trim().to_string();
+        let Some(name) = canonical_runtime(&asked) else {
+            return err(
+                ErrorKind::BadValue {
+                    command: "container_runtime".into(),
+                    value: asked,
+                    expected: format!("one of {}", RUNTIMES.join(", ")),
+                },
+                "container_runtime",
+            );
+        };
+        b.ad.insert_string("ContainerRuntime", name);
+    }
+    Ok(())
+}
+
+/// The container runtimes petrel has drivers for, as `ContainerRuntimes` names them.
+const RUNTIMES: [&str; 8] = [
+    "embedded",
+    "runc",
+    "crun",
+    "charliecloud",
+    "apptainer",
+    "singularity",
+    "podman",
+    "docker",
+];
+
+/// A runtime's name as the slot ad spells it (`ch-run` is `charliecloud`); mirrors
+/// `petrel_drivers::canonical_name`, which a petrel-pool test holds it to.
+pub fn canonical_runtime(name: &str) -> Option<&'static str> {
+    let lower = name.trim().to_ascii_lowercase();
+    match lower.as_str() {
+        "ch-run" => Some("charliecloud"),
+        "petrel" | "petrel-runtime" => Some("embedded"),
+        other => RUNTIMES.iter().find(|r| **r == other).copied(),
+    }
 }
 
 fn check_image(v: &str, key: &str) -> R<String> {

@@ -48,8 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let dir = default_pool_dir();
     match args.command.unwrap_or(PoolCommand::Run) {
         PoolCommand::Run => {
-            let attrs = petrel_pool::daemon::embedded_runtime_attrs();
-            petrel_pool::daemon::run(PoolPaths::new(&dir), attrs)?;
+            petrel_pool::daemon::run(PoolPaths::new(&dir))?;
             Ok(0)
         }
         PoolCommand::Start => {
@@ -210,6 +209,9 @@ pub fn run_ssh(args: SshArgs) -> anyhow::Result<u8> {
         status,
         container_pid,
         target_dir,
+        runtime,
+        container_name,
+        job_user,
         ..
     } = client.call(&Request::JobInfo { job })?
     else {
@@ -223,6 +225,22 @@ pub fn run_ssh(args: SshArgs) -> anyhow::Result<u8> {
     } else {
         args.command
     };
+    if let (Some(rt), Some(name)) = (runtime.filter(|r| r != "embedded"), container_name) {
+        let driver = petrel_drivers::driver(&rt)
+            .with_context(|| format!("job {job} runs in '{rt}', which petrel does not know"))?;
+        let (uid, gid) = job_user.unwrap_or((0, 0));
+        let running = petrel_drivers::RunningJob {
+            name,
+            pid: u32::try_from(pid).ok(),
+            user: petrel_drivers::User { uid, gid },
+            workdir: target_dir,
+        };
+        let tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
+        let status = driver
+            .exec_running(&running, &argv, tty)
+            .with_context(|| format!("entering job {job} ({rt})"))?;
+        return Ok(status.shell_status() as u8);
+    }
     let mut spec = petrel_runtime::ExecSpec::new(argv);
     spec.workdir = Some(target_dir.clone());
     spec.env.push(format!("_CONDOR_SCRATCH_DIR={target_dir}"));

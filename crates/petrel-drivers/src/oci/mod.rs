@@ -190,6 +190,25 @@ impl Runtime for OciRuntime {
         }
     }
 
+    fn exec_running(
+        &self,
+        job: &crate::RunningJob,
+        argv: &[String],
+        tty: bool,
+    ) -> Result<JobStatus, DriverError> {
+        let mut cmd = self.shared()?.command();
+        cmd.arg("exec");
+        if tty {
+            cmd.arg("--tty");
+        }
+        cmd.args(["--cwd", &job.workdir])
+            .arg("--user")
+            .arg(format!("{}:{}", job.user.uid, job.user.gid))
+            .arg(&job.name)
+            .args(argv);
+        process::run_interactive(cmd)
+    }
+
     fn start(&self, spec: &JobSpec) -> Result<Box<dyn Handle>, DriverError> {
         spec.validate()?;
         let shared = self.shared()?;

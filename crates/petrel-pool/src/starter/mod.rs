@@ -8,6 +8,8 @@
 //! not in the image, out of memory) holds it; the slot's (scratch not creatable, runtime
 //! broken) puts it back to idle.
 
+mod driver;
+mod embedded;
 pub mod job;
 pub mod task;
 
@@ -40,12 +42,14 @@ pub fn run(spool: &Path) -> Result<(), PoolError> {
         .map_err(|e| PoolError::Protocol(format!("the job ad does not parse: {e}")))?;
     tracing::info!("starter for job {} on {}", task.job, task.slot);
     let mut usage = Usage::default();
-    let ending = run_job(spool, &task, &ad, &mut usage);
+    let mut report = job::RuntimeReport::default();
+    let ending = run_job(spool, &task, &ad, &mut usage, &mut report);
     tracing::info!("job {} ended: {ending:?}", task.job);
     let result = StarterResult {
         ending,
         usage,
-        runtime: Some("embedded".into()),
+        runtime: report.name,
+        runtime_failed: report.failed,
     };
     task::write_json(&spool.join(task::RESULT_FILE), &result)?;
     if task.scratch.exists() {
@@ -54,7 +58,13 @@ pub fn run(spool: &Path) -> Result<(), PoolError> {
     Ok(())
 }
 
-fn run_job(spool: &Path, task: &StarterTask, ad: &ClassAd, usage: &mut Usage) -> Ending {
+fn run_job(
+    spool: &Path,
+    task: &StarterTask,
+    ad: &ClassAd,
+    usage: &mut Usage,
+    report: &mut job::RuntimeReport,
+) -> Ending {
     let mut plan = match petrel_transfer::TransferPlan::from_ad(ad) {
         Ok(p) => p,
         Err(e) => return transfer_hold(&e, task),
@@ -75,7 +85,7 @@ fn run_job(spool: &Path, task: &StarterTask, ad: &ClassAd, usage: &mut Usage) ->
         }
         Err(ending) => return ending,
     };
-    let ran = job::run_container(spool, task, ad, &plan, image, usage);
+    let ran = job::run_container(spool, task, ad, &plan, image, usage, report);
     let ending = match ran {
         Ok(e) => e,
         Err(e) => return e,

@@ -29,7 +29,7 @@ pub struct StarterTask {
     pub uid: u32,
     pub gid: u32,
     pub hostname: String,
-    /// Container runtimes the slot may use, in order of preference.
+    /// Container runtimes the slot may use (those its probes passed), most preferred first.
     pub runtimes: Vec<String>,
 }
 
@@ -71,18 +71,29 @@ pub struct Usage {
 pub struct StarterResult {
     pub ending: Ending,
     pub usage: Usage,
-    /// The runtime that ran the job.
+    /// The runtime that ran the job (or failed to).
     pub runtime: Option<String>,
+    /// The runtime itself failed (a `Requeue` that blames it, not the slot's disk or the
+    /// job): the daemon stops advertising it until a new probe passes.
+    #[serde(default)]
+    pub runtime_failed: bool,
 }
 
 /// What `petrel ssh` needs of a running container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerInfo {
+    /// The runtime that runs it (`embedded` when absent: written by an older starter).
+    #[serde(default = "embedded")]
+    pub runtime: String,
     pub pid: i32,
     pub name: String,
     pub target_dir: String,
     pub uid: u32,
     pub gid: u32,
+}
+
+fn embedded() -> String {
+    "embedded".to_string()
 }
 
 /// Writes JSON atomically (temporary file, fsync, rename) so a reader never sees half.
