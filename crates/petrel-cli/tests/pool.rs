@@ -509,6 +509,7 @@ fn condor_names_and_analysis() {
         "{}",
         r.stdout
     );
+    pool.until_slot("HasContainer", "true", 30);
     let s = pool.cmd(&["status", "-af", "Name", "HasContainer", "HasSandboxImage"]);
     assert!(
         s.stdout.starts_with("slot1@") && s.stdout.contains("true true"),

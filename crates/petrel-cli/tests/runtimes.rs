@@ -27,21 +27,6 @@ fn docker_works() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Polls `petrel status -af ATTR` until it prints `want`.
-fn until_slot(pool: &Pool, attr: &str, want: &str, secs: u64) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        let r = pool.cmd(&["status", "-af", attr]);
-        last = r.stdout.lines().next().unwrap_or("").trim().to_string();
-        if last == want {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("slot attribute {attr} is '{last}', not '{want}', after {secs}s");
-}
-
 fn one(pool: &Pool, history: bool, constraint: &str, attrs: &[&str]) -> Vec<String> {
     let rows = pool.af(history, constraint, attrs);
     assert_eq!(rows.len(), 1, "{constraint}: {rows:?}");
@@ -57,9 +42,22 @@ fn jobs_land_only_where_their_image_kind_runs() {
         return;
     }
     // Charliecloud runs directories only: no SIF, no registry image, no squashfs here.
-    until_slot(&pool, "ContainerRuntimes", "charliecloud", 60);
-    let ad = pool.cmd(&["status", "-af", "HasSandboxImage", "HasSIF", "HasDockerURL", "HasSquashfs", "HasPetrelRuntime"]);
-    assert_eq!(ad.stdout.trim(), "true false false false undefined", "{}", ad.stdout);
+    pool.until_slot("ContainerRuntimes", "charliecloud", 60);
+    let ad = pool.cmd(&[
+        "status",
+        "-af",
+        "HasSandboxImage",
+        "HasSIF",
+        "HasDockerURL",
+        "HasSquashfs",
+        "HasPetrelRuntime",
+    ]);
+    assert_eq!(
+        ad.stdout.trim(),
+        "true false false false undefined",
+        "{}",
+        ad.stdout
+    );
     fs::write(pool.path("img.sif"), b"not really a SIF; never transferred").unwrap();
     let c = pool.submit(
         "kinds.sub",
@@ -73,20 +71,39 @@ fn jobs_land_only_where_their_image_kind_runs() {
     let done = format!("ClusterId == {c} && ProcId == 0");
     let start = Instant::now();
     while pool.af(true, &done, &["ProcId"]).is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(60), "the directory job never ran");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the directory job never ran"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(
         one(&pool, true, &done, &["ExitCode", "ContainerRuntimeUsed"]),
         ["0", "charliecloud"]
     );
-    assert_eq!(fs::read_to_string(pool.path("out.0")).unwrap(), "ran here\n");
-    for (proc, attr) in [(1, "TARGET.HasSIF"), (2, "TARGET.HasDockerURL"), (3, "TARGET.HasSquashfs")] {
+    assert_eq!(
+        fs::read_to_string(pool.path("out.0")).unwrap(),
+        "ran here\n"
+    );
+    for (proc, attr) in [
+        (1, "TARGET.HasSIF"),
+        (2, "TARGET.HasDockerURL"),
+        (3, "TARGET.HasSquashfs"),
+    ] {
         let job = format!("{c}.{proc}");
-        assert_eq!(one(&pool, false, &format!("ClusterId == {c} && ProcId == {proc}"), &["JobStatus", "HoldReason"]), ["1", "undefined"]);
+        assert_eq!(
+            one(
+                &pool,
+                false,
+                &format!("ClusterId == {c} && ProcId == {proc}"),
+                &["JobStatus", "HoldReason"]
+            ),
+            ["1", "undefined"]
+        );
         let why = pool.cmd(&["q", "-better-analyze", &job]);
         assert!(
-            why.stdout.contains(&format!("clause not satisfied: {attr}")),
+            why.stdout
+                .contains(&format!("clause not satisfied: {attr}")),
             "{job} should be refused for {attr}: {}",
             why.stdout
         );
@@ -101,7 +118,10 @@ impl DockerImage {
         let name = format!("petrel-test/busybox:{}", std::process::id());
         let status = Command::new("sh")
             .arg("-c")
-            .arg(format!("tar -C '{}' -c . | docker import - {name} >/dev/null", rootfs.display()))
+            .arg(format!(
+                "tar -C '{}' -c . | docker import - {name} >/dev/null",
+                rootfs.display()
+            ))
             .status()
             .expect("docker import");
         assert!(status.success(), "docker import failed");
@@ -111,7 +131,9 @@ impl DockerImage {
 
 impl Drop for DockerImage {
     fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rmi", "--force", &self.0]).output();
+        let _ = Command::new("docker")
+            .args(["rmi", "--force", &self.0])
+            .output();
     }
 }
 
@@ -124,8 +146,13 @@ fn docker_universe_runs_through_docker_with_the_embedded_runtime_disabled() {
         return;
     }
     let image = DockerImage::import(&pool.rootfs);
-    until_slot(&pool, "HasDocker", "true", 90);
-    assert_eq!(pool.cmd(&["status", "-af", "ContainerRuntimes"]).stdout.trim(), "docker");
+    pool.until_slot("HasDocker", "true", 90);
+    assert_eq!(
+        pool.cmd(&["status", "-af", "ContainerRuntimes"])
+            .stdout
+            .trim(),
+        "docker"
+    );
     let c = pool.submit(
         "docker.sub",
         &format!(
@@ -137,36 +164,71 @@ fn docker_universe_runs_through_docker_with_the_embedded_runtime_disabled() {
         ),
     );
     // The sleeping job is entered through Docker: `petrel ssh` runs in its container.
-    pool.until_q(&format!("ClusterId == {c} && ProcId == 1 && JobStatus == 2"), 1, 60);
+    pool.until_q(
+        &format!("ClusterId == {c} && ProcId == 1 && JobStatus == 2"),
+        1,
+        60,
+    );
     let job = format!("{c}.1");
     let start = Instant::now();
     let entered = loop {
-        let r = pool.cmd(&["ssh", &job, "sh", "-c", "cat made.txt; hostname >/dev/null; pwd"]);
+        let r = pool.cmd(&[
+            "ssh",
+            &job,
+            "sh",
+            "-c",
+            "cat made.txt; hostname >/dev/null; pwd",
+        ]);
         if r.code == Some(0) || start.elapsed() > Duration::from_secs(30) {
             break r;
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!(entered.code, Some(0), "ssh: {}{}", entered.stdout, entered.stderr);
+    assert_eq!(
+        entered.code,
+        Some(0),
+        "ssh: {}{}",
+        entered.stdout,
+        entered.stderr
+    );
     assert_eq!(entered.stdout, "result\n/srv\n");
     assert_eq!(pool.cmd(&["rm", &job]).code, Some(0));
     pool.wait_log("docker.log", 90);
     assert_eq!(
-        one(&pool, true, &format!("ClusterId == {c} && ProcId == 0"), &["ExitCode", "ContainerRuntimeUsed", "JobStatus"]),
+        one(
+            &pool,
+            true,
+            &format!("ClusterId == {c} && ProcId == 0"),
+            &["ExitCode", "ContainerRuntimeUsed", "JobStatus"]
+        ),
         ["3", "docker", "4"]
     );
     assert_eq!(fs::read_to_string(pool.path("out.0")).unwrap(), "/srv\n");
-    assert_eq!(fs::read_to_string(pool.path("made.txt")).unwrap(), "result\n");
-    let gone = Command::new("docker").args(["ps", "-a", "--filter", &format!("name=petrel_{c}_"), "-q"]).output().unwrap();
-    assert!(gone.stdout.is_empty(), "containers left behind: {}", String::from_utf8_lossy(&gone.stdout));
+    assert_eq!(
+        fs::read_to_string(pool.path("made.txt")).unwrap(),
+        "result\n"
+    );
+    let gone = Command::new("docker")
+        .args(["ps", "-a", "--filter", &format!("name=petrel_{c}_"), "-q"])
+        .output()
+        .unwrap();
+    assert!(
+        gone.stdout.is_empty(),
+        "containers left behind: {}",
+        String::from_utf8_lossy(&gone.stdout)
+    );
 }
 
 #[test]
 fn a_runtime_that_breaks_stops_being_advertised_and_its_job_goes_back_to_idle() {
-    let Some(pool) = Pool::as_root("CONTAINER_RUNTIMES = runc\nRUNTIME_PROBE_INTERVAL = 2\n") else {
+    let Some(pool) = Pool::as_root("CONTAINER_RUNTIMES = runc\nRUNTIME_PROBE_INTERVAL = 2\n")
+    else {
         return;
     };
-    let runc = Command::new("sh").args(["-c", "command -v runc"]).output().unwrap();
+    let runc = Command::new("sh")
+        .args(["-c", "command -v runc"])
+        .output()
+        .unwrap();
     if !common::need(runc.status.success(), "runc") {
         return;
     }
@@ -187,16 +249,28 @@ fn a_runtime_that_breaks_stops_being_advertised_and_its_job_goes_back_to_idle() 
         ),
     )
     .unwrap();
-    Command::new("chmod").arg("755").arg(bin.join("runc")).status().unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    Command::new("chmod")
+        .arg("755")
+        .arg(bin.join("runc"))
+        .status()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let started = common::petrel(As::Root)
         .args(["pool", "start"])
         .env("PETREL_POOL_DIR", &pool.dir)
         .env("PATH", &path)
         .output()
         .unwrap();
-    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
-    until_slot(&pool, "ContainerRuntimes", "runc", 60);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    pool.until_slot("ContainerRuntimes", "runc", 60);
 
     fs::write(&flag, "").unwrap();
     let c = pool.submit(
@@ -205,21 +279,48 @@ fn a_runtime_that_breaks_stops_being_advertised_and_its_job_goes_back_to_idle() 
          transfer_executable = false\narguments = survived\noutput = out\nlog = runc.log\nqueue\n",
     );
     // The failure blames runc, not the job: no hold; the slot stops offering runc.
-    until_slot(&pool, "HasRunc", "false", 60);
-    let reason = pool.cmd(&["status", "-af", "RuncOfflineReason", "ContainerRuntimes", "HasContainer"]);
-    assert!(reason.stdout.contains("injected failure"), "{}", reason.stdout);
-    assert!(reason.stdout.trim_end().ends_with("false"), "{}", reason.stdout);
-    let job = one(&pool, false, &format!("ClusterId == {c}"), &["JobStatus", "NumJobStarts"]);
+    pool.until_slot("HasRunc", "false", 60);
+    let reason = pool.cmd(&[
+        "status",
+        "-af",
+        "RuncOfflineReason",
+        "ContainerRuntimes",
+        "HasContainer",
+    ]);
+    assert!(
+        reason.stdout.contains("injected failure"),
+        "{}",
+        reason.stdout
+    );
+    assert!(
+        reason.stdout.trim_end().ends_with("false"),
+        "{}",
+        reason.stdout
+    );
+    let job = one(
+        &pool,
+        false,
+        &format!("ClusterId == {c}"),
+        &["JobStatus", "NumJobStarts"],
+    );
     assert_eq!(job[0], "1", "the job must be idle again, not held: {job:?}");
     let log = fs::read_to_string(pool.path("runc.log")).unwrap();
-    assert!(log.contains("\n004 ") || log.starts_with("004 "), "evicted event expected: {log}");
+    assert!(
+        log.contains("\n004 ") || log.starts_with("004 "),
+        "evicted event expected: {log}"
+    );
 
     // Fixed: the next periodic probe passes, runc is offered again and the job runs.
     fs::remove_file(&flag).unwrap();
-    until_slot(&pool, "HasRunc", "true", 60);
+    pool.until_slot("HasRunc", "true", 60);
     pool.wait_log("runc.log", 90);
     assert_eq!(
-        one(&pool, true, &format!("ClusterId == {c}"), &["ExitCode", "ContainerRuntimeUsed"]),
+        one(
+            &pool,
+            true,
+            &format!("ClusterId == {c}"),
+            &["ExitCode", "ContainerRuntimeUsed"]
+        ),
         ["0", "runc"]
     );
     assert_eq!(fs::read_to_string(pool.path("out")).unwrap(), "survived\n");

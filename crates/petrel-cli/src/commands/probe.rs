@@ -67,7 +67,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 fn describe(probe: &Probe) -> String {
     match probe.health {
         Health::Healthy => {
-            let kinds: Vec<&str> = probe.image_kinds.iter().map(|k| ImageKind::label(*k)).collect();
+            let kinds: Vec<&str> = probe
+                .image_kinds
+                .iter()
+                .map(|k| ImageKind::label(*k))
+                .collect();
             format!(
                 "available    {} (images: {}; probed in {:.1}s)",
                 probe.version.as_deref().unwrap_or("unknown version"),

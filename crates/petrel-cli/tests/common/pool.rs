@@ -131,6 +131,22 @@ impl Pool {
         }
     }
 
+    /// Polls `petrel status -af ATTR` until it prints `want` (the slot advertises a
+    /// runtime once its probe has passed, a moment after the pool starts).
+    pub fn until_slot(&self, attr: &str, want: &str, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let r = self.cmd(&["status", "-af", attr]);
+            last = r.stdout.lines().next().unwrap_or("").trim().to_string();
+            if last == want {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("slot attribute {attr} is '{last}', not '{want}', after {secs}s");
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.work.join(name)
     }
@@ -141,4 +157,3 @@ impl Drop for Pool {
         let _ = self.cmd(&["pool", "stop"]);
     }
 }
-

@@ -72,7 +72,11 @@ pub(crate) fn run(
     usage: &mut Usage,
     report: &mut RuntimeReport,
 ) -> Result<Ending, Ending> {
-    let mut spec = JobSpec::new(launch.name.clone(), image.image.clone(), launch.argv.clone());
+    let mut spec = JobSpec::new(
+        launch.name.clone(),
+        image.image.clone(),
+        launch.argv.clone(),
+    );
     spec.env = launch.env.clone();
     spec.scratch = Some(task.scratch.clone());
     spec.target_dir = launch.target_dir.clone();

@@ -158,9 +158,9 @@ fn runtime_failure(e: &RuntimeError, launch: &Launch, report: &mut RuntimeReport
                 0,
                 format!("Failed to start the job in container image '{image}': {message}"),
             ),
-            SetupFailure::Step => {
-                report.broke(format!("the container runtime failed to set up the job: {message}"))
-            }
+            SetupFailure::Step => report.broke(format!(
+                "the container runtime failed to set up the job: {message}"
+            )),
         },
         RuntimeError::RootfsMissing(_) | RuntimeError::RootfsNotDirectory(_) => hold(
             holdcodes::INVALID_DOCKER_IMAGE,

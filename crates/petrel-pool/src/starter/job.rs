@@ -224,13 +224,15 @@ fn locate_image(
     } else {
         location.into_owned()
     };
-    ImageRef::parse(&reference).map(ImageSource::Store).map_err(|e| {
-        hold(
-            holdcodes::INVALID_DOCKER_IMAGE,
-            0,
-            format!("invalid image name '{name}': {e}"),
-        )
-    })
+    ImageRef::parse(&reference)
+        .map(ImageSource::Store)
+        .map_err(|e| {
+            hold(
+                holdcodes::INVALID_DOCKER_IMAGE,
+                0,
+                format!("invalid image name '{name}': {e}"),
+            )
+        })
 }
 
 impl ImageSource {
@@ -313,7 +315,11 @@ pub fn run_container(
         .collect();
     let runtime = choose_runtime(&runtimes, task, ad, kind)?;
     report.name = Some(runtime.name().to_string());
-    tracing::info!("running with {} ({} image {name})", runtime.name(), kind.label());
+    tracing::info!(
+        "running with {} ({} image {name})",
+        runtime.name(),
+        kind.label()
+    );
     if runtime.name() == "embedded" {
         let image = super::embedded::prepare(&name, source)?;
         let launch = build_launch(task, ad, plan, &name, &image.config)?;
@@ -411,7 +417,10 @@ fn build_launch(
         user: as_owner.then_some((task.uid, task.gid)),
         memory_bytes: (task.memory_mib > 0).then_some(task.memory_mib << 20),
         cpus: f64::from(task.cpus.max(1)),
-        name: format!("petrel_{}_{}_{}", task.job.cluster, task.job.proc, task.slot),
+        name: format!(
+            "petrel_{}_{}_{}",
+            task.job.cluster, task.job.proc, task.slot
+        ),
     })
 }
 
