@@ -165,11 +165,19 @@ pub fn run_status(args: StatusArgs) -> anyhow::Result<u8> {
         }
         if let Some(p) = ads.first() {
             println!();
-            println!(
-                "Container runtimes: {}",
-                p.eval_string("ContainerRuntimes")
-                    .unwrap_or_else(|| "none".into())
-            );
+            let runtimes = match p.eval_string("ContainerRuntimes") {
+                None => "(being probed)".to_string(),
+                Some(r) if r.is_empty() => "none".to_string(),
+                Some(r) => r,
+            };
+            println!("Container runtimes: {runtimes}");
+            // Installed but failing its probe, or blamed by a job: say why, one line each.
+            for (name, _) in p.iter() {
+                if let Some(stem) = name.strip_suffix("OfflineReason") {
+                    let why = p.eval_string(name).unwrap_or_default();
+                    println!("  {stem} unavailable: {why}");
+                }
+            }
             let caps: Vec<&str> = [
                 "HasContainer",
                 "HasDockerURL",
