@@ -325,3 +325,45 @@ fn a_runtime_that_breaks_stops_being_advertised_and_its_job_goes_back_to_idle() 
     );
     assert_eq!(fs::read_to_string(pool.path("out")).unwrap(), "survived\n");
 }
+
+#[test]
+fn a_squashfs_image_runs_where_a_runtime_for_it_is_advertised() {
+    let Some(pool) = Pool::as_root("") else {
+        return;
+    };
+    if !common::need(have("mksquashfs"), "mksquashfs (squashfs-tools)") {
+        return;
+    }
+    let made = Command::new("mksquashfs")
+        .arg(&pool.rootfs)
+        .arg(pool.path("img.sqfs"))
+        .args(["-noappend", "-quiet", "-no-progress", "-all-root"])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    pool.until_slot("HasSquashfs", "true", 30);
+    let c = pool.submit(
+        "sqfs.sub",
+        "universe = container\ncontainer_image = img.sqfs\nexecutable = /bin/sh\n\
+         transfer_executable = false\narguments = \"-c 'ls /bin/busybox; pwd'\"\n\
+         output = out\nlog = sqfs.log\nqueue\n",
+    );
+    pool.wait_log("sqfs.log", 60);
+    assert_eq!(
+        one(
+            &pool,
+            true,
+            &format!("ClusterId == {c}"),
+            &["ExitCode", "ContainerRuntimeUsed"]
+        ),
+        ["0", "embedded"]
+    );
+    assert_eq!(
+        fs::read_to_string(pool.path("out")).unwrap(),
+        "/bin/busybox\n/srv\n"
+    );
+}

@@ -114,7 +114,9 @@ pub(crate) fn set_requirements(b: &mut Builder) -> R<()> {
                     let lower = image.trim().to_ascii_lowercase();
                     let has = if lower.ends_with(".sqfs") || lower.ends_with(".squashfs") {
                         "TARGET.HasSquashfs"
-                    } else if lower.starts_with("oci:") {
+                    } else if lower.starts_with("oci:")
+                        || b.ad.get_string("ContainerImageSource").as_deref() == Some("oci")
+                    {
                         "TARGET.HasOCILayout"
                     } else {
                         "TARGET.HasSandboxImage"

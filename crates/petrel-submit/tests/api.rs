@@ -133,3 +133,42 @@ fn warnings_and_quoting() {
     assert_eq!(ad.get_string("Arguments").as_deref(), Some("say \"hi\""));
     assert_eq!(ad.get("Path"), Some("\"C:\\\\dir\""));
 }
+
+#[test]
+fn image_kinds_and_container_runtime_become_requirements() {
+    let text = "universe = container\nexecutable = /bin/true\ntransfer_executable = false\n\
+                container_image = /images/x.sqfs\nqueue\n\
+                container_image = oci:/images/layout:1\nqueue\n\
+                container_image = /images/x.sif\ncontainer_runtime = CH-RUN\nqueue\n";
+    let r = sub(text, &opts()).expand().expect("expand");
+    let req = |i: usize| {
+        r.full_ad(i)
+            .unwrap()
+            .get("Requirements")
+            .unwrap()
+            .to_string()
+    };
+    assert!(req(0).contains("TARGET.HasSquashfs"), "{}", req(0));
+    assert!(!req(0).contains("HasSandboxImage"), "{}", req(0));
+    assert!(req(1).contains("TARGET.HasOCILayout"), "{}", req(1));
+    assert!(req(2).contains("TARGET.HasSIF"), "{}", req(2));
+    assert!(
+        req(2).contains("stringListIMember(MY.ContainerRuntime, TARGET.ContainerRuntimes)"),
+        "{}",
+        req(2)
+    );
+    assert_eq!(
+        r.full_ad(2).unwrap().get("ContainerRuntime"),
+        Some("\"charliecloud\"")
+    );
+    let bad = Submission::from_text(
+        "universe = container\nexecutable = /bin/true\ncontainer_image = /x\ncontainer_runtime = lxc\nqueue\n",
+        "api.sub",
+        env!("CARGO_MANIFEST_DIR"),
+        &opts(),
+    )
+    .and_then(|s| s.expand())
+    .expect_err("an unknown runtime is refused");
+    let msg = bad.to_string();
+    assert!(msg.contains("lxc") && msg.contains("charliecloud"), "{msg}");
+}
