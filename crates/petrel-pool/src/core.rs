@@ -58,6 +58,8 @@ pub struct Core {
     /// Cluster ids handed out and not yet used, with who asked for them.
     reserved: HashMap<i64, u32>,
     pub stopping: bool,
+    /// Images this slot refuses for a while: a validation script failed in them.
+    pub image_marks: crate::policy::Marks,
 }
 
 impl Core {
@@ -101,6 +103,7 @@ impl Core {
             runtimes,
             reserved: HashMap::new(),
             stopping: false,
+            image_marks: crate::policy::Marks::default(),
         })
     }
 

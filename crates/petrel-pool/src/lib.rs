@@ -21,6 +21,7 @@ pub mod job;
 pub mod lifecycle;
 pub mod machine;
 pub mod negotiate;
+pub mod policy;
 pub mod proto;
 pub mod queue;
 pub mod runtimes;

@@ -62,6 +62,9 @@ impl Core {
                 job.ad
                     .insert_value("ContainerRuntimeUsed", Value::string(rt.as_str()));
             }
+            if let Some(image) = &r.refused_image {
+                self.mark_image(image, &r.ending);
+            }
         }
         if let Some(job) = self.queue.get_mut(id) {
             job.clear_run_attrs();
@@ -107,6 +110,20 @@ impl Core {
                 &result.usage,
             ),
         }
+    }
+
+    /// A validation script failed in `image`: the slot refuses it for
+    /// `CONTAINER_VALIDATION_BLOCK_TIME` (the marks live as long as the daemon).
+    fn mark_image(&mut self, image: &str, ending: &Ending) {
+        let at = now();
+        self.image_marks.expire(at);
+        let why = match ending {
+            Ending::Requeue { reason } => reason.as_str(),
+            _ => "a validation script failed",
+        };
+        let until = at + self.config.validation_block.as_secs() as i64;
+        tracing::warn!("refusing image {image} until {until}: {why}");
+        self.image_marks.mark(image, until, why);
     }
 
     /// Usage of this run into the job ad (HTCondor's attribute names and units).

@@ -64,6 +64,7 @@ impl Machine {
         s(&mut base, "FileSystemDomain", &hostname);
         s(&mut base, "UidDomain", &hostname);
         base.insert_value("HasFileTransfer", true);
+        crate::policy::advertise(&config.container, &mut base);
         base.insert_value("Start", true);
         base.insert_value("Rank", 0i64);
         base.insert_value("TotalCpus", i64::from(total.cpus));

@@ -198,6 +198,7 @@ pub(crate) fn build_job_from(
     set_universe(&mut b)?;
     set_iwd(&mut b)?;
     let exe_kb = set_executable(&mut b)?;
+    set_container_policy(&mut b)?;
     set_arguments(&mut b)?;
     set_environment(&mut b)?;
     policy::set_job_status(&mut b)?;
@@ -486,6 +487,37 @@ fn check_image(v: &str, key: &str) -> R<String> {
         );
     }
     Ok(t.to_string())
+}
+
+/// `container_policy`: whether the job runs in a container, REQUIRED, PREFERRED, OPTIONAL
+/// or NEVER as GlideinWMS says it, into `ContainerPolicy`. Written only when given: the
+/// pool takes REQUIRED for a job that names an image and OPTIONAL for one that does not.
+fn set_container_policy(b: &mut Builder) -> R<()> {
+    let Some(v) = b.param("container_policy", Some("ContainerPolicy"))? else {
+        return Ok(());
+    };
+    let policy = v.trim().trim_matches('"').trim().to_ascii_uppercase();
+    let bad = |expected: &str| {
+        err(
+            ErrorKind::BadValue {
+                command: "container_policy".into(),
+                value: v.clone(),
+                expected: expected.into(),
+            },
+            "container_policy",
+        )
+    };
+    if !matches!(
+        policy.as_str(),
+        "REQUIRED" | "PREFERRED" | "OPTIONAL" | "NEVER"
+    ) {
+        return bad("required, preferred, optional or never");
+    }
+    if policy == "NEVER" && (b.ad.contains("ContainerImage") || b.ad.contains("DockerImage")) {
+        return bad("not never for a job that names a container_image or docker_image");
+    }
+    b.ad.insert_string("ContainerPolicy", &policy);
+    Ok(())
 }
 
 fn set_executable(b: &mut Builder) -> R<i64> {

@@ -172,3 +172,42 @@ fn image_kinds_and_container_runtime_become_requirements() {
     let msg = bad.to_string();
     assert!(msg.contains("lxc") && msg.contains("charliecloud"), "{msg}");
 }
+
+#[test]
+fn container_policy_becomes_the_job_attribute() {
+    let s = sub(
+        "executable = /bin/true\ncontainer_policy = $(p)\nqueue p in (preferred, NEVER, Optional)\n",
+        &opts(),
+    );
+    let policies: Vec<String> = s
+        .procs()
+        .map(|ad| {
+            ad.expect("valid")
+                .get("ContainerPolicy")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(policies, ["\"PREFERRED\"", "\"NEVER\"", "\"OPTIONAL\""]);
+    // Not written unless given: the pool chooses by whether the job names an image.
+    let plain = sub("executable = /bin/true\nqueue\n", &opts());
+    let ad = plain.procs().next().unwrap().unwrap();
+    assert_eq!(ad.get("ContainerPolicy"), None);
+    for (text, expected) in [
+        (
+            "container_policy = sometimes\n",
+            "required, preferred, optional or never",
+        ),
+        (
+            "universe = container\ncontainer_image = docker://busybox\ncontainer_policy = never\n",
+            "not never for a job that names",
+        ),
+    ] {
+        let text = format!("executable = /bin/true\n{text}queue\n");
+        let e = Submission::from_text(&text, "api.sub", env!("CARGO_MANIFEST_DIR"), &opts())
+            .and_then(|s| s.procs().collect::<Result<Vec<_>, _>>())
+            .unwrap_err();
+        assert!(e.to_string().contains(expected), "{e}");
+        assert!(e.to_string().contains("container_policy"), "{e}");
+    }
+}

@@ -50,6 +50,7 @@ pub fn run(spool: &Path) -> Result<(), PoolError> {
         usage,
         runtime: report.name,
         runtime_failed: report.failed,
+        refused_image: None,
     };
     task::write_json(&spool.join(task::RESULT_FILE), &result)?;
     if task.scratch.exists() {
