@@ -10,6 +10,7 @@
 
 mod driver;
 mod embedded;
+pub mod hooks;
 pub mod job;
 pub mod task;
 
