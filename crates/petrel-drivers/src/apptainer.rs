@@ -187,7 +187,8 @@ impl Runtime for Apptainer {
                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
             )],
             run_as,
-            diagnostic,
+            diagnostic: Some(diagnostic),
+            host_cwd: None,
             failure_status: 255,
             files,
         };

@@ -237,7 +237,8 @@ impl Runtime for Charliecloud {
                 ),
             ],
             run_as,
-            diagnostic,
+            diagnostic: Some(diagnostic),
+            host_cwd: None,
             failure_status: 1,
             files,
         };

@@ -27,8 +27,12 @@ pub(crate) struct Launch {
     pub env: Vec<(String, String)>,
     /// Run the program as this user (set when petrel is root and the job is someone else).
     pub run_as: Option<User>,
-    /// Recognises the runtime's own error lines on stderr.
-    pub diagnostic: DiagnosticTest,
+    /// Recognises the runtime's own error lines on stderr (`None`: stderr goes straight
+    /// to its destination).
+    pub diagnostic: Option<DiagnosticTest>,
+    /// Runs the program on the host in this directory, with no container around it (the
+    /// bare driver); `exec` then enters the job's own process.
+    pub host_cwd: Option<PathBuf>,
     /// The exit status the runtime uses for its own failures.
     pub failure_status: i32,
     /// The driver's files for this job (its environment file), kept while it runs.
@@ -82,6 +86,9 @@ pub(crate) fn start(spec: &JobSpec, launch: Launch, gates: &Path) -> Result<Host
     cmd.args(&launch.args)
         .env_clear()
         .envs(launch.env.iter().map(|(k, v)| (k, v)));
+    if let Some(dir) = &launch.host_cwd {
+        cmd.current_dir(dir);
+    }
     if let Some(user) = launch.run_as {
         use std::os::unix::process::CommandExt;
         // std drops supplementary groups too when a root parent sets the uid.
@@ -92,7 +99,7 @@ pub(crate) fn start(spec: &JobSpec, launch: Launch, gates: &Path) -> Result<Host
         &spec.stdin,
         &spec.stdout,
         &spec.stderr,
-        Some(launch.diagnostic),
+        launch.diagnostic,
     )?;
     if let (Some(cg), Some(gate)) = (&cgroup, &gate) {
         let pid = child.pid() as i32;
@@ -112,7 +119,11 @@ pub(crate) fn start(spec: &JobSpec, launch: Launch, gates: &Path) -> Result<Host
         memory_limit: spec.limits.memory_bytes.filter(|_| memory_applied),
         failure_status: launch.failure_status,
         user: spec.effective_user(),
-        workdir: spec.workdir().to_string(),
+        workdir: match &launch.host_cwd {
+            Some(dir) => dir.to_string_lossy().into_owned(),
+            None => spec.workdir().to_string(),
+        },
+        on_host: launch.host_cwd.is_some(),
         env: spec.env.clone(),
         _gate_dir: gate_dir,
         _files: launch.files,
@@ -131,6 +142,8 @@ pub(crate) struct HostJob {
     user: User,
     workdir: String,
     env: Vec<String>,
+    /// The job runs on the host: its own process is where `exec` goes.
+    on_host: bool,
     _gate_dir: Option<tempfile::TempDir>,
     _files: tempfile::TempDir,
 }
@@ -164,6 +177,9 @@ impl HostJob {
     /// The host pid of the first process inside the container's mount namespace: the
     /// runtime's process itself once it has exec'd the job (ch-run), or its child.
     fn container_pid(&self) -> Option<u32> {
+        if self.on_host {
+            return (!self.job.finished()).then(|| self.job.child.pid());
+        }
         container_pid(self.job.child.pid())
     }
 }

@@ -52,6 +52,7 @@
 
 pub mod apptainer;
 pub mod attrs;
+pub mod bare;
 mod cgroupfs;
 pub mod charliecloud;
 pub mod embedded;
