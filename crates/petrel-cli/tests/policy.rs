@@ -20,6 +20,30 @@ fn analyze(pool: &Pool, job: &str) -> String {
     r.stdout
 }
 
+/// Adds settings to the pool's config (read when the daemon starts, at the first command).
+fn configure(pool: &Pool, settings: &str) {
+    let config = pool.dir.join("config");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str(settings);
+    fs::write(&config, text).unwrap();
+}
+
+/// Waits until the job sent back to idle says why (`LastVacateReason`).
+fn vacate_reason(pool: &Pool, constraint: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = pool.af(false, constraint, &["LastVacateReason"]);
+        if let Some(row) = r.first().filter(|row| row[0] != "undefined") {
+            return row.join(" ");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{constraint}: not sent back to idle"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn executable(path: &Path, body: &str) {
     fs::write(path, body).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
@@ -91,13 +115,13 @@ fn a_job_without_an_image_runs_in_the_pool_default_image() {
         return;
     };
     fs::write(pool.rootfs.join("etc/marker"), "the default image\n").unwrap();
-    let config = pool.dir.join("config");
-    let mut text = fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "CONTAINER_POLICY = PREFERRED\nCONTAINER_DEFAULT_IMAGE = {}\n",
-        pool.rootfs.display()
-    ));
-    fs::write(&config, text).unwrap();
+    configure(
+        &pool,
+        &format!(
+            "CONTAINER_POLICY = PREFERRED\nCONTAINER_DEFAULT_IMAGE = {}\n",
+            pool.rootfs.display()
+        ),
+    );
     let c = pool.submit(
         "default.sub",
         "executable = /bin/sh\narguments = \"-c 'cat /etc/marker; pwd'\"\n\
@@ -193,14 +217,14 @@ fn hooks_run_around_the_job_and_a_failing_prepare_hook_requeues_it() {
             record.display()
         ),
     );
-    let config = pool.dir.join("config");
-    let mut text = fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "HOOK_PREPARE_JOB = {}\nHOOK_JOB_EXIT = {}\n",
-        hooks.join("prepare").display(),
-        hooks.join("exit").display()
-    ));
-    fs::write(&config, text).unwrap();
+    configure(
+        &pool,
+        &format!(
+            "HOOK_PREPARE_JOB = {}\nHOOK_JOB_EXIT = {}\n",
+            hooks.join("prepare").display(),
+            hooks.join("exit").display()
+        ),
+    );
     let c = pool.submit(
         "hooked.sub",
         "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/true\n\
@@ -261,28 +285,20 @@ fn a_failing_validation_script_requeues_the_job_and_the_slot_refuses_the_image()
         &scripts.join("gpu.sh"),
         "#!/bin/sh\nif test -e /etc/gpu-ready; then exit 0; fi\necho 'no GPU driver in this image' >&2\nexit 1\n",
     );
-    let config = pool.dir.join("config");
-    let mut text = fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "CONTAINER_VALIDATION_SCRIPTS = {}, {}\nCONTAINER_VALIDATION_BLOCK_TIME = 600\n",
-        scripts.join("ok.sh").display(),
-        scripts.join("gpu.sh").display()
-    ));
-    fs::write(&config, text).unwrap();
+    configure(
+        &pool,
+        &format!(
+            "CONTAINER_VALIDATION_SCRIPTS = {}, {}\nCONTAINER_VALIDATION_BLOCK_TIME = 600\n",
+            scripts.join("ok.sh").display(),
+            scripts.join("gpu.sh").display()
+        ),
+    );
     let c = pool.submit(
         "validated.sub",
         "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/sh\n\
          arguments = \"-c 'echo ran > ran'\"\ntransfer_executable = false\nlog = v.log\nqueue\n",
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let reason = loop {
-        let r = pool.af(false, &format!("ClusterId == {c}"), &["LastVacateReason"]);
-        if let Some(row) = r.first().filter(|row| row[0] != "undefined") {
-            break row.join(" ");
-        }
-        assert!(Instant::now() < deadline, "validation did not requeue");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let reason = vacate_reason(&pool, &format!("ClusterId == {c}"));
     assert!(
         reason.contains("gpu.sh")
             && reason.contains("exit status 1")
