@@ -313,9 +313,54 @@ fn a_failing_validation_script_requeues_the_job_and_the_slot_refuses_the_image()
             && line.contains("refuses that image for"),
         "{text}"
     );
-    // Fixing the image does not help until the mark runs out (or the pool restarts).
+    // Fixing the image does not help until the mark runs out (or the pool restarts): past
+    // the requeue's back-off the job is still idle, started once.
     fs::write(pool.rootfs.join("etc/gpu-ready"), "").unwrap();
+    let not_before: u64 = pool.af(false, "true", &["PetrelNotBefore"])[0][0]
+        .parse()
+        .unwrap();
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    while now() <= not_before + 2 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let still = pool.af(false, "true", &["JobStatus", "NumJobStarts"]);
+    assert_eq!(still, vec![vec!["1".to_string(), "1".into()]]);
     assert_eq!(pool.cmd(&["pool", "stop"]).code, Some(0));
+    assert_eq!(pool.cmd(&["pool", "start"]).code, Some(0));
     pool.wait_log("v.log", 60);
     assert_eq!(fs::read_to_string(pool.path("ran")).unwrap(), "ran\n");
+}
+
+#[test]
+fn petrel_ssh_reaches_a_job_on_the_host() {
+    let Some(pool) = Pool::as_root("") else {
+        return;
+    };
+    let c = pool.submit(
+        "ssh.sub",
+        "executable = /bin/sleep\narguments = 60\ntransfer_executable = false\n\
+         environment = \"MARK=host-job\"\nqueue\n",
+    );
+    pool.until_q(&format!("ClusterId == {c} && JobStatus == 2"), 1, 30);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let ssh = loop {
+        let r = pool.cmd(&["ssh", &format!("{c}.0"), "sh", "-c", "pwd; echo $MARK"]);
+        if r.code == Some(0) || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let scratch = pool.dir.join(format!("execute/dir_{c}_0"));
+    assert_eq!(
+        ssh.stdout,
+        format!("{}\nhost-job\n", scratch.display()),
+        "{}",
+        ssh.stderr
+    );
+    assert_eq!(pool.cmd(&["rm", &c.to_string()]).code, Some(0));
 }

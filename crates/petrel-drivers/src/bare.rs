@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use crate::error::{DriverError, ErrorKind};
 use crate::hostjob::{self, Launch};
 use crate::job_spec::JobSpec;
-use crate::runtime::Handle;
+use crate::runtime::{Handle, JobStatus, RunningJob};
 
 /// Starts `spec`'s command on the host.
 pub fn start(spec: &JobSpec) -> Result<Box<dyn Handle>, DriverError> {
@@ -56,11 +56,35 @@ pub fn start(spec: &JobSpec) -> Result<Box<dyn Handle>, DriverError> {
     )?))
 }
 
+/// Runs `argv` beside a running job on the host (`petrel ssh`), as its user in its working
+/// directory with its environment: the job's own process is the one entered.
+pub fn exec_running(job: &RunningJob, argv: &[String]) -> Result<JobStatus, DriverError> {
+    let pid = job.pid.filter(|p| *p > 0).ok_or_else(|| {
+        DriverError::slot(
+            ErrorKind::Runtime,
+            format!("{}: the job is not running", job.name),
+        )
+    })?;
+    let env: Vec<String> = std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|raw| {
+            raw.split(|b| *b == 0)
+                .filter(|kv| !kv.is_empty())
+                .map(|kv| String::from_utf8_lossy(kv).into_owned())
+                .collect()
+        })
+        .map_err(|e| {
+            DriverError::slot(
+                ErrorKind::Runtime,
+                format!("{}: the job (pid {pid}) is not running: {e}", job.name),
+            )
+        })?;
+    hostjob::nsenter(pid, job.user, &job.workdir, &env, argv)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::job_spec::{JobImage, Stdio};
-    use crate::runtime::JobStatus;
 
     fn spec(dir: &std::path::Path, name: &str, script: &str) -> JobSpec {
         let mut spec = JobSpec::new(

@@ -234,8 +234,6 @@ pub fn run_ssh(args: SshArgs) -> anyhow::Result<u8> {
         args.command
     };
     if let (Some(rt), Some(name)) = (runtime.filter(|r| r != "embedded"), container_name) {
-        let driver = petrel_drivers::driver(&rt)
-            .with_context(|| format!("job {job} runs in '{rt}', which petrel does not know"))?;
         let (uid, gid) = job_user.unwrap_or((0, 0));
         let running = petrel_drivers::RunningJob {
             name,
@@ -243,10 +241,16 @@ pub fn run_ssh(args: SshArgs) -> anyhow::Result<u8> {
             user: petrel_drivers::User { uid, gid },
             workdir: target_dir,
         };
-        let tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
-        let status = driver
-            .exec_running(&running, &argv, tty)
-            .with_context(|| format!("entering job {job} ({rt})"))?;
+        // A job the container policy runs without a container: a shell beside it.
+        let status = if rt == "host" {
+            petrel_drivers::bare::exec_running(&running, &argv)
+        } else {
+            let driver = petrel_drivers::driver(&rt)
+                .with_context(|| format!("job {job} runs in '{rt}', which petrel does not know"))?;
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
+            driver.exec_running(&running, &argv, tty)
+        }
+        .with_context(|| format!("entering job {job} ({rt})"))?;
         return Ok(status.shell_status() as u8);
     }
     let mut spec = petrel_runtime::ExecSpec::new(argv);

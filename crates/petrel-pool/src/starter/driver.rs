@@ -19,7 +19,7 @@ use crate::holdcodes::{self, Hold};
 
 /// The image in the form the runtime takes it.
 pub(crate) struct Image {
-    image: JobImage,
+    pub image: JobImage,
     pub config: ImageConfig,
     /// Keeps a stored image leased while the job runs.
     _prepared: Option<PreparedJobImage>,
@@ -61,6 +61,23 @@ pub(crate) fn prepare(
     })
 }
 
+/// The runtime-neutral spec of the job's container (also what validation scripts run in,
+/// with their own command).
+pub(crate) fn job_spec(task: &StarterTask, launch: &Launch, image: JobImage) -> JobSpec {
+    let mut spec = JobSpec::new(launch.name.clone(), image, launch.argv.clone());
+    spec.env = launch.env.clone();
+    spec.scratch = Some(task.scratch.clone());
+    spec.target_dir = launch.target_dir.clone();
+    spec.user = launch.user.map(|(uid, gid)| User { uid, gid });
+    spec.limits = Limits {
+        cpus: Some(launch.cpus),
+        memory_bytes: launch.memory_bytes,
+        pids: None,
+    };
+    spec.hostname = Some(launch.name.replace('_', "-"));
+    spec
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     spool: &Path,
@@ -72,21 +89,35 @@ pub(crate) fn run(
     usage: &mut Usage,
     report: &mut RuntimeReport,
 ) -> Result<Ending, Ending> {
-    let mut spec = JobSpec::new(
-        launch.name.clone(),
-        image.image.clone(),
-        launch.argv.clone(),
-    );
-    spec.env = launch.env.clone();
-    spec.scratch = Some(task.scratch.clone());
-    spec.target_dir = launch.target_dir.clone();
-    spec.user = launch.user.map(|(uid, gid)| User { uid, gid });
-    spec.limits = Limits {
-        cpus: Some(launch.cpus),
-        memory_bytes: launch.memory_bytes,
-        pids: None,
+    let spec = job_spec(task, launch, image.image.clone());
+    let start = |spec: &JobSpec| runtime.start(spec);
+    let job = Started {
+        runtime: runtime.name(),
+        spec,
+        start: &start,
     };
-    spec.hostname = Some(launch.name.replace('_', "-"));
+    run_spec(spool, task, plan, job, launch, usage, report)
+}
+
+/// A job spec and what starts it: a runtime, or the bare runner for jobs on the host.
+pub(crate) struct Started<'a> {
+    /// Recorded for `petrel ssh`.
+    pub runtime: &'a str,
+    pub spec: JobSpec,
+    pub start: &'a dyn Fn(&JobSpec) -> Result<Box<dyn Handle>, DriverError>,
+}
+
+/// Starts the job, passes signals on, waits for it and cleans up.
+pub(crate) fn run_spec(
+    spool: &Path,
+    task: &StarterTask,
+    plan: &TransferPlan,
+    job: Started<'_>,
+    launch: &Launch,
+    usage: &mut Usage,
+    report: &mut RuntimeReport,
+) -> Result<Ending, Ending> {
+    let mut spec = job.spec;
     // The starter's own descriptors are the job's files (opened as the owner).
     spec.stdin = Stdio::Inherit;
     spec.stdout = Stdio::Inherit;
@@ -94,12 +125,12 @@ pub(crate) fn run(
     super::job::redirect_stdio(task, plan)?;
     let started = Instant::now();
     usage.started = Some(unix_now());
-    let handle: Arc<dyn Handle> = match runtime.start(&spec) {
+    let handle: Arc<dyn Handle> = match (job.start)(&spec) {
         Ok(h) => Arc::from(h),
         Err(e) => return Err(failure(e, launch, report)),
     };
     let info = ContainerInfo {
-        runtime: runtime.name().to_string(),
+        runtime: job.runtime.to_string(),
         pid: handle.pid().map_or(0, |p| p as i32),
         name: handle.name().to_string(),
         target_dir: launch.target_dir.clone(),

@@ -18,7 +18,7 @@ const EACCES: i64 = 13;
 
 /// The image as a root file system directory.
 pub(crate) struct Image {
-    rootfs: PathBuf,
+    pub rootfs: PathBuf,
     pub config: ImageConfig,
     /// Keeps a stored image leased (safe from `petrel image gc`) while the job runs.
     _prepared: Option<PreparedImage>,

@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use petrel_classad::ClassAd;
-use petrel_drivers::{ImageKind, Runtime};
+use petrel_drivers::{ImageKind, JobImage, Runtime};
 use petrel_image::{ImageConfig, ImageRef, Store};
 use petrel_transfer::{StdMode, TransferPlan};
 
@@ -153,6 +153,8 @@ pub(crate) fn redirect_stdio(task: &StarterTask, plan: &TransferPlan) -> Result<
 pub struct RuntimeReport {
     pub name: Option<String>,
     pub failed: bool,
+    /// A validation script failed in this image (reference as the policy names it).
+    pub refused_image: Option<String>,
 }
 
 impl RuntimeReport {
@@ -320,31 +322,40 @@ pub fn run_container(
         runtime.name(),
         kind.label()
     );
+    let target_dir = container_target_dir(ad);
     if runtime.name() == "embedded" {
         let image = super::embedded::prepare(&name, source)?;
-        let launch = build_launch(task, ad, plan, &name, &image.config)?;
+        let launch = build_launch(task, ad, plan, &name, &image.config, target_dir)?;
+        let rootfs = JobImage::Rootfs(image.rootfs.clone());
+        super::validate::run(spool, task, runtime, &launch, rootfs, report)?;
         super::embedded::run(spool, task, plan, &launch, &image, usage, report)
     } else {
         let image = super::driver::prepare(runtime, &name, source)?;
-        let launch = build_launch(task, ad, plan, &name, &image.config)?;
+        let launch = build_launch(task, ad, plan, &name, &image.config, target_dir)?;
+        super::validate::run(spool, task, runtime, &launch, image.image.clone(), report)?;
         super::driver::run(spool, task, plan, runtime, &launch, &image, usage, report)
     }
 }
 
-/// The command, environment, limits and user, from the job ad and the image's config.
-fn build_launch(
+/// Where the scratch directory appears in the container (`container_target_dir`).
+fn container_target_dir(ad: &ClassAd) -> String {
+    ad.eval_attr("ContainerTargetDir")
+        .as_str()
+        .filter(|s| s.starts_with('/'))
+        .unwrap_or(petrel_runtime::DEFAULT_TARGET_DIR)
+        .to_string()
+}
+
+/// The command, environment, limits and user, from the job ad and the image's config;
+/// `target_dir` is where the job sees its scratch directory.
+pub(crate) fn build_launch(
     task: &StarterTask,
     ad: &ClassAd,
     plan: &TransferPlan,
     name: &str,
     config: &ImageConfig,
+    target_dir: String,
 ) -> Result<Launch, Ending> {
-    let target_dir = ad
-        .eval_attr("ContainerTargetDir")
-        .as_str()
-        .filter(|s| s.starts_with('/'))
-        .unwrap_or(petrel_runtime::DEFAULT_TARGET_DIR)
-        .to_string();
     let cmd = ad
         .eval_attr("Cmd")
         .as_str()

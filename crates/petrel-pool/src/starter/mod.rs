@@ -11,8 +11,10 @@
 mod driver;
 mod embedded;
 pub mod hooks;
+mod host;
 pub mod job;
 pub mod task;
+mod validate;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ use petrel_classad::ClassAd;
 
 use crate::error::PoolError;
 use crate::holdcodes::{self, Hold};
+use crate::policy::ContainerChoice;
 use task::{Ending, StarterResult, StarterTask, Usage};
 
 pub use petrel_transfer::{STDERR_NAME, STDOUT_NAME};
@@ -46,12 +49,20 @@ pub fn run(spool: &Path) -> Result<(), PoolError> {
     let mut report = job::RuntimeReport::default();
     let ending = run_job(spool, &task, &ad, &mut usage, &mut report);
     tracing::info!("job {} ended: {ending:?}", task.job);
+    if task.scratch.exists() {
+        let job = hooks::HookJob {
+            task: &task,
+            image: task.image_reference.as_deref(),
+            job_ad: &text,
+        };
+        hooks::job_exit(&job, &ending);
+    }
     let result = StarterResult {
         ending,
         usage,
         runtime: report.name,
         runtime_failed: report.failed,
-        refused_image: None,
+        refused_image: report.refused_image,
     };
     task::write_json(&spool.join(task::RESULT_FILE), &result)?;
     if task.scratch.exists() {
@@ -73,7 +84,14 @@ fn run_job(
     };
     // Files are made by the owner's own ids (see `creds`), so nothing needs chown.
     plan.owner = None;
-    let image = job::image_location(ad, &mut plan);
+    // Taken out of the input list whatever the policy decided: a job on the host does not
+    // need its image copied in.
+    let own_image = job::image_location(ad, &mut plan);
+    let image = match &task.container {
+        ContainerChoice::JobImage => own_image,
+        ContainerChoice::DefaultImage { image } => Some((image.clone(), PathBuf::from(image))),
+        ContainerChoice::Host => None,
+    };
     if let Err(reason) = make_scratch(task) {
         return Ending::Requeue { reason };
     }
@@ -87,7 +105,19 @@ fn run_job(
         }
         Err(ending) => return ending,
     };
-    let ran = job::run_container(spool, task, ad, &plan, image, usage, report);
+    let job_ad = ad.to_old_syntax();
+    let hook_job = hooks::HookJob {
+        task,
+        image: task.image_reference.as_deref(),
+        job_ad: &job_ad,
+    };
+    if let Err(ending) = hooks::prepare_job(&hook_job) {
+        return ending;
+    }
+    let ran = match task.container {
+        ContainerChoice::Host => host::run(spool, task, ad, &plan, usage, report),
+        _ => job::run_container(spool, task, ad, &plan, image, usage, report),
+    };
     let ending = match ran {
         Ok(e) => e,
         Err(e) => return e,
