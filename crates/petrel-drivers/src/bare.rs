@@ -65,19 +65,12 @@ pub fn exec_running(job: &RunningJob, argv: &[String]) -> Result<JobStatus, Driv
             format!("{}: the job is not running", job.name),
         )
     })?;
-    let env: Vec<String> = std::fs::read(format!("/proc/{pid}/environ"))
-        .map(|raw| {
-            raw.split(|b| *b == 0)
-                .filter(|kv| !kv.is_empty())
-                .map(|kv| String::from_utf8_lossy(kv).into_owned())
-                .collect()
-        })
-        .map_err(|e| {
-            DriverError::slot(
-                ErrorKind::Runtime,
-                format!("{}: the job (pid {pid}) is not running: {e}", job.name),
-            )
-        })?;
+    let env = hostjob::environ(pid).map_err(|e| {
+        DriverError::slot(
+            ErrorKind::Runtime,
+            format!("{}: the job (pid {pid}) is not running: {e}", job.name),
+        )
+    })?;
     hostjob::nsenter(pid, job.user, &job.workdir, &env, argv)
 }
 

@@ -293,15 +293,18 @@ pub(crate) fn exec_running(
             format!("{}: the container is not running", job.name),
         )
     })?;
-    let env: Vec<String> = std::fs::read(format!("/proc/{pid}/environ"))
-        .map(|raw| {
-            raw.split(|b| *b == 0)
-                .filter(|kv| !kv.is_empty())
-                .map(|kv| String::from_utf8_lossy(kv).into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let env = environ(pid).unwrap_or_default();
     nsenter(pid, job.user, &job.workdir, &env, argv)
+}
+
+/// A process's environment, `KEY=VALUE`.
+pub(crate) fn environ(pid: u32) -> std::io::Result<Vec<String>> {
+    std::fs::read(format!("/proc/{pid}/environ")).map(|raw| {
+        raw.split(|b| *b == 0)
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| String::from_utf8_lossy(kv).into_owned())
+            .collect()
+    })
 }
 
 pub(crate) fn nsenter(

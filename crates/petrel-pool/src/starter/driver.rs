@@ -104,8 +104,11 @@ pub(crate) struct Started<'a> {
     /// Recorded for `petrel ssh`.
     pub runtime: &'a str,
     pub spec: JobSpec,
-    pub start: &'a dyn Fn(&JobSpec) -> Result<Box<dyn Handle>, DriverError>,
+    pub start: &'a StartFn<'a>,
 }
+
+/// Starts a job from its spec.
+pub(crate) type StartFn<'a> = dyn Fn(&JobSpec) -> Result<Box<dyn Handle>, DriverError> + 'a;
 
 /// Starts the job, passes signals on, waits for it and cleans up.
 pub(crate) fn run_spec(
