@@ -7,6 +7,12 @@
 //! failure is decides what the daemon does: the job's (bad image, missing input, command
 //! not in the image, out of memory) holds it; the slot's (scratch not creatable, runtime
 //! broken) puts it back to idle.
+//!
+//! The container policy's decision ([`crate::policy`]) comes in the task: the job's
+//! image, the pool's default image, or no container, in which case the job runs on the
+//! host in its scratch directory (`host`). Around the job run the execute side's
+//! programs ([`hooks`]): the prepare-job hook after the input transfer, validation
+//! scripts inside the job's container (`validate`), the job-exit hook at the end.
 
 mod driver;
 mod embedded;
