@@ -11,196 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::pool::Pool;
 use common::{As, Ran};
-
-/// A private pool: its directory, a busybox image and a work directory (the submit dir).
-struct Pool {
-    /// `None` once kept for a post-mortem (see [`Pool::keep`]).
-    tmp: Option<tempfile::TempDir>,
-    work: PathBuf,
-    dir: PathBuf,
-    rootfs: PathBuf,
-    who: As,
-}
-
-impl Pool {
-    fn new(who: As, config: &str) -> Option<Pool> {
-        let tmp = common::open_tempdir();
-        let rootfs = common::busybox_rootfs(tmp.path())?;
-        let work = tmp.path().join("work");
-        fs::create_dir(&work).unwrap();
-        let dir = work.join("pool");
-        fs::create_dir(&dir).unwrap();
-        fs::write(
-            dir.join("config"),
-            format!("NEGOTIATOR_INTERVAL = 1\n{config}"),
-        )
-        .unwrap();
-        common::give_to_user(&work, who);
-        Some(Pool {
-            tmp: Some(tmp),
-            work,
-            dir,
-            rootfs,
-            who,
-        })
-    }
-
-    /// A root pool; `None` (the test does nothing) when not running as root.
-    fn as_root(config: &str) -> Option<Pool> {
-        if !common::is_root() {
-            return None;
-        }
-        Pool::new(As::Root, config)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Ran {
-        self.cmd_as(self.who, args)
-    }
-
-    fn cmd_as(&self, who: As, args: &[&str]) -> Ran {
-        common::petrel(who)
-            .args(args)
-            .env("PETREL_POOL_DIR", &self.dir)
-            .current_dir(&self.work)
-            .output()
-            .expect("run petrel")
-            .into()
-    }
-
-    /// Writes a submit file (with `@ROOTFS@` replaced) and submits it; returns the cluster.
-    fn submit(&self, name: &str, text: &str) -> i64 {
-        let path = self.work.join(name);
-        fs::write(
-            &path,
-            text.replace("@ROOTFS@", &self.rootfs.to_string_lossy()),
-        )
-        .unwrap();
-        common::give_to_user(&path, self.who);
-        let r = self.cmd(&["submit", name]);
-        assert_eq!(r.code, Some(0), "submit failed: {}{}", r.stdout, r.stderr);
-        let line = r
-            .stdout
-            .lines()
-            .find(|l| l.contains("submitted to cluster"))
-            .expect("summary");
-        line.trim_end_matches('.')
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
-
-    fn wait_log(&self, log: &str, secs: u64) {
-        let r = self.cmd(&["wait", "-wait", &secs.to_string(), log]);
-        assert_eq!(r.code, Some(0), "wait: {}{}", r.stdout, r.stderr);
-    }
-
-    /// `-af` rows of the queue or the history.
-    fn af(&self, history: bool, constraint: &str, attrs: &[&str]) -> Vec<Vec<String>> {
-        let mut args = vec![
-            if history { "history" } else { "q" },
-            "-constraint",
-            constraint,
-            "-af",
-        ];
-        args.extend_from_slice(attrs);
-        let r = self.cmd(&args);
-        assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
-        r.stdout
-            .lines()
-            .map(|l| l.split(' ').map(str::to_string).collect())
-            .collect()
-    }
-
-    /// Polls the queue until `constraint` matches `n` jobs.
-    fn until_q(&self, constraint: &str, n: usize, secs: u64) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            let rows = self.af(false, constraint, &["ClusterId"]);
-            if rows.len() == n {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {n} jobs with {constraint}; have {}",
-                rows.len()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.work.join(name)
-    }
-
-    /// Leaves the pool's files on disk after the test (the daemon is still stopped), for
-    /// a failure to be looked at; returns where they are.
-    fn keep(&mut self) -> PathBuf {
-        self.tmp.take().map(|t| t.keep()).unwrap_or_default()
-    }
-
-    /// What a stuck pool looks like: the queue, the starters of running jobs (alive or
-    /// not, their result and the end of their log), and the end of the daemon's log.
-    fn diagnose(&self) -> String {
-        let mut out = String::new();
-        let totals = self.cmd(&["q", "-totals"]);
-        out.push_str(&format!(
-            "petrel q -totals:\n{}{}\n",
-            totals.stdout, totals.stderr
-        ));
-        let attrs = [
-            "ClusterId",
-            "ProcId",
-            "JobStatus",
-            "NumJobStarts",
-            "EnteredCurrentStatus",
-            "PetrelStarterPid",
-            "PetrelSpool",
-            "PetrelNotBefore",
-            "LastVacateReason",
-        ];
-        // Jobs that ran or run: an idle job that never started only waits its turn.
-        let rows = self.af(false, "JobStatus != 1 || NumJobStarts > 0", &attrs);
-        out.push_str(&format!(
-            "petrel q -af {} (jobs that ran):\n",
-            attrs.join(" ")
-        ));
-        for r in rows.iter().take(40) {
-            out.push_str(&format!("  {}\n", r.join(" ")));
-        }
-        if rows.len() > 40 {
-            out.push_str(&format!("  ... and {} more\n", rows.len() - 40));
-        }
-        for r in rows.iter().filter(|r| r[2] == "2").take(5) {
-            let (pid, spool) = (&r[5], PathBuf::from(&r[6]));
-            let alive = Path::new(&format!("/proc/{pid}")).exists();
-            let log = fs::read_to_string(spool.join("starter.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(15).collect();
-            out.push_str(&format!(
-                "job {}.{}: starter {pid} alive: {alive}, result.json: {}, starter.log ends:\n{}\n",
-                r[0],
-                r[1],
-                spool.join("result.json").exists(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            ));
-        }
-        let log = fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(40).collect();
-        out.push_str(&format!(
-            "daemon.log ends:\n{}\n",
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        ));
-        out
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["pool", "stop"]);
-    }
-}
 
 /// Events as HTCondor's reader sees them: `[{"type": "SUBMIT", "cluster": 1, ...}]`.
 fn oracle_events(log: &Path) -> Option<Vec<serde_json::Value>> {
@@ -659,13 +471,16 @@ fn a_killed_daemon_loses_and_duplicates_no_job() {
     }
     // Any pool command restarts it; it reconnects to or re-runs what was running.
     let restarted = pool.cmd(&["q", "-totals"]);
-    assert_eq!(
-        restarted.code,
-        Some(0),
-        "restarting the killed pool: {}{}",
-        restarted.stdout,
-        restarted.stderr
-    );
+    if restarted.code != Some(0) {
+        let report = pool.diagnose();
+        let kept = pool.keep();
+        panic!(
+            "restarting the killed pool: {}{}\n{report}\nthe pool's files are kept in {}",
+            restarted.stdout,
+            restarted.stderr,
+            kept.display()
+        );
+    }
     let waited = pool.cmd(&["wait", "-wait", "240", "many.log"]);
     if waited.code != Some(0) {
         let report = pool.diagnose();
@@ -1061,6 +876,7 @@ fn condor_names_and_analysis() {
         "{}",
         r.stdout
     );
+    pool.until_slot("HasContainer", "true", 30);
     let s = pool.cmd(&["status", "-af", "Name", "HasContainer", "HasSandboxImage"]);
     assert!(
         s.stdout.starts_with("slot1@") && s.stdout.contains("true true"),

@@ -157,6 +157,15 @@ impl Runtime for Apptainer {
         }
     }
 
+    fn exec_running(
+        &self,
+        job: &crate::RunningJob,
+        argv: &[String],
+        _tty: bool,
+    ) -> Result<crate::JobStatus, DriverError> {
+        hostjob::exec_running(job, argv)
+    }
+
     fn start(&self, spec: &JobSpec) -> Result<Box<dyn Handle>, DriverError> {
         spec.validate()?;
         let program = self.program_path()?;
@@ -178,7 +187,8 @@ impl Runtime for Apptainer {
                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
             )],
             run_as,
-            diagnostic,
+            diagnostic: Some(diagnostic),
+            host_cwd: None,
             failure_status: 255,
             files,
         };

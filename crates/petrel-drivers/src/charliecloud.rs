@@ -194,6 +194,15 @@ impl Runtime for Charliecloud {
         }
     }
 
+    fn exec_running(
+        &self,
+        job: &crate::RunningJob,
+        argv: &[String],
+        _tty: bool,
+    ) -> Result<crate::JobStatus, DriverError> {
+        hostjob::exec_running(job, argv)
+    }
+
     fn start(&self, spec: &JobSpec) -> Result<Box<dyn Handle>, DriverError> {
         spec.validate()?;
         let program = self.program_path()?;
@@ -228,7 +237,8 @@ impl Runtime for Charliecloud {
                 ),
             ],
             run_as,
-            diagnostic,
+            diagnostic: Some(diagnostic),
+            host_cwd: None,
             failure_status: 1,
             files,
         };

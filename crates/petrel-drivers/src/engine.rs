@@ -313,6 +313,24 @@ impl Runtime for EngineRuntime {
         }
     }
 
+    fn exec_running(
+        &self,
+        job: &crate::RunningJob,
+        argv: &[String],
+        tty: bool,
+    ) -> Result<JobStatus, DriverError> {
+        let mut cmd = self.shared()?.command();
+        cmd.args(["exec", "--interactive"]);
+        if tty {
+            cmd.arg("--tty");
+        }
+        cmd.arg(format!("--user={}:{}", job.user.uid, job.user.gid))
+            .arg(format!("--workdir={}", job.workdir))
+            .arg(&job.name)
+            .args(argv);
+        process::run_interactive(cmd)
+    }
+
     fn start(&self, spec: &JobSpec) -> Result<Box<dyn Handle>, DriverError> {
         spec.validate()?;
         let shared = self.shared()?;

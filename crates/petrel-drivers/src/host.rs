@@ -17,7 +17,26 @@ pub fn state_dir(driver: &str) -> PathBuf {
     } else {
         PathBuf::from(format!("/tmp/petrel-drivers-{uid}"))
     };
+    if uid == 0 {
+        open_to_job_users(&base);
+    }
     base.join(driver)
+}
+
+/// Makes root's state directory traversable by the users jobs run as (their gate FIFOs
+/// and environment files live below it). It must be done here, not left to whoever makes
+/// it first: runc creates its `--root` with `MkdirAll(…, 0700)`, parents included.
+fn open_to_job_users(base: &Path) {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let _ = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(base);
+    if let Ok(meta) = std::fs::metadata(base) {
+        if meta.permissions().mode() & 0o777 != 0o755 {
+            let _ = std::fs::set_permissions(base, std::fs::Permissions::from_mode(0o755));
+        }
+    }
 }
 
 /// A fresh private directory for job `name`'s files under `parent` (`<name>.XXXXXX`),

@@ -27,8 +27,12 @@ pub(crate) struct Launch {
     pub env: Vec<(String, String)>,
     /// Run the program as this user (set when petrel is root and the job is someone else).
     pub run_as: Option<User>,
-    /// Recognises the runtime's own error lines on stderr.
-    pub diagnostic: DiagnosticTest,
+    /// Recognises the runtime's own error lines on stderr (`None`: stderr goes straight
+    /// to its destination).
+    pub diagnostic: Option<DiagnosticTest>,
+    /// Runs the program on the host in this directory, with no container around it (the
+    /// bare driver); `exec` then enters the job's own process.
+    pub host_cwd: Option<PathBuf>,
     /// The exit status the runtime uses for its own failures.
     pub failure_status: i32,
     /// The driver's files for this job (its environment file), kept while it runs.
@@ -82,6 +86,9 @@ pub(crate) fn start(spec: &JobSpec, launch: Launch, gates: &Path) -> Result<Host
     cmd.args(&launch.args)
         .env_clear()
         .envs(launch.env.iter().map(|(k, v)| (k, v)));
+    if let Some(dir) = &launch.host_cwd {
+        cmd.current_dir(dir);
+    }
     if let Some(user) = launch.run_as {
         use std::os::unix::process::CommandExt;
         // std drops supplementary groups too when a root parent sets the uid.
@@ -92,7 +99,7 @@ pub(crate) fn start(spec: &JobSpec, launch: Launch, gates: &Path) -> Result<Host
         &spec.stdin,
         &spec.stdout,
         &spec.stderr,
-        Some(launch.diagnostic),
+        launch.diagnostic,
     )?;
     if let (Some(cg), Some(gate)) = (&cgroup, &gate) {
         let pid = child.pid() as i32;
@@ -112,7 +119,11 @@ pub(crate) fn start(spec: &JobSpec, launch: Launch, gates: &Path) -> Result<Host
         memory_limit: spec.limits.memory_bytes.filter(|_| memory_applied),
         failure_status: launch.failure_status,
         user: spec.effective_user(),
-        workdir: spec.workdir().to_string(),
+        workdir: match &launch.host_cwd {
+            Some(dir) => dir.to_string_lossy().into_owned(),
+            None => spec.workdir().to_string(),
+        },
+        on_host: launch.host_cwd.is_some(),
         env: spec.env.clone(),
         _gate_dir: gate_dir,
         _files: launch.files,
@@ -131,6 +142,8 @@ pub(crate) struct HostJob {
     user: User,
     workdir: String,
     env: Vec<String>,
+    /// The job runs on the host: its own process is where `exec` goes.
+    on_host: bool,
     _gate_dir: Option<tempfile::TempDir>,
     _files: tempfile::TempDir,
 }
@@ -164,6 +177,9 @@ impl HostJob {
     /// The host pid of the first process inside the container's mount namespace: the
     /// runtime's process itself once it has exec'd the job (ch-run), or its child.
     fn container_pid(&self) -> Option<u32> {
+        if self.on_host {
+            return (!self.job.finished()).then(|| self.job.child.pid());
+        }
         container_pid(self.job.child.pid())
     }
 }
@@ -265,6 +281,32 @@ pub(crate) fn container_pid(root: u32) -> Option<u32> {
 /// `nsenter` into the container of `pid` (its user and mount namespaces, and its pid
 /// namespace when it has its own), as `user`, in `workdir`, with `env`: how `exec` works
 /// for runtimes without an exec command of their own.
+/// Enters a job started by another process: its container is the first process below
+/// the runtime's with a mount namespace of its own; the job's environment is read from it.
+pub(crate) fn exec_running(
+    job: &crate::RunningJob,
+    argv: &[String],
+) -> Result<JobStatus, DriverError> {
+    let pid = job.pid.and_then(container_pid).ok_or_else(|| {
+        DriverError::slot(
+            ErrorKind::Runtime,
+            format!("{}: the container is not running", job.name),
+        )
+    })?;
+    let env = environ(pid).unwrap_or_default();
+    nsenter(pid, job.user, &job.workdir, &env, argv)
+}
+
+/// A process's environment, `KEY=VALUE`.
+pub(crate) fn environ(pid: u32) -> std::io::Result<Vec<String>> {
+    std::fs::read(format!("/proc/{pid}/environ")).map(|raw| {
+        raw.split(|b| *b == 0)
+            .filter(|kv| !kv.is_empty())
+            .map(|kv| String::from_utf8_lossy(kv).into_owned())
+            .collect()
+    })
+}
+
 pub(crate) fn nsenter(
     pid: u32,
     user: User,

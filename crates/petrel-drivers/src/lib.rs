@@ -52,6 +52,7 @@
 
 pub mod apptainer;
 pub mod attrs;
+pub mod bare;
 mod cgroupfs;
 pub mod charliecloud;
 pub mod embedded;
@@ -77,4 +78,6 @@ pub use registry::{
     canonical_name, choose, driver, parse_preference, prepare_image, Drivers, PreparedJobImage,
     DEFAULT_PREFERENCE,
 };
-pub use runtime::{Capabilities, ExitInfo, Handle, ImageKind, JobStatus, Runtime, Stats};
+pub use runtime::{
+    Capabilities, ExitInfo, Handle, ImageKind, JobStatus, RunningJob, Runtime, Stats,
+};

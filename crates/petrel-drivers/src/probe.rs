@@ -273,7 +273,6 @@ struct TestJob<'a, R: ?Sized> {
     runtime: &'a R,
     ctx: &'a ProbeContext,
     image: &'a ProbeImage,
-    seq: std::cell::Cell<u32>,
 }
 
 /// A test job's scratch directory and the files around it.
@@ -321,8 +320,10 @@ impl<R: Runtime + ?Sized> TestJob<'_, R> {
         limits: Limits,
         during: impl FnOnce(&dyn Handle, &Path) -> Result<(), String>,
     ) -> Result<Run, String> {
-        let n = self.seq.get() + 1;
-        self.seq.set(n);
+        // Unique across probe rounds of one process (a pool probes again and again): a
+        // runtime keys its state by the name.
+        static ROUND_SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = ROUND_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let name = format!(
             "petrel_probe_{}_{}_{n}",
             self.runtime.name(),
@@ -332,6 +333,9 @@ impl<R: Runtime + ?Sized> TestJob<'_, R> {
             .image
             .dir()
             .join(format!("{}-{check}", self.runtime.name()));
+        // What an earlier round left (the signal test's `ready` file) must not pass for
+        // this round's.
+        let _ = std::fs::remove_dir_all(&scratch);
         std::fs::create_dir_all(&scratch)
             .map_err(|e| format!("mkdir {}: {e}", scratch.display()))?;
         let user = self.ctx.user.unwrap_or_else(User::current);
@@ -546,7 +550,6 @@ pub fn run_probe<R: Runtime + ?Sized>(runtime: &R, ctx: &ProbeContext) -> Probe 
         runtime,
         ctx,
         image,
-        seq: std::cell::Cell::new(0),
     };
     let rootfs = JobImage::Rootfs(image.rootfs.clone());
     probe.checks.push(basic(&job, rootfs.clone(), "basic"));

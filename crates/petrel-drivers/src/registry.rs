@@ -201,7 +201,10 @@ pub fn choose<'a>(
         if !rt.image_kinds().contains(&kind) {
             return Err(DriverError::job(
                 ErrorKind::Spec,
-                format!("container_runtime = {name} cannot run {kind:?} images"),
+                format!(
+                    "container_runtime = {name} cannot run {} images",
+                    kind.label()
+                ),
             ));
         }
         return Ok(rt);
@@ -211,7 +214,10 @@ pub fn choose<'a>(
         .ok_or_else(|| {
             DriverError::slot(
                 ErrorKind::Unavailable,
-                format!("no available container runtime here runs {kind:?} images"),
+                format!(
+                    "no available container runtime here runs {} images",
+                    kind.label()
+                ),
             )
         })
 }

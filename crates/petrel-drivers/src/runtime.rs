@@ -63,6 +63,17 @@ impl ImageKind {
         }
     }
 
+    /// A short name for people: `docker://`, `sif`, `directory`, `squashfs`, `oci layout`.
+    pub fn label(self) -> &'static str {
+        match self {
+            ImageKind::DockerUrl => "docker://",
+            ImageKind::Sif => "sif",
+            ImageKind::SandboxDir => "directory",
+            ImageKind::Squashfs => "squashfs",
+            ImageKind::OciLayout => "oci layout",
+        }
+    }
+
     /// The slot attribute that says a slot can run this kind.
     pub fn attribute(self) -> &'static str {
         match self {
@@ -183,6 +194,17 @@ pub struct Stats {
     pub pids: Option<u64>,
 }
 
+/// A running job as another process knows it: what its starter recorded.
+#[derive(Debug, Clone)]
+pub struct RunningJob {
+    /// The container's name.
+    pub name: String,
+    /// The pid [`Handle::pid`] gave.
+    pub pid: Option<u32>,
+    pub user: crate::User,
+    pub workdir: String,
+}
+
 /// A container runtime petrel can run jobs with.
 pub trait Runtime: Send + Sync {
     /// The runtime's name: `embedded`, `runc`, `crun`, `docker`, `podman`, `apptainer`,
@@ -212,6 +234,22 @@ pub trait Runtime: Send + Sync {
 
     /// Starts the job and returns at once; the job runs until it ends or is destroyed.
     fn start(&self, spec: &JobSpec) -> Result<Box<dyn Handle>, DriverError>;
+
+    /// Runs `argv` inside `job`, a container this driver started from another process
+    /// (`petrel ssh` reaches a job its starter runs), as the job's user in its working
+    /// directory, with the caller's stdio; `tty` asks for a terminal.
+    fn exec_running(
+        &self,
+        job: &RunningJob,
+        argv: &[String],
+        tty: bool,
+    ) -> Result<JobStatus, DriverError> {
+        let _ = (job, argv, tty);
+        Err(DriverError::slot(
+            crate::ErrorKind::Unsupported,
+            format!("{}: entering a running job is not supported", self.name()),
+        ))
+    }
 
     /// Says the caller no longer needs `image`: an engine drops the copy it imported for
     /// it (Docker, Podman). Engines keep imports between jobs until then, so a pool can

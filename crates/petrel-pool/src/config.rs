@@ -13,7 +13,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::PoolError;
+use crate::policy::{ContainerPolicy, PoolPolicy};
 
 /// The directory of the pool this process talks to.
 pub fn default_pool_dir() -> PathBuf {
@@ -91,8 +94,35 @@ pub struct PoolConfig {
     pub slot_attrs: Vec<(String, String)>,
     /// The `petrel` binary that runs as the starter.
     pub starter_program: PathBuf,
-    /// Container runtimes in order of preference (`CONTAINER_RUNTIMES`).
+    /// Container runtimes to probe and use, in order of preference (`CONTAINER_RUNTIMES`;
+    /// default: every runtime petrel knows, its own first). A runtime left out is never
+    /// used, which is how a site disables one.
     pub runtimes: Vec<String>,
+    /// How often the runtimes are probed again (`RUNTIME_PROBE_INTERVAL`, s). A runtime
+    /// that a failed job blames is probed again at once.
+    pub probe_interval: Duration,
+    /// The pool's side of the container policy (`CONTAINER_POLICY`,
+    /// `CONTAINER_DEFAULT_IMAGE`, `CONTAINER_IMAGE_ALLOW`, `CONTAINER_IMAGE_DENY`).
+    pub container: PoolPolicy,
+    /// Execute-side hooks and validation scripts the starter runs.
+    pub hooks: ExecuteHooks,
+    /// How long a slot refuses an image after a validation script failed in it
+    /// (`CONTAINER_VALIDATION_BLOCK_TIME`, s; default 600).
+    pub validation_block: Duration,
+}
+
+/// Programs the starter runs around a job, all host paths.
+///
+/// The hooks are HTCondor's starter hooks: `HOOK_PREPARE_JOB` and `HOOK_JOB_EXIT`, or
+/// `<K>_HOOK_PREPARE_JOB` and `<K>_HOOK_JOB_EXIT` when `STARTER_DEFAULT_JOB_HOOK_KEYWORD =
+/// K`. `CONTAINER_VALIDATION_SCRIPTS` (comma list) run inside the job's container before
+/// the job, as GlideinWMS's validation scripts do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecuteHooks {
+    pub prepare: Option<PathBuf>,
+    pub exit: Option<PathBuf>,
+    #[serde(default)]
+    pub validation: Vec<PathBuf>,
 }
 
 impl PoolConfig {
@@ -163,16 +193,91 @@ impl PoolConfig {
             execute_dir,
             slot_attrs,
             starter_program,
-            runtimes: {
-                let l = list(get("CONTAINER_RUNTIMES"));
-                if l.is_empty() {
-                    vec!["embedded".to_string()]
-                } else {
-                    l
-                }
-            },
+            runtimes: match get("CONTAINER_RUNTIMES").filter(|v| !v.is_empty()) {
+                Some(v) => petrel_drivers::parse_preference(&v)
+                    .map_err(|e| PoolError::Config(format!("CONTAINER_RUNTIMES = {v}: {e}")))?,
+                None => petrel_drivers::DEFAULT_PREFERENCE.to_vec(),
+            }
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+            probe_interval: secs("RUNTIME_PROBE_INTERVAL", 1200)?,
+            container: container_policy(&get)?,
+            hooks: execute_hooks(&get)?,
+            validation_block: Duration::from_secs(
+                number("CONTAINER_VALIDATION_BLOCK_TIME")?.unwrap_or(600),
+            ),
         })
     }
+}
+
+fn container_policy(get: &dyn Fn(&str) -> Option<String>) -> Result<PoolPolicy, PoolError> {
+    let policy = match get("CONTAINER_POLICY").filter(|v| !v.is_empty()) {
+        None => ContainerPolicy::Optional,
+        Some(v) => ContainerPolicy::parse(&v).ok_or_else(|| {
+            PoolError::Config(format!(
+                "CONTAINER_POLICY = {v}: expected REQUIRED, PREFERRED, OPTIONAL or NEVER"
+            ))
+        })?,
+    };
+    let default_image = get("CONTAINER_DEFAULT_IMAGE").filter(|v| !v.is_empty());
+    if let Some(image) = &default_image {
+        if !image.contains("://") && !image.starts_with('/') {
+            return Err(PoolError::Config(format!(
+                "CONTAINER_DEFAULT_IMAGE = {image}: expected an absolute path or a \
+                 docker:// reference"
+            )));
+        }
+    }
+    Ok(PoolPolicy {
+        policy,
+        default_image,
+        allow: comma_list(get("CONTAINER_IMAGE_ALLOW")),
+        deny: comma_list(get("CONTAINER_IMAGE_DENY")),
+    })
+}
+
+fn execute_hooks(get: &dyn Fn(&str) -> Option<String>) -> Result<ExecuteHooks, PoolError> {
+    let prefix = get("STARTER_DEFAULT_JOB_HOOK_KEYWORD")
+        .filter(|k| !k.is_empty())
+        .map(|k| format!("{}_", k.to_ascii_uppercase()))
+        .unwrap_or_default();
+    let path = |name: String| -> Result<Option<PathBuf>, PoolError> {
+        match get(&name).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) if v.starts_with('/') => Ok(Some(PathBuf::from(v))),
+            Some(v) => Err(PoolError::Config(format!(
+                "{name} = {v}: expected an absolute path"
+            ))),
+        }
+    };
+    let mut validation = Vec::new();
+    for script in comma_list(get("CONTAINER_VALIDATION_SCRIPTS")) {
+        if !script.starts_with('/') {
+            return Err(PoolError::Config(format!(
+                "CONTAINER_VALIDATION_SCRIPTS: {script} is not an absolute path"
+            )));
+        }
+        validation.push(PathBuf::from(script));
+    }
+    Ok(ExecuteHooks {
+        prepare: path(format!("{prefix}HOOK_PREPARE_JOB"))?,
+        exit: path(format!("{prefix}HOOK_JOB_EXIT"))?,
+        validation,
+    })
+}
+
+/// A comma-separated list (items may hold spaces: paths, patterns).
+fn comma_list(value: Option<String>) -> Vec<String> {
+    value
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn list(value: Option<String>) -> Vec<String> {
@@ -258,5 +363,57 @@ mod tests {
         assert_eq!(list(m.get("QUEUE_SUPER_USERS").cloned()), vec!["a", "b"]);
         let e = parse_config("ok = 1\nbroken line\n", Path::new("f"), &mut m).unwrap_err();
         assert!(e.to_string().contains("f:2"), "{e}");
+    }
+
+    fn settings(text: &str) -> impl Fn(&str) -> Option<String> {
+        let mut m = HashMap::new();
+        parse_config(text, Path::new("config"), &mut m).unwrap();
+        move |k: &str| m.get(k).cloned()
+    }
+
+    #[test]
+    fn container_policy_settings() {
+        let get = settings(
+            "CONTAINER_POLICY = preferred\nCONTAINER_DEFAULT_IMAGE = /cvmfs/el9\n\
+             CONTAINER_IMAGE_ALLOW = docker://localhost:5000/*, /cvmfs/*\n\
+             CONTAINER_IMAGE_DENY = *.sif\n",
+        );
+        let p = container_policy(&get).unwrap();
+        assert_eq!(p.policy, ContainerPolicy::Preferred);
+        assert_eq!(p.default_image.as_deref(), Some("/cvmfs/el9"));
+        assert_eq!(p.allow, ["docker://localhost:5000/*", "/cvmfs/*"]);
+        assert_eq!(p.deny, ["*.sif"]);
+        assert_eq!(
+            container_policy(&settings("")).unwrap(),
+            PoolPolicy::default()
+        );
+        let e = container_policy(&settings("CONTAINER_POLICY = mostly\n")).unwrap_err();
+        assert!(e.to_string().contains("mostly"), "{e}");
+        let e = container_policy(&settings("CONTAINER_DEFAULT_IMAGE = el9\n")).unwrap_err();
+        assert!(e.to_string().contains("absolute path"), "{e}");
+    }
+
+    #[test]
+    fn hook_settings_follow_htcondor_names() {
+        let hooks = execute_hooks(&settings(
+            "HOOK_PREPARE_JOB = /etc/petrel/prepare\nHOOK_JOB_EXIT = /etc/petrel/exit\n\
+             CONTAINER_VALIDATION_SCRIPTS = /a/check one.sh, /b/two\n",
+        ))
+        .unwrap();
+        assert_eq!(hooks.prepare, Some(PathBuf::from("/etc/petrel/prepare")));
+        assert_eq!(hooks.exit, Some(PathBuf::from("/etc/petrel/exit")));
+        assert_eq!(
+            hooks.validation,
+            [PathBuf::from("/a/check one.sh"), PathBuf::from("/b/two")]
+        );
+        // With a hook keyword, HTCondor's <Keyword>_HOOK_* names.
+        let keyed = execute_hooks(&settings(
+            "STARTER_DEFAULT_JOB_HOOK_KEYWORD = site\nSITE_HOOK_PREPARE_JOB = /p\n\
+             HOOK_PREPARE_JOB = /ignored\n",
+        ))
+        .unwrap();
+        assert_eq!(keyed.prepare, Some(PathBuf::from("/p")));
+        let e = execute_hooks(&settings("HOOK_JOB_EXIT = exit.sh\n")).unwrap_err();
+        assert!(e.to_string().contains("HOOK_JOB_EXIT"), "{e}");
     }
 }

@@ -54,9 +54,12 @@ pub struct Core {
     pub queue: Queue,
     pub machine: Machine,
     pub events: EventSink,
+    pub runtimes: crate::runtimes::RuntimeState,
     /// Cluster ids handed out and not yet used, with who asked for them.
     reserved: HashMap<i64, u32>,
     pub stopping: bool,
+    /// Images this slot refuses for a while: a validation script failed in them.
+    pub image_marks: crate::policy::Marks,
 }
 
 impl Core {
@@ -64,9 +67,9 @@ impl Core {
     pub fn open(
         paths: PoolPaths,
         config: PoolConfig,
-        runtime_attrs: &[(String, String)],
         events: EventSink,
     ) -> Result<Core, PoolError> {
+        let runtimes = crate::runtimes::RuntimeState::new(&config.runtimes)?;
         let store = Store::open(&paths.database())?;
         let loaded = store.load()?;
         let mut queue = Queue::default();
@@ -89,7 +92,7 @@ impl Core {
                 Err(e) => tracing::warn!("job {id} in the queue database is unreadable: {e}"),
             }
         }
-        let machine = Machine::new(&config, runtime_attrs);
+        let machine = Machine::new(&config, &[]);
         Ok(Core {
             paths,
             config,
@@ -97,8 +100,10 @@ impl Core {
             queue,
             machine,
             events,
+            runtimes,
             reserved: HashMap::new(),
             stopping: false,
+            image_marks: crate::policy::Marks::default(),
         })
     }
 

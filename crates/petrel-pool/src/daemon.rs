@@ -34,7 +34,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Core> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
         // A panic while holding the lock aborts the process (panic = "abort" in release),
         // so a poisoned lock only happens in tests; the state is still consistent on disk.
         self.core.lock().unwrap_or_else(|p| p.into_inner())
@@ -58,9 +58,8 @@ impl Shared {
     }
 }
 
-/// Runs the pool until `petrel pool stop` (or SIGTERM). `runtime_attrs` are the slot
-/// attributes the container runtime probes found.
-pub fn run(paths: PoolPaths, runtime_attrs: Vec<(String, String)>) -> Result<(), PoolError> {
+/// Runs the pool until `petrel pool stop` (or SIGTERM).
+pub fn run(paths: PoolPaths) -> Result<(), PoolError> {
     let root = rustix::process::getuid().is_root();
     let mode = if root { 0o755 } else { 0o700 };
     fs::DirBuilder::new()
@@ -94,7 +93,8 @@ pub fn run(paths: PoolPaths, runtime_attrs: Vec<(String, String)>) -> Result<(),
     }
     let config = PoolConfig::load(&paths)?;
     let events = EventSink::start();
-    let mut core = Core::open(paths.clone(), config, &runtime_attrs, events)?;
+    let probe_interval = config.probe_interval;
+    let mut core = Core::open(paths.clone(), config, events)?;
     let watch = core.recover_running();
     let socket = paths.socket();
     let _ = fs::remove_file(&socket);
@@ -127,6 +127,7 @@ pub fn run(paths: PoolPaths, runtime_attrs: Vec<(String, String)>) -> Result<(),
             starters::watch_orphan(shared.clone(), id, pid, spool);
         }
     }
+    crate::runtimes::start_prober(&shared, paths.dir.join("probe"), probe_interval)?;
     {
         let shared = shared.clone();
         std::thread::Builder::new()
@@ -344,6 +345,9 @@ fn job_info(core: &Core, peer: &Peer, id: JobId) -> Result<Response, PoolError> 
         stderr: in_scratch(crate::starter::STDERR_NAME),
         scratch: scratch.map(|s| s.to_string_lossy().into_owned()),
         container_pid: container.as_ref().map(|c| c.pid),
+        runtime: container.as_ref().map(|c| c.runtime.clone()),
+        container_name: container.as_ref().map(|c| c.name.clone()),
+        job_user: container.as_ref().map(|c| (c.uid, c.gid)),
         target_dir: container
             .map(|c| c.target_dir)
             .unwrap_or_else(|| petrel_runtime::DEFAULT_TARGET_DIR.to_string()),
@@ -398,22 +402,4 @@ pub fn may_start(dir: &Path) -> bool {
         probe = p.parent();
     }
     false
-}
-
-/// Slot attributes for the embedded runtime: the image kinds it runs (its own store reads
-/// registries, OCI layouts, docker archives, SIF and squashfs), with HTCondor's names.
-pub fn embedded_runtime_attrs() -> Vec<(String, String)> {
-    [
-        ("HasContainer", "true"),
-        ("HasDockerURL", "true"),
-        ("HasSIF", "true"),
-        ("HasSandboxImage", "true"),
-        ("HasSquashfs", "true"),
-        ("HasOCILayout", "true"),
-        ("HasPidNamespaces", "true"),
-        ("ContainerRuntimes", "\"embedded\""),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
 }

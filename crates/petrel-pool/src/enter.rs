@@ -136,7 +136,9 @@ pub fn serve(
         .arg(format!("--uid={}", c.uid))
         .arg(format!("--gid={}", c.gid))
         .arg(format!("--dir={}", c.target_dir))
-        .arg(format!("--job={}", target.job));
+        .arg(format!("--job={}", target.job))
+        .arg(format!("--runtime={}", c.runtime))
+        .arg(format!("--name={}", c.name));
     if let Some(term) = &term {
         helper.arg(format!("--term={term}"));
     }

@@ -67,6 +67,13 @@ impl Core {
             .unwrap_or_default();
         if let Some(r) = &result {
             self.record_usage(id, &claim, &r.usage);
+            if let (Some(rt), Some(job)) = (&r.runtime, self.queue.get_mut(id)) {
+                job.ad
+                    .insert_value("ContainerRuntimeUsed", Value::string(rt.as_str()));
+            }
+            if let Some(image) = &r.refused_image {
+                self.mark_image(image, &r.ending);
+            }
         }
         self.log_input_transfer(id, claim.starter_pid, &times);
         if let Some(job) = self.queue.get_mut(id) {
@@ -93,6 +100,9 @@ impl Core {
         };
         match result.ending {
             Ending::Requeue { reason } => {
+                if let (true, Some(rt)) = (result.runtime_failed, &result.runtime) {
+                    self.blame_runtime(rt, &reason);
+                }
                 self.log_output_transfer(id, &times);
                 self.log_starter_error(id, &claim, &reason, None);
                 self.requeue(id, &reason, Some(ReasonCode::new(STARTER_ERROR, 0)), true)
@@ -122,6 +132,20 @@ impl Core {
                 &result.usage,
             ),
         }
+    }
+
+    /// A validation script failed in `image`: the slot refuses it for
+    /// `CONTAINER_VALIDATION_BLOCK_TIME` (the marks live as long as the daemon).
+    fn mark_image(&mut self, image: &str, ending: &Ending) {
+        let at = now();
+        self.image_marks.expire(at);
+        let why = match ending {
+            Ending::Requeue { reason } => reason.as_str(),
+            _ => "a validation script failed",
+        };
+        let until = at + self.config.validation_block.as_secs() as i64;
+        tracing::warn!("refusing image {image} until {until}: {why}");
+        self.image_marks.mark(image, until, why);
     }
 
     /// Usage of this run into the job ad (HTCondor's attribute names and units).

@@ -32,6 +32,10 @@ pub struct Machine {
     /// Dynamic slots: name → (job, resources).
     pub dynamic: BTreeMap<String, (JobId, Resources)>,
     next_dynamic: u64,
+    /// The attributes the last runtime probes put in `base`, to replace on the next.
+    runtime_attr_names: Vec<String>,
+    /// The configured extra attributes, which win over the probes' (a site may pin one).
+    configured: Vec<(String, String)>,
 }
 
 impl Machine {
@@ -60,6 +64,7 @@ impl Machine {
         s(&mut base, "FileSystemDomain", &hostname);
         s(&mut base, "UidDomain", &hostname);
         base.insert_value("HasFileTransfer", true);
+        crate::policy::advertise(&config.container, &mut base);
         base.insert_value("Start", true);
         base.insert_value("Rank", 0i64);
         base.insert_value("TotalCpus", i64::from(total.cpus));
@@ -75,18 +80,32 @@ impl Machine {
         );
         base.insert_expr_str("Requirements", "START").ok();
         base.insert_expr_str("START", "true").ok();
-        for (k, v) in runtime_attrs.iter().chain(&config.slot_attrs) {
-            if base.insert_expr_str(k, v).is_err() {
-                tracing::warn!("slot attribute {k} = {v} is not a ClassAd expression; left out");
-            }
-        }
-        Machine {
+        let mut machine = Machine {
             hostname,
             total,
             free: total,
             base,
             dynamic: BTreeMap::new(),
             next_dynamic: 1,
+            runtime_attr_names: Vec::new(),
+            configured: config.slot_attrs.clone(),
+        };
+        machine.set_runtime_attrs(runtime_attrs);
+        machine
+    }
+
+    /// Advertises what the container runtimes' probes found now, in place of what they
+    /// found before.
+    pub fn set_runtime_attrs(&mut self, runtime_attrs: &[(String, String)]) {
+        for name in self.runtime_attr_names.drain(..) {
+            self.base.remove(&name);
+        }
+        for (k, v) in runtime_attrs.iter().chain(&self.configured) {
+            if self.base.insert_expr_str(k, v).is_err() {
+                tracing::warn!("slot attribute {k} = {v} is not a ClassAd expression; left out");
+            } else {
+                self.runtime_attr_names.push(k.clone());
+            }
         }
     }
 

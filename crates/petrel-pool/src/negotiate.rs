@@ -8,6 +8,7 @@ use petrel_classad::{matching, ClassAd, Semantics, Value};
 use crate::core::Core;
 use crate::job::{JobId, JobStatus};
 use crate::machine::Resources;
+use crate::policy::{self, Decision, JobContainer, Refusal};
 
 /// What a job asks for, evaluated against the slot it would run on.
 pub fn requests(job: &ClassAd, slot: &ClassAd) -> Resources {
@@ -63,6 +64,12 @@ impl Core {
                 failed.insert(signature, ());
                 continue;
             }
+            // Not cached by signature: the image is not part of it, and refusals by mark
+            // run out.
+            if let Err(refused) = self.container_decision(&ad) {
+                tracing::debug!("job {id} not matched: {}", refused.reason);
+                continue;
+            }
             let want = requests(&ad, &slot);
             match self.machine.claim(id, want) {
                 Some(name) => matched.push((id, name, want)),
@@ -72,6 +79,20 @@ impl Core {
             }
         }
         matched
+    }
+
+    /// Where the job would run here under the container policy, or why it may not.
+    pub fn container_decision(&self, ad: &ClassAd) -> Result<Decision, Refusal> {
+        let job = JobContainer::from_ad(ad).map_err(|reason| Refusal {
+            reason,
+            temporary: false,
+        })?;
+        policy::decide(
+            &job,
+            &self.config.container,
+            &self.image_marks,
+            crate::core::now(),
+        )
     }
 
     /// Why a job does or does not run, in the spirit of `condor_q -better-analyze`.
@@ -133,6 +154,12 @@ impl Core {
         }
         let job_side = matching::requirements_met(&ad, &whole, Semantics::Compat);
         let slot_side = matching::requirements_met(&whole, &ad, Semantics::Compat);
+        let mut waits = None;
+        match self.container_decision(&ad) {
+            Ok(d) => out.push_str(&format!("Container policy: the job {}.\n", d.why)),
+            Err(r) if r.temporary => waits = Some(format!("container policy: {}", r.reason)),
+            Err(r) => never.push(format!("container policy: {}", r.reason)),
+        }
         if !job_side {
             never.push(
                 "the job's Requirements are not met by the slot even when it is empty".into(),
@@ -154,7 +181,9 @@ impl Core {
         if never.is_empty() {
             if status == JobStatus::Idle {
                 let fits_now = matching::matches(&ad, &free) && want.fits_in(&self.machine.free);
-                if fits_now {
+                if let Some(why) = waits {
+                    out.push_str(&format!("The job waits: {why}.\n"));
+                } else if fits_now {
                     out.push_str("The job matches the free part of the slot; it will start at the next negotiation cycle.\n");
                 } else {
                     out.push_str("The job matches the slot, but not what is free now: it waits for running jobs to finish.\n");

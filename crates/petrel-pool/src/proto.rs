@@ -116,6 +116,15 @@ pub enum Response {
         stderr: Option<String>,
         container_pid: Option<i32>,
         target_dir: String,
+        /// The runtime that runs the job and the container's name (`petrel ssh` enters
+        /// other runtimes' containers through their drivers).
+        #[serde(default)]
+        runtime: Option<String>,
+        #[serde(default)]
+        container_name: Option<String>,
+        /// The ids the job runs as.
+        #[serde(default)]
+        job_user: Option<(u32, u32)>,
     },
     /// `Enter` is allowed: send stdin, stdout and stderr (`SCM_RIGHTS`).
     SendTerminal,

@@ -129,6 +129,9 @@ impl Core {
         let uid = job.cluster.owner_uid;
         let gid = job.owner_gid();
         let mut ad = job.full_ad();
+        let decision = self
+            .container_decision(&ad)
+            .map_err(|r| PoolError::Refused(r.reason))?;
         ad.insert_value(
             "RemoteHost",
             petrel_classad::Value::string(format!("{slot}@{}", self.machine.hostname)),
@@ -145,7 +148,10 @@ impl Core {
             uid,
             gid,
             hostname: self.machine.hostname.clone(),
-            runtimes: self.config.runtimes.clone(),
+            runtimes: self.runtimes.available().to_vec(),
+            container: decision.choice,
+            image_reference: decision.image,
+            hooks: self.config.hooks.clone(),
         };
         task::write_json(&spool.join(task::TASK_FILE), &task)?;
         let log = fs::File::create(spool.join(task::STARTER_LOG))

@@ -102,6 +102,12 @@ pub const SIMPLE: &[Cmd] = &[
         "run the executable instead of the image's entrypoint",
     ),
     c(
+        "container_runtime",
+        "ContainerRuntime",
+        StrStripQuotes,
+        "petrel: the container runtime to run the job with (embedded, runc, crun, charliecloud, apptainer, singularity, podman, docker)",
+    ),
+    c(
         "container_target_dir",
         "ContainerTargetDir",
         StrStripQuotes,
@@ -562,6 +568,7 @@ pub const SPECIAL: &[(&str, &str)] = &[
     ("when_to_transfer_output", "WhenToTransferOutput: ON_EXIT, ON_EXIT_OR_EVICT or ON_SUCCESS"),
     ("container_image", "ContainerImage, with WantDockerImage (docker://), WantSIF (*.sif) or WantSandboxImage (a directory or anything else)"),
     ("docker_image", "DockerImage (docker universe, or container universe with WantDockerImage)"),
+    ("container_policy", "ContainerPolicy: required, preferred, optional or never run in a container (petrel, after GlideinWMS); default required with an image, optional without"),
     ("on_exit_remove / on_exit_hold", "OnExitRemove / OnExitHold (+ on_exit_hold_reason, on_exit_hold_subcode)"),
     ("periodic_hold / periodic_release / periodic_remove", "PeriodicHold / PeriodicRelease / PeriodicRemove (+ periodic_hold_reason, periodic_hold_subcode)"),
     ("max_retries / success_exit_code / retry_until", "JobMaxRetries, JobSuccessExitCode and the OnExitRemove they imply"),

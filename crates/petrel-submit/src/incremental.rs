@@ -149,6 +149,8 @@ fn is_known_special(k: &str) -> bool {
         "containerimage",
         "docker_image",
         "dockerimage",
+        "container_policy",
+        "containerpolicy",
         "initialdir",
         "iwd",
         "executable",

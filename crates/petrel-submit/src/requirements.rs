@@ -93,6 +93,12 @@ pub(crate) fn set_requirements(b: &mut Builder) -> R<()> {
             if !has("arch") {
                 and(&mut ans, &arch);
             }
+            if b.ad.contains("ContainerRuntime") {
+                and(
+                    &mut ans,
+                    "stringListIMember(MY.ContainerRuntime, TARGET.ContainerRuntimes)",
+                );
+            }
             if b.topping == Topping::Docker {
                 and(&mut ans, "TARGET.HasDocker");
             } else {
@@ -102,7 +108,20 @@ pub(crate) fn set_requirements(b: &mut Builder) -> R<()> {
                 } else if b.ad.contains("WantSIF") {
                     and(&mut ans, "TARGET.HasSIF");
                 } else {
-                    and(&mut ans, "TARGET.HasSandboxImage");
+                    // HTCondor calls anything else a sandbox; petrel runs squashfs files and
+                    // OCI layouts too, but only where a runtime for them is advertised.
+                    let image = b.ad.get_string("ContainerImage").unwrap_or_default();
+                    let lower = image.trim().to_ascii_lowercase();
+                    let has = if lower.ends_with(".sqfs") || lower.ends_with(".squashfs") {
+                        "TARGET.HasSquashfs"
+                    } else if lower.starts_with("oci:")
+                        || b.ad.get_string("ContainerImageSource").as_deref() == Some("oci")
+                    {
+                        "TARGET.HasOCILayout"
+                    } else {
+                        "TARGET.HasSandboxImage"
+                    };
+                    and(&mut ans, has);
                 }
             }
         }

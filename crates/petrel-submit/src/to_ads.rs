@@ -198,6 +198,7 @@ pub(crate) fn build_job_from(
     set_universe(&mut b)?;
     set_iwd(&mut b)?;
     let exe_kb = set_executable(&mut b)?;
+    set_container_policy(&mut b)?;
     set_arguments(&mut b)?;
     set_environment(&mut b)?;
     policy::set_job_status(&mut b)?;
@@ -209,6 +210,7 @@ pub(crate) fn build_job_from(
     resources::set_request_resources(&mut ResourceCtx { b: &mut b })?;
     policy::set_concurrency_and_accounting(&mut b)?;
     set_simple(&mut b)?;
+    set_container_runtime(&mut b)?;
     if b.ad.contains("SuccessCheckpointExitCode") {
         b.ad.insert_bool("WantFTOnCheckpoint", true);
     }
@@ -429,6 +431,49 @@ fn join_text(dir: &Path, p: &str) -> String {
     format!("{}/{}", dir.to_string_lossy().trim_end_matches('/'), p)
 }
 
+/// `container_runtime` (petrel's), canonicalised, so the automatic requirement can test it
+/// against the slot's `ContainerRuntimes`.
+fn set_container_runtime(b: &mut Builder) -> R<()> {
+    if let Some(asked) = b.param("container_runtime", Some("ContainerRuntime"))? {
+        let asked = asked.trim().trim_matches('"').trim().to_string();
+        let Some(name) = canonical_runtime(&asked) else {
+            return err(
+                ErrorKind::BadValue {
+                    command: "container_runtime".into(),
+                    value: asked,
+                    expected: format!("one of {}", RUNTIMES.join(", ")),
+                },
+                "container_runtime",
+            );
+        };
+        b.ad.insert_string("ContainerRuntime", name);
+    }
+    Ok(())
+}
+
+/// The container runtimes petrel has drivers for, as `ContainerRuntimes` names them.
+const RUNTIMES: [&str; 8] = [
+    "embedded",
+    "runc",
+    "crun",
+    "charliecloud",
+    "apptainer",
+    "singularity",
+    "podman",
+    "docker",
+];
+
+/// A runtime's name as the slot ad spells it (`ch-run` is `charliecloud`); mirrors
+/// `petrel_drivers::canonical_name`, which a petrel-pool test holds it to.
+pub fn canonical_runtime(name: &str) -> Option<&'static str> {
+    let lower = name.trim().to_ascii_lowercase();
+    match lower.as_str() {
+        "ch-run" => Some("charliecloud"),
+        "petrel" | "petrel-runtime" => Some("embedded"),
+        other => RUNTIMES.iter().find(|r| **r == other).copied(),
+    }
+}
+
 fn check_image(v: &str, key: &str) -> R<String> {
     let t = v.trim().trim_matches('"').trim();
     if t.is_empty() || t.contains(char::is_whitespace) {
@@ -442,6 +487,37 @@ fn check_image(v: &str, key: &str) -> R<String> {
         );
     }
     Ok(t.to_string())
+}
+
+/// `container_policy`: whether the job runs in a container, REQUIRED, PREFERRED, OPTIONAL
+/// or NEVER as GlideinWMS says it, into `ContainerPolicy`. Written only when given: the
+/// pool takes REQUIRED for a job that names an image and OPTIONAL for one that does not.
+fn set_container_policy(b: &mut Builder) -> R<()> {
+    let Some(v) = b.param("container_policy", Some("ContainerPolicy"))? else {
+        return Ok(());
+    };
+    let policy = v.trim().trim_matches('"').trim().to_ascii_uppercase();
+    let bad = |expected: &str| {
+        err(
+            ErrorKind::BadValue {
+                command: "container_policy".into(),
+                value: v.clone(),
+                expected: expected.into(),
+            },
+            "container_policy",
+        )
+    };
+    if !matches!(
+        policy.as_str(),
+        "REQUIRED" | "PREFERRED" | "OPTIONAL" | "NEVER"
+    ) {
+        return bad("required, preferred, optional or never");
+    }
+    if policy == "NEVER" && (b.ad.contains("ContainerImage") || b.ad.contains("DockerImage")) {
+        return bad("not never for a job that names a container_image or docker_image");
+    }
+    b.ad.insert_string("ContainerPolicy", &policy);
+    Ok(())
 }
 
 fn set_executable(b: &mut Builder) -> R<i64> {

@@ -133,3 +133,81 @@ fn warnings_and_quoting() {
     assert_eq!(ad.get_string("Arguments").as_deref(), Some("say \"hi\""));
     assert_eq!(ad.get("Path"), Some("\"C:\\\\dir\""));
 }
+
+#[test]
+fn image_kinds_and_container_runtime_become_requirements() {
+    let text = "universe = container\nexecutable = /bin/true\ntransfer_executable = false\n\
+                container_image = /images/x.sqfs\nqueue\n\
+                container_image = oci:/images/layout:1\nqueue\n\
+                container_image = /images/x.sif\ncontainer_runtime = CH-RUN\nqueue\n";
+    let r = sub(text, &opts()).expand().expect("expand");
+    let req = |i: usize| {
+        r.full_ad(i)
+            .unwrap()
+            .get("Requirements")
+            .unwrap()
+            .to_string()
+    };
+    assert!(req(0).contains("TARGET.HasSquashfs"), "{}", req(0));
+    assert!(!req(0).contains("HasSandboxImage"), "{}", req(0));
+    assert!(req(1).contains("TARGET.HasOCILayout"), "{}", req(1));
+    assert!(req(2).contains("TARGET.HasSIF"), "{}", req(2));
+    assert!(
+        req(2).contains("stringListIMember(MY.ContainerRuntime, TARGET.ContainerRuntimes)"),
+        "{}",
+        req(2)
+    );
+    assert_eq!(
+        r.full_ad(2).unwrap().get("ContainerRuntime"),
+        Some("\"charliecloud\"")
+    );
+    let bad = Submission::from_text(
+        "universe = container\nexecutable = /bin/true\ncontainer_image = /x\ncontainer_runtime = lxc\nqueue\n",
+        "api.sub",
+        env!("CARGO_MANIFEST_DIR"),
+        &opts(),
+    )
+    .and_then(|s| s.expand())
+    .expect_err("an unknown runtime is refused");
+    let msg = bad.to_string();
+    assert!(msg.contains("lxc") && msg.contains("charliecloud"), "{msg}");
+}
+
+#[test]
+fn container_policy_becomes_the_job_attribute() {
+    let s = sub(
+        "executable = /bin/true\ncontainer_policy = $(p)\nqueue p in (preferred, NEVER, Optional)\n",
+        &opts(),
+    );
+    let policies: Vec<String> = s
+        .procs()
+        .map(|ad| {
+            ad.expect("valid")
+                .get("ContainerPolicy")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(policies, ["\"PREFERRED\"", "\"NEVER\"", "\"OPTIONAL\""]);
+    // Not written unless given: the pool chooses by whether the job names an image.
+    let plain = sub("executable = /bin/true\nqueue\n", &opts());
+    let ad = plain.procs().next().unwrap().unwrap();
+    assert_eq!(ad.get("ContainerPolicy"), None);
+    for (text, expected) in [
+        (
+            "container_policy = sometimes\n",
+            "required, preferred, optional or never",
+        ),
+        (
+            "universe = container\ncontainer_image = docker://busybox\ncontainer_policy = never\n",
+            "not never for a job that names",
+        ),
+    ] {
+        let text = format!("executable = /bin/true\n{text}queue\n");
+        let e = Submission::from_text(&text, "api.sub", env!("CARGO_MANIFEST_DIR"), &opts())
+            .and_then(|s| s.procs().collect::<Result<Vec<_>, _>>())
+            .unwrap_err();
+        assert!(e.to_string().contains(expected), "{e}");
+        assert!(e.to_string().contains("container_policy"), "{e}");
+    }
+}

@@ -48,8 +48,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let dir = default_pool_dir();
     match args.command.unwrap_or(PoolCommand::Run) {
         PoolCommand::Run => {
-            let attrs = petrel_pool::daemon::embedded_runtime_attrs();
-            petrel_pool::daemon::run(PoolPaths::new(&dir), attrs)?;
+            petrel_pool::daemon::run(PoolPaths::new(&dir))?;
             Ok(0)
         }
         PoolCommand::Start => {
@@ -166,11 +165,19 @@ pub fn run_status(args: StatusArgs) -> anyhow::Result<u8> {
         }
         if let Some(p) = ads.first() {
             println!();
-            println!(
-                "Container runtimes: {}",
-                p.eval_string("ContainerRuntimes")
-                    .unwrap_or_else(|| "none".into())
-            );
+            let runtimes = match p.eval_string("ContainerRuntimes") {
+                None => "(being probed)".to_string(),
+                Some(r) if r.is_empty() => "none".to_string(),
+                Some(r) => r,
+            };
+            println!("Container runtimes: {runtimes}");
+            // Installed but failing its probe, or blamed by a job: say why, one line each.
+            for (name, _) in p.iter() {
+                if let Some(stem) = name.strip_suffix("OfflineReason") {
+                    let why = p.eval_string(name).unwrap_or_default();
+                    println!("  {stem} unavailable: {why}");
+                }
+            }
             let caps: Vec<&str> = [
                 "HasContainer",
                 "HasDockerURL",
@@ -199,8 +206,8 @@ pub struct SshArgs {
 }
 
 /// `petrel ssh JOB`: a shell inside the running job's container, in its namespaces,
-/// with its environment's PATH, in its scratch directory. A container this user cannot
-/// enter (a root pool's, for a job's owner) is entered by the daemon for them.
+/// with its environment's PATH, in its scratch directory. In a pool that is not this
+/// user's (a root pool, for a job's owner), the daemon enters the job for them.
 pub fn run_ssh(args: SshArgs) -> anyhow::Result<u8> {
     let job = match args.job.parse().map_err(anyhow::Error::msg)? {
         JobSelector::Job(j) => j,
@@ -211,6 +218,9 @@ pub fn run_ssh(args: SshArgs) -> anyhow::Result<u8> {
         status,
         container_pid,
         target_dir,
+        runtime,
+        container_name,
+        job_user,
         ..
     } = client.call(&Request::JobInfo { job })?
     else {
@@ -220,28 +230,93 @@ pub fn run_ssh(args: SshArgs) -> anyhow::Result<u8> {
         bail!("job {job} is not running (status {status}); only a running job can be entered");
     };
     let term = std::env::var("TERM").ok();
-    if !is_mine(pid) {
+    if !pool_is_mine(&client) {
         return client
             .enter(job, args.command, term)
             .with_context(|| format!("entering job {job}"));
     }
-    let spec = petrel_pool::enter::exec_spec(&target_dir, args.command, term, None);
-    let status =
-        petrel_runtime::exec_in(pid, &spec).with_context(|| format!("entering job {job}"))?;
-    Ok(status.shell_status())
+    let running = Running {
+        job: job.to_string(),
+        pid,
+        target_dir,
+        runtime,
+        container_name,
+        user: job_user,
+    };
+    enter_running(&running, args.command, term, false)
 }
 
-/// Whether process `pid` belongs to this user (so this user can enter its container).
-fn is_mine(pid: i32) -> bool {
+/// Whether the pool's daemon runs as this user, so whatever it started this user can
+/// enter the same way.
+fn pool_is_mine(client: &petrel_pool::Client) -> bool {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(format!("/proc/{pid}"))
+    std::fs::metadata(client.paths.socket())
         // SAFETY: getuid has no preconditions.
         .is_ok_and(|m| m.uid() == unsafe { libc::getuid() })
 }
 
+/// A running job, as `petrel ssh` enters it.
+struct Running {
+    job: String,
+    /// The container's init (or, for a job on the host, the job's process).
+    pid: i32,
+    target_dir: String,
+    runtime: Option<String>,
+    container_name: Option<String>,
+    /// The ids the job runs as.
+    user: Option<(u32, u32)>,
+}
+
+/// Runs `argv` (a shell when empty) in the running job, through the runtime that runs
+/// it. In the embedded runtime the command runs with the caller's mapped ids unless
+/// `as_job_user` (the daemon's helper, which is root, runs it as the job's owner); the
+/// drivers always run it as the job's owner.
+fn enter_running(
+    job: &Running,
+    argv: Vec<String>,
+    term: Option<String>,
+    as_job_user: bool,
+) -> anyhow::Result<u8> {
+    let argv = if argv.is_empty() {
+        vec!["/bin/sh".to_string()]
+    } else {
+        argv
+    };
+    let runtime = job.runtime.as_deref().filter(|r| *r != "embedded");
+    if let (Some(rt), Some(name)) = (runtime, &job.container_name) {
+        let (uid, gid) = job.user.unwrap_or((0, 0));
+        let running = petrel_drivers::RunningJob {
+            name: name.clone(),
+            pid: u32::try_from(job.pid).ok(),
+            user: petrel_drivers::User { uid, gid },
+            workdir: job.target_dir.clone(),
+        };
+        // A job the container policy runs without a container: a shell beside it.
+        let status = if rt == "host" {
+            petrel_drivers::bare::exec_running(&running, &argv)
+        } else {
+            let driver = petrel_drivers::driver(rt).with_context(|| {
+                format!("job {} runs in '{rt}', which petrel does not know", job.job)
+            })?;
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
+            driver.exec_running(&running, &argv, tty)
+        }
+        .with_context(|| format!("entering job {} ({rt})", job.job))?;
+        return Ok(status.shell_status() as u8);
+    }
+    let user = job
+        .user
+        .filter(|_| as_job_user)
+        .map(|(uid, gid)| petrel_runtime::User { uid, gid });
+    let spec = petrel_pool::enter::exec_spec(&job.target_dir, argv, term, user);
+    let status = petrel_runtime::exec_in(job.pid, &spec)
+        .with_context(|| format!("entering job {}", job.job))?;
+    Ok(status.shell_status())
+}
+
 #[derive(clap::Args, Debug)]
 pub struct EnterArgs {
-    /// The host pid of the container's init.
+    /// The host pid of the container's init (of the job's process, on the host).
     #[arg(long)]
     pid: i32,
     /// The job owner's uid and gid: the command runs with them.
@@ -255,24 +330,32 @@ pub struct EnterArgs {
     /// The job, for messages.
     #[arg(long)]
     job: String,
+    /// The runtime that runs the job, and its name for the container.
+    #[arg(long)]
+    runtime: Option<String>,
+    #[arg(long)]
+    name: Option<String>,
     #[arg(long)]
     term: Option<String>,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
 }
 
-/// `petrel ssh` for a container the caller cannot enter: the pool daemon runs this with
-/// the caller's terminal. Not for people.
+/// `petrel ssh` for a job the caller cannot enter: the pool daemon runs this with the
+/// caller's terminal. Not for people.
 pub fn run_enter(args: EnterArgs) -> anyhow::Result<u8> {
-    let user = petrel_runtime::User {
-        uid: args.uid,
-        gid: args.gid,
+    let running = Running {
+        job: args.job,
+        pid: args.pid,
+        target_dir: args.dir,
+        runtime: args.runtime,
+        container_name: args.name,
+        user: Some((args.uid, args.gid)),
     };
-    let spec = petrel_pool::enter::exec_spec(&args.dir, args.command, args.term, Some(user));
-    match petrel_runtime::exec_in(args.pid, &spec) {
-        Ok(status) => Ok(status.shell_status()),
+    match enter_running(&running, args.command, args.term, true) {
+        Ok(status) => Ok(status),
         Err(e) => {
-            eprintln!("petrel: entering job {}: {e}", args.job);
+            eprintln!("petrel: {e:#}");
             Ok(petrel_pool::enter::ENTER_FAILED)
         }
     }

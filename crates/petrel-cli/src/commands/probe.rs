@@ -67,7 +67,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 fn describe(probe: &Probe) -> String {
     match probe.health {
         Health::Healthy => {
-            let kinds: Vec<&str> = probe.image_kinds.iter().map(|k| kind_name(*k)).collect();
+            let kinds: Vec<&str> = probe
+                .image_kinds
+                .iter()
+                .map(|k| ImageKind::label(*k))
+                .collect();
             format!(
                 "available    {} (images: {}; probed in {:.1}s)",
                 probe.version.as_deref().unwrap_or("unknown version"),
@@ -83,16 +87,6 @@ fn describe(probe: &Probe) -> String {
             "unavailable  {}",
             probe.reason.as_deref().unwrap_or("not installed")
         ),
-    }
-}
-
-fn kind_name(kind: ImageKind) -> &'static str {
-    match kind {
-        ImageKind::DockerUrl => "docker://",
-        ImageKind::Sif => "sif",
-        ImageKind::SandboxDir => "directory",
-        ImageKind::Squashfs => "squashfs",
-        ImageKind::OciLayout => "oci layout",
     }
 }
 

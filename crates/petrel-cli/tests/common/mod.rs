@@ -2,6 +2,8 @@
 //! `petrel` binary, and an unprivileged user to run it as.
 #![allow(dead_code)]
 
+pub mod pool;
+
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -190,6 +190,16 @@ impl Runtime for OciRuntime {
         }
     }
 
+    fn exec_running(
+        &self,
+        job: &crate::RunningJob,
+        argv: &[String],
+        tty: bool,
+    ) -> Result<JobStatus, DriverError> {
+        let shared = self.shared()?;
+        process::run_interactive(shared.exec_command(&job.name, job.user, &job.workdir, argv, tty))
+    }
+
     fn start(&self, spec: &JobSpec) -> Result<Box<dyn Handle>, DriverError> {
         spec.validate()?;
         let shared = self.shared()?;
@@ -236,6 +246,28 @@ struct Shared {
 }
 
 impl Shared {
+    /// `exec` into container `name` as `user` in `workdir` (`petrel ssh`).
+    fn exec_command(
+        &self,
+        name: &str,
+        user: User,
+        workdir: &str,
+        argv: &[String],
+        tty: bool,
+    ) -> Command {
+        let mut cmd = self.command();
+        cmd.arg("exec");
+        if tty {
+            cmd.arg("--tty");
+        }
+        cmd.args(["--cwd", workdir])
+            .arg("--user")
+            .arg(format!("{}:{}", user.uid, user.gid))
+            .arg(name)
+            .args(argv);
+        cmd
+    }
+
     fn command(&self) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.global);
@@ -364,16 +396,9 @@ impl Handle for OciHandle {
     }
 
     fn exec(&self, argv: &[String], tty: bool) -> Result<JobStatus, DriverError> {
-        let mut cmd = self.shared.command();
-        cmd.arg("exec");
-        if tty {
-            cmd.arg("--tty");
-        }
-        cmd.args(["--cwd", &self.workdir])
-            .arg("--user")
-            .arg(format!("{}:{}", self.user.uid, self.user.gid))
-            .arg(&self.job.name)
-            .args(argv);
+        let cmd = self
+            .shared
+            .exec_command(&self.job.name, self.user, &self.workdir, argv, tty);
         process::run_interactive(cmd)
     }
 

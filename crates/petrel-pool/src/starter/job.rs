@@ -1,31 +1,22 @@
-//! Turning a job ad into a container and running it.
+//! Turning a job ad into a container launch: which image, which runtime, what command,
+//! environment, limits and user. [`super::embedded`] and [`super::driver`] run it.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use petrel_classad::ClassAd;
-use petrel_image::{ImageConfig, ImageRef, PreparedImage, Store};
-use petrel_runtime::{exit_status, ContainerSpec, JobStatus, Limits, RuntimeError, User};
+use petrel_drivers::{ImageKind, JobImage, Runtime};
+use petrel_image::{ImageConfig, ImageRef, Store};
 use petrel_transfer::{StdMode, TransferPlan};
 
-use super::task::{self, ContainerInfo, Ending, StarterTask, Usage};
-use super::{elapsed_secs, in_scratch, unix_now};
+use super::in_scratch;
+use super::task::{Ending, StarterTask, Usage};
 use crate::holdcodes::{self, Hold};
 
-const ENOENT: i64 = 2;
-const EACCES: i64 = 13;
+pub(crate) const ENOENT: i64 = 2;
 
-fn hold(code: i64, sub: i64, reason: String) -> Ending {
+pub(crate) fn hold(code: i64, sub: i64, reason: String) -> Ending {
     Ending::Hold(Hold::new(code, sub, reason))
-}
-
-/// The image: a directory used in place, or anything else through the image store.
-struct Image {
-    rootfs: PathBuf,
-    config: ImageConfig,
-    /// Keeps a stored image leased (safe from `petrel image gc`) while the job runs.
-    _prepared: Option<PreparedImage>,
 }
 
 fn image_name(ad: &ClassAd) -> Option<String> {
@@ -51,48 +42,6 @@ pub fn image_location(ad: &ClassAd, plan: &mut TransferPlan) -> Option<(String, 
         None => PathBuf::from(&name),
     };
     Some((name, location))
-}
-
-fn open_image(name: &str, location: &str, iwd: &Path) -> Result<Image, Ending> {
-    let invalid = |why: String| hold(holdcodes::INVALID_DOCKER_IMAGE, 0, why);
-    let local = if location.contains("://") || location.starts_with('/') {
-        None
-    } else {
-        Some(iwd.join(location))
-    };
-    let path = match &local {
-        Some(p) if p.exists() => p.clone(),
-        _ => PathBuf::from(location),
-    };
-    if path.is_dir() && !path.join("oci-layout").exists() {
-        return Ok(Image {
-            rootfs: path,
-            config: ImageConfig::default(),
-            _prepared: None,
-        });
-    }
-    let reference = if path.exists() {
-        path.to_string_lossy().into_owned()
-    } else {
-        location.to_string()
-    };
-    let image_ref = ImageRef::parse(&reference)
-        .map_err(|e| invalid(format!("invalid image name '{name}': {e}")))?;
-    let store = match std::env::var_os("PETREL_IMAGE_STORE") {
-        Some(dir) => Store::open(Path::new(&dir)),
-        None => Store::open_default(),
-    }
-    .map_err(|e| Ending::Requeue {
-        reason: format!("cannot open the image store: {e}"),
-    })?;
-    let prepared = store
-        .prepare(&image_ref)
-        .map_err(|e| invalid(format!("cannot get container image '{name}': {e}")))?;
-    Ok(Image {
-        rootfs: prepared.rootfs.clone(),
-        config: prepared.config.clone(),
-        _prepared: Some(prepared),
-    })
 }
 
 /// `Arguments` (new syntax) or `Args` (old).
@@ -136,7 +85,7 @@ fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
 
 /// Opens the job's standard streams (as the owner) and puts them on fds 0, 1 and 2, which
 /// the container inherits.
-fn redirect_stdio(task: &StarterTask, plan: &TransferPlan) -> Result<(), Ending> {
+pub(crate) fn redirect_stdio(task: &StarterTask, plan: &TransferPlan) -> Result<(), Ending> {
     let open_err = |code: i64, what: &str, p: &Path, e: std::io::Error| {
         hold(
             code,
@@ -199,6 +148,147 @@ fn redirect_stdio(task: &StarterTask, plan: &TransferPlan) -> Result<(), Ending>
         })
 }
 
+/// Which runtime ran the job, and whether it (not the job, not the slot's disk) failed.
+#[derive(Debug, Default)]
+pub struct RuntimeReport {
+    pub name: Option<String>,
+    pub failed: bool,
+    /// A validation script failed in this image (reference as the policy names it).
+    pub refused_image: Option<String>,
+}
+
+impl RuntimeReport {
+    /// The runtime broke: back to idle, and the daemon probes it again.
+    pub(crate) fn broke(&mut self, reason: String) -> Ending {
+        self.failed = true;
+        Ending::Requeue { reason }
+    }
+}
+
+/// Where the job's image comes from.
+pub(crate) enum ImageSource {
+    /// A directory used in place as the root file system.
+    Dir(PathBuf),
+    /// Anything the image store turns into a root file system.
+    Store(ImageRef),
+    /// An image the Docker engine resolves itself (`universe = docker`, `docker_image`).
+    Engine(String),
+}
+
+/// What to run, in no runtime's terms.
+pub(crate) struct Launch {
+    /// The image as the user named it, for messages.
+    pub image_name: String,
+    pub argv: Vec<String>,
+    /// The whole environment, `KEY=VALUE`.
+    pub env: Vec<String>,
+    pub target_dir: String,
+    /// The job's owner when the starter is root and the owner is not.
+    pub user: Option<(u32, u32)>,
+    pub memory_bytes: Option<u64>,
+    pub cpus: f64,
+    /// `petrel_<cluster>_<proc>_<slot>`.
+    pub name: String,
+}
+
+/// `universe = docker`: HTCondor gives such a job to the Docker engine, which resolves
+/// `docker_image` in its own store (or pulls it).
+fn docker_universe(ad: &ClassAd) -> bool {
+    ad.eval_attr("WantDocker").as_bool() == Some(true)
+}
+
+fn locate_image(
+    ad: &ClassAd,
+    name: &str,
+    location: &Path,
+    iwd: &Path,
+) -> Result<ImageSource, Ending> {
+    if docker_universe(ad) {
+        return Ok(ImageSource::Engine(
+            name.trim().trim_start_matches("docker://").to_string(),
+        ));
+    }
+    let location = location.to_string_lossy();
+    let local = if location.contains("://") || location.starts_with('/') {
+        None
+    } else {
+        Some(iwd.join(location.as_ref()))
+    };
+    let path = match &local {
+        Some(p) if p.exists() => p.clone(),
+        _ => PathBuf::from(location.as_ref()),
+    };
+    if path.is_dir() && !path.join("oci-layout").exists() {
+        return Ok(ImageSource::Dir(path));
+    }
+    let reference = if path.exists() {
+        path.to_string_lossy().into_owned()
+    } else {
+        location.into_owned()
+    };
+    ImageRef::parse(&reference)
+        .map(ImageSource::Store)
+        .map_err(|e| {
+            hold(
+                holdcodes::INVALID_DOCKER_IMAGE,
+                0,
+                format!("invalid image name '{name}': {e}"),
+            )
+        })
+}
+
+impl ImageSource {
+    /// The kind the slot must run, by HTCondor's rule for the name the user wrote where
+    /// it decides (`WantSandboxImage` for a bare name), else by what the image is.
+    fn kind(&self, name: &str) -> ImageKind {
+        match self {
+            ImageSource::Dir(_) => ImageKind::SandboxDir,
+            ImageSource::Engine(_) => ImageKind::DockerUrl,
+            ImageSource::Store(r) => match r {
+                ImageRef::Docker(_) | ImageRef::DockerArchive(_) => ImageKind::DockerUrl,
+                ImageRef::Stored(_) => ImageKind::from_container_image(name),
+                ImageRef::Dir(_) => ImageKind::SandboxDir,
+                ImageRef::OciLayout { .. } => ImageKind::OciLayout,
+                ImageRef::Sif(_) => ImageKind::Sif,
+                ImageRef::Squashfs(_) => ImageKind::Squashfs,
+            },
+        }
+    }
+}
+
+pub(crate) fn open_store() -> Result<Store, Ending> {
+    match std::env::var_os("PETREL_IMAGE_STORE") {
+        Some(dir) => Store::open(Path::new(&dir)),
+        None => Store::open_default(),
+    }
+    .map_err(|e| Ending::Requeue {
+        reason: format!("cannot open the image store: {e}"),
+    })
+}
+
+/// The runtime for this job: the one it asks for (`container_runtime`; Docker for
+/// `universe = docker`), else the slot's most preferred one that runs its image's kind.
+fn choose_runtime<'a>(
+    runtimes: &'a [Box<dyn Runtime>],
+    task: &StarterTask,
+    ad: &ClassAd,
+    kind: ImageKind,
+) -> Result<&'a dyn Runtime, Ending> {
+    let asked = ad
+        .eval_attr("ContainerRuntime")
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| docker_universe(ad).then(|| "docker".to_string()));
+    let available: Vec<&str> = task.runtimes.iter().map(String::as_str).collect();
+    petrel_drivers::choose(runtimes, &available, kind, asked.as_deref()).map_err(|e| {
+        if e.holds_job() {
+            hold(holdcodes::INVALID_DOCKER_IMAGE, 0, e.message)
+        } else {
+            Ending::Requeue { reason: e.message }
+        }
+    })
+}
+
 /// Runs the job's container; `Err` carries an ending that stops the job before it ran.
 pub fn run_container(
     spool: &Path,
@@ -207,8 +297,8 @@ pub fn run_container(
     plan: &TransferPlan,
     image: Option<(String, PathBuf)>,
     usage: &mut Usage,
+    report: &mut RuntimeReport,
 ) -> Result<Ending, Ending> {
-    let iwd = plan.iwd.clone();
     let Some((name, location)) = image else {
         return Err(hold(
             holdcodes::INVALID_DOCKER_IMAGE,
@@ -218,13 +308,54 @@ pub fn run_container(
                 .into(),
         ));
     };
-    let image = open_image(&name, &location.to_string_lossy(), &iwd)?;
-    let target_dir = ad
-        .eval_attr("ContainerTargetDir")
+    let source = locate_image(ad, &name, &location, &plan.iwd)?;
+    let kind = source.kind(&name);
+    let runtimes: Vec<Box<dyn Runtime>> = task
+        .runtimes
+        .iter()
+        .filter_map(|n| petrel_drivers::driver(n))
+        .collect();
+    let runtime = choose_runtime(&runtimes, task, ad, kind)?;
+    report.name = Some(runtime.name().to_string());
+    tracing::info!(
+        "running with {} ({} image {name})",
+        runtime.name(),
+        kind.label()
+    );
+    let target_dir = container_target_dir(ad);
+    if runtime.name() == "embedded" {
+        let image = super::embedded::prepare(&name, source)?;
+        let launch = build_launch(task, ad, plan, &name, &image.config, target_dir)?;
+        let rootfs = JobImage::Rootfs(image.rootfs.clone());
+        super::validate::run(spool, task, runtime, &launch, rootfs, report)?;
+        super::embedded::run(spool, task, plan, &launch, &image, usage, report)
+    } else {
+        let image = super::driver::prepare(runtime, &name, source)?;
+        let launch = build_launch(task, ad, plan, &name, &image.config, target_dir)?;
+        super::validate::run(spool, task, runtime, &launch, image.image.clone(), report)?;
+        super::driver::run(spool, task, plan, runtime, &launch, &image, usage, report)
+    }
+}
+
+/// Where the scratch directory appears in the container (`container_target_dir`).
+fn container_target_dir(ad: &ClassAd) -> String {
+    ad.eval_attr("ContainerTargetDir")
         .as_str()
         .filter(|s| s.starts_with('/'))
         .unwrap_or(petrel_runtime::DEFAULT_TARGET_DIR)
-        .to_string();
+        .to_string()
+}
+
+/// The command, environment, limits and user, from the job ad and the image's config;
+/// `target_dir` is where the job sees its scratch directory.
+pub(crate) fn build_launch(
+    task: &StarterTask,
+    ad: &ClassAd,
+    plan: &TransferPlan,
+    name: &str,
+    config: &ImageConfig,
+    target_dir: String,
+) -> Result<Launch, Ending> {
     let cmd = ad
         .eval_attr("Cmd")
         .as_str()
@@ -239,8 +370,8 @@ pub fn run_container(
         )),
         None if !cmd.is_empty() => argv.push(cmd.clone()),
         None => {
-            argv.extend(image.config.entrypoint.clone().unwrap_or_default());
-            argv.extend(image.config.cmd.clone().unwrap_or_default());
+            argv.extend(config.entrypoint.clone().unwrap_or_default());
+            argv.extend(config.cmd.clone().unwrap_or_default());
         }
     }
     if argv.is_empty() {
@@ -248,16 +379,17 @@ pub fn run_container(
             holdcodes::FAILED_TO_CREATE_PROCESS,
             ENOENT,
             format!(
-                "no executable: the job has none and the image '{name}' has no Entrypoint or Cmd"
+                "no executable: the job has none and the image '{name}' has no Entrypoint or Cmd \
+                 that petrel can read"
             ),
         ));
     }
     argv.extend(arguments(ad).map_err(|e| hold(holdcodes::FAILED_TO_CREATE_PROCESS, 0, e))?);
 
-    let mut spec = ContainerSpec::new(&image.rootfs, argv.clone());
-    for e in &image.config.env {
+    let mut env = vec![format!("PATH={}", petrel_runtime::DEFAULT_PATH)];
+    for e in &config.env {
         if let Some((k, v)) = e.split_once('=') {
-            set_env(&mut spec.env, k, v);
+            set_env(&mut env, k, v);
         }
     }
     let cpus = task.cpus.to_string();
@@ -271,10 +403,10 @@ pub fn run_container(
         ("OMP_NUM_THREADS", cpus.as_str()),
         ("HOME", target_dir.as_str()),
     ] {
-        set_env(&mut spec.env, k, v);
+        set_env(&mut env, k, v);
     }
     for (k, v) in environment(ad).map_err(|e| hold(holdcodes::FAILED_TO_CREATE_PROCESS, 0, e))? {
-        set_env(&mut spec.env, &k, &v);
+        set_env(&mut env, &k, &v);
     }
     // The job's own ad inside its scratch directory, as HTCondor's starter leaves it.
     let _ = crate::creds::as_user(task.uid, task.gid, || {
@@ -287,128 +419,38 @@ pub fn run_container(
             ),
         );
     });
-    spec.scratch = Some(task.scratch.clone());
-    spec.target_dir = target_dir.clone();
-    spec.workdir = Some(target_dir.clone());
-    if rustix::process::geteuid().is_root() && task.uid != 0 {
-        spec.user = Some(User {
-            uid: task.uid,
-            gid: task.gid,
-        });
-    }
-    spec.limits = Limits {
+    let as_owner = rustix::process::geteuid().is_root() && task.uid != 0;
+    Ok(Launch {
+        image_name: name.to_string(),
+        argv,
+        env,
+        target_dir,
+        user: as_owner.then_some((task.uid, task.gid)),
         memory_bytes: (task.memory_mib > 0).then_some(task.memory_mib << 20),
-        cpus: Some(f64::from(task.cpus.max(1))),
-        ..Limits::default()
-    };
-    spec.name = Some(format!(
-        "petrel_{}_{}_{}",
-        task.job.cluster, task.job.proc, task.slot
-    ));
-    redirect_stdio(task, plan)?;
-    let started = Instant::now();
-    usage.started = Some(unix_now());
-    let container = match petrel_runtime::start(&spec) {
-        Ok(c) => c,
-        Err(e) => return Err(runtime_failure(&e, &argv[0], &name)),
-    };
-    let info = ContainerInfo {
-        pid: container.pid(),
-        name: container.name().to_string(),
-        target_dir: target_dir.clone(),
-        uid: task.uid,
-        gid: task.gid,
-    };
-    if let Err(e) = task::write_json(&spool.join(task::CONTAINER_FILE), &info) {
-        tracing::warn!("{e}; `petrel ssh` will not find this job");
-    }
-    let forwarder = forward_signals(container.pid());
-    let outcome = container.wait();
-    if let Some(handle) = forwarder {
-        handle.close();
-    }
-    usage.wall_secs = elapsed_secs(started);
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(e) => return Err(runtime_failure(&e, &argv[0], &name)),
-    };
-    usage.user_cpu_secs = outcome.usage.user_cpu_seconds;
-    usage.sys_cpu_secs = outcome.usage.system_cpu_seconds;
-    usage.peak_memory_kib = outcome.usage.peak_memory_bytes.unwrap_or(0) / 1024;
-    usage.not_applied = outcome
-        .not_applied
-        .iter()
-        .map(|n| format!("{}: {}", n.limit, n.reason))
-        .collect();
-    if outcome.oom_killed {
-        return Ok(Ending::Hold(Hold::out_of_memory(
-            task.memory_mib,
-            usage.peak_memory_kib.div_ceil(1024).max(task.memory_mib),
-        )));
-    }
-    Ok(match outcome.status {
-        JobStatus::Exited(code) => Ending::Exited { code },
-        JobStatus::Signaled(sig) => Ending::Signaled { signal: sig },
+        cpus: f64::from(task.cpus.max(1)),
+        name: format!(
+            "petrel_{}_{}_{}",
+            task.job.cluster, task.job.proc, task.slot
+        ),
     })
 }
 
-/// Whose fault a runtime error is: the image's and command's are the job's, the rest the
-/// slot's.
-fn runtime_failure(e: &RuntimeError, command: &str, image: &str) -> Ending {
-    use petrel_runtime::SetupFailure;
-    match e {
-        RuntimeError::InContainer { failure, message } => match failure {
-            SetupFailure::CommandNotFound => hold(
-                holdcodes::FAILED_TO_CREATE_PROCESS,
-                ENOENT,
-                format!("Failed to execute '{command}' in container image '{image}': {message}"),
-            ),
-            SetupFailure::NotExecutable => hold(
-                holdcodes::FAILED_TO_CREATE_PROCESS,
-                EACCES,
-                format!("Failed to execute '{command}' in container image '{image}': {message}"),
-            ),
-            SetupFailure::Workdir | SetupFailure::User => hold(
-                holdcodes::FAILED_TO_CREATE_PROCESS,
-                0,
-                format!("Failed to start the job in container image '{image}': {message}"),
-            ),
-            SetupFailure::Step => Ending::Requeue {
-                reason: format!("the container runtime failed to set up the job: {message}"),
-            },
-        },
-        RuntimeError::RootfsMissing(_) | RuntimeError::RootfsNotDirectory(_) => hold(
-            holdcodes::INVALID_DOCKER_IMAGE,
-            0,
-            format!("container image '{image}': {e}"),
-        ),
-        other => Ending::Requeue {
-            reason: format!(
-                "the container runtime failed: {other} (exit {})",
-                exit_status::SETUP_FAILED
-            ),
-        },
-    }
-}
-
 /// Passes SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 and SIGQUIT sent to the starter (by
-/// `petrel rm`/`hold` through the daemon) to the container's init, which hands them to
-/// the job.
-fn forward_signals(init_pid: i32) -> Option<signal_hook::iterator::Handle> {
+/// `petrel rm`/`hold` through the daemon) on to the job with `deliver`.
+pub(crate) fn forward_signals(
+    deliver: impl Fn(i32) + Send + 'static,
+) -> Option<signal_hook::iterator::Handle> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
     let mut signals =
         signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT])
             .map_err(|e| tracing::warn!("cannot catch signals: {e}"))
             .ok()?;
     let handle = signals.handle();
-    let pid = rustix::process::Pid::from_raw(init_pid)?;
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for sig in signals.forever() {
-                if let Some(s) = rustix::process::Signal::from_named_raw(sig) {
-                    let _ = rustix::process::kill_process(pid, s);
-                }
+                deliver(sig);
             }
         })
         .ok()?;

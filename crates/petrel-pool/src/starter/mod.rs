@@ -7,9 +7,20 @@
 //! failure is decides what the daemon does: the job's (bad image, missing input, command
 //! not in the image, out of memory) holds it; the slot's (scratch not creatable, runtime
 //! broken) puts it back to idle.
+//!
+//! The container policy's decision ([`crate::policy`]) comes in the task: the job's
+//! image, the pool's default image, or no container, in which case the job runs on the
+//! host in its scratch directory (`host`). Around the job run the execute side's
+//! programs ([`hooks`]): the prepare-job hook after the input transfer, validation
+//! scripts inside the job's container (`validate`), the job-exit hook at the end.
 
+mod driver;
+mod embedded;
+pub mod hooks;
+mod host;
 pub mod job;
 pub mod task;
+mod validate;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,6 +30,7 @@ use petrel_classad::ClassAd;
 
 use crate::error::PoolError;
 use crate::holdcodes::{self, Hold};
+use crate::policy::ContainerChoice;
 use task::{Ending, StarterResult, StarterTask, Usage};
 
 pub use petrel_transfer::{STDERR_NAME, STDOUT_NAME};
@@ -48,12 +60,23 @@ pub fn run(spool: &Path) -> Result<(), PoolError> {
         .map_err(|e| PoolError::Protocol(format!("the job ad does not parse: {e}")))?;
     tracing::info!("starter for job {} on {}", task.job, task.slot);
     let mut usage = Usage::default();
-    let ending = run_job(spool, &task, &ad, &mut usage);
+    let mut report = job::RuntimeReport::default();
+    let ending = run_job(spool, &task, &ad, &mut usage, &mut report);
     tracing::info!("job {} ended: {ending:?}", task.job);
+    if task.scratch.exists() {
+        let job = hooks::HookJob {
+            task: &task,
+            image: task.image_reference.as_deref(),
+            job_ad: &text,
+        };
+        hooks::job_exit(&job, &ending);
+    }
     let result = StarterResult {
         ending,
         usage,
-        runtime: Some("embedded".into()),
+        runtime: report.name,
+        runtime_failed: report.failed,
+        refused_image: report.refused_image,
     };
     task::write_json(&spool.join(task::RESULT_FILE), &result)?;
     if task.scratch.exists() {
@@ -62,14 +85,27 @@ pub fn run(spool: &Path) -> Result<(), PoolError> {
     Ok(())
 }
 
-fn run_job(spool: &Path, task: &StarterTask, ad: &ClassAd, usage: &mut Usage) -> Ending {
+fn run_job(
+    spool: &Path,
+    task: &StarterTask,
+    ad: &ClassAd,
+    usage: &mut Usage,
+    report: &mut job::RuntimeReport,
+) -> Ending {
     let mut plan = match petrel_transfer::TransferPlan::from_ad(ad) {
         Ok(p) => p,
         Err(e) => return transfer_hold(&e, task),
     };
     // Files are made by the owner's own ids (see `creds`), so nothing needs chown.
     plan.owner = None;
-    let image = job::image_location(ad, &mut plan);
+    // Taken out of the input list whatever the policy decided: a job on the host does not
+    // need its image copied in.
+    let own_image = job::image_location(ad, &mut plan);
+    let image = match &task.container {
+        ContainerChoice::JobImage => own_image,
+        ContainerChoice::DefaultImage { image } => Some((image.clone(), PathBuf::from(image))),
+        ContainerChoice::Host => None,
+    };
     if let Err(reason) = make_scratch(task) {
         return Ending::Requeue { reason };
     }
@@ -91,7 +127,19 @@ fn run_job(spool: &Path, task: &StarterTask, ad: &ClassAd, usage: &mut Usage) ->
         }
         Err(ending) => return ending,
     };
-    let ran = job::run_container(spool, task, ad, &plan, image, usage);
+    let job_ad = ad.to_old_syntax();
+    let hook_job = hooks::HookJob {
+        task,
+        image: task.image_reference.as_deref(),
+        job_ad: &job_ad,
+    };
+    if let Err(ending) = hooks::prepare_job(&hook_job) {
+        return ending;
+    }
+    let ran = match task.container {
+        ContainerChoice::Host => host::run(spool, task, ad, &plan, usage, report),
+        _ => job::run_container(spool, task, ad, &plan, image, usage, report),
+    };
     let ending = match ran {
         Ok(e) => e,
         Err(e) => return e,

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ExecuteHooks;
 use crate::error::PoolError;
 use crate::holdcodes::Hold;
 use crate::job::JobId;
+use crate::policy::ContainerChoice;
 
 pub const TASK_FILE: &str = "task.json";
 pub const JOB_AD_FILE: &str = "job.ad";
@@ -29,8 +31,18 @@ pub struct StarterTask {
     pub uid: u32,
     pub gid: u32,
     pub hostname: String,
-    /// Container runtimes the slot may use, in order of preference.
+    /// Container runtimes the slot may use (those its probes passed), most preferred first.
     pub runtimes: Vec<String>,
+    /// The container policy's decision: the job's image, the pool's default, or the host.
+    #[serde(default)]
+    pub container: ContainerChoice,
+    /// The image reference a failed validation script blames (reported back in
+    /// [`StarterResult::refused_image`]); `None` on the host.
+    #[serde(default)]
+    pub image_reference: Option<String>,
+    /// Execute-side hooks and validation scripts.
+    #[serde(default)]
+    pub hooks: ExecuteHooks,
 }
 
 /// How the job ended, from the starter's point of view.
@@ -85,18 +97,32 @@ pub struct TransferTimes {
 pub struct StarterResult {
     pub ending: Ending,
     pub usage: Usage,
-    /// The runtime that ran the job.
+    /// The runtime that ran the job (or failed to).
     pub runtime: Option<String>,
+    /// The runtime itself failed (a `Requeue` that blames it, not the slot's disk or the
+    /// job): the daemon stops advertising it until a new probe passes.
+    #[serde(default)]
+    pub runtime_failed: bool,
+    /// An image a validation script failed in: the slot refuses it for a while.
+    #[serde(default)]
+    pub refused_image: Option<String>,
 }
 
 /// What `petrel ssh` needs of a running container.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerInfo {
+    /// The runtime that runs it (`embedded` when absent: written by an older starter).
+    #[serde(default = "embedded")]
+    pub runtime: String,
     pub pid: i32,
     pub name: String,
     pub target_dir: String,
     pub uid: u32,
     pub gid: u32,
+}
+
+fn embedded() -> String {
+    "embedded".to_string()
 }
 
 /// Writes JSON atomically (temporary file, fsync, rename) so a reader never sees half.

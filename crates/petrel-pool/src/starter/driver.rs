@@ -1,0 +1,210 @@
+//! Running the job with one of the site's runtimes (runc, crun, Docker, Podman,
+//! Apptainer, Charliecloud) through `petrel-drivers`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use petrel_drivers::{
+    Blame, DriverError, ErrorKind, ExitInfo, Handle, JobImage, JobSpec, JobStatus, Limits,
+    PreparedJobImage, Runtime, Stdio, User,
+};
+use petrel_image::ImageConfig;
+use petrel_transfer::TransferPlan;
+
+use super::job::{hold, ImageSource, Launch, RuntimeReport, ENOENT};
+use super::task::{self, ContainerInfo, Ending, StarterTask, Usage};
+use super::{elapsed_secs, unix_now};
+use crate::holdcodes::{self, Hold};
+
+/// The image in the form the runtime takes it.
+pub(crate) struct Image {
+    pub image: JobImage,
+    pub config: ImageConfig,
+    /// Keeps a stored image leased while the job runs.
+    _prepared: Option<PreparedJobImage>,
+}
+
+pub(crate) fn prepare(
+    runtime: &dyn Runtime,
+    name: &str,
+    source: ImageSource,
+) -> Result<Image, Ending> {
+    let image_ref = match source {
+        ImageSource::Engine(reference) => {
+            return Ok(Image {
+                image: JobImage::Engine(reference),
+                config: ImageConfig::default(),
+                _prepared: None,
+            })
+        }
+        ImageSource::Dir(dir) => petrel_image::ImageRef::Dir(dir),
+        ImageSource::Store(r) => r,
+    };
+    let store = super::job::open_store()?;
+    let prepared = petrel_drivers::prepare_image(runtime, &image_ref, &store).map_err(|e| {
+        hold(
+            holdcodes::INVALID_DOCKER_IMAGE,
+            0,
+            format!("cannot get container image '{name}': {e}"),
+        )
+    })?;
+    let config = prepared
+        .prepared
+        .as_ref()
+        .map(|p| p.config.clone())
+        .unwrap_or_default();
+    Ok(Image {
+        image: prepared.image.clone(),
+        config,
+        _prepared: Some(prepared),
+    })
+}
+
+/// The runtime-neutral spec of the job's container (also what validation scripts run in,
+/// with their own command).
+pub(crate) fn job_spec(task: &StarterTask, launch: &Launch, image: JobImage) -> JobSpec {
+    let mut spec = JobSpec::new(launch.name.clone(), image, launch.argv.clone());
+    spec.env = launch.env.clone();
+    spec.scratch = Some(task.scratch.clone());
+    spec.target_dir = launch.target_dir.clone();
+    spec.user = launch.user.map(|(uid, gid)| User { uid, gid });
+    spec.limits = Limits {
+        cpus: Some(launch.cpus),
+        memory_bytes: launch.memory_bytes,
+        pids: None,
+    };
+    spec.hostname = Some(launch.name.replace('_', "-"));
+    spec
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    spool: &Path,
+    task: &StarterTask,
+    plan: &TransferPlan,
+    runtime: &dyn Runtime,
+    launch: &Launch,
+    image: &Image,
+    usage: &mut Usage,
+    report: &mut RuntimeReport,
+) -> Result<Ending, Ending> {
+    let spec = job_spec(task, launch, image.image.clone());
+    let start = |spec: &JobSpec| runtime.start(spec);
+    let job = Started {
+        runtime: runtime.name(),
+        spec,
+        start: &start,
+    };
+    run_spec(spool, task, plan, job, launch, usage, report)
+}
+
+/// A job spec and what starts it: a runtime, or the bare runner for jobs on the host.
+pub(crate) struct Started<'a> {
+    /// Recorded for `petrel ssh`.
+    pub runtime: &'a str,
+    pub spec: JobSpec,
+    pub start: &'a StartFn<'a>,
+}
+
+/// Starts a job from its spec.
+pub(crate) type StartFn<'a> = dyn Fn(&JobSpec) -> Result<Box<dyn Handle>, DriverError> + 'a;
+
+/// Starts the job, passes signals on, waits for it and cleans up.
+pub(crate) fn run_spec(
+    spool: &Path,
+    task: &StarterTask,
+    plan: &TransferPlan,
+    job: Started<'_>,
+    launch: &Launch,
+    usage: &mut Usage,
+    report: &mut RuntimeReport,
+) -> Result<Ending, Ending> {
+    let mut spec = job.spec;
+    // The starter's own descriptors are the job's files (opened as the owner).
+    spec.stdin = Stdio::Inherit;
+    spec.stdout = Stdio::Inherit;
+    spec.stderr = Stdio::Inherit;
+    super::job::redirect_stdio(task, plan)?;
+    let started = Instant::now();
+    usage.started = Some(unix_now());
+    let handle: Arc<dyn Handle> = match (job.start)(&spec) {
+        Ok(h) => Arc::from(h),
+        Err(e) => return Err(failure(e, launch, report)),
+    };
+    let info = ContainerInfo {
+        runtime: job.runtime.to_string(),
+        pid: handle.pid().map_or(0, |p| p as i32),
+        name: handle.name().to_string(),
+        target_dir: launch.target_dir.clone(),
+        uid: task.uid,
+        gid: task.gid,
+    };
+    if let Err(e) = task::write_json(&spool.join(task::CONTAINER_FILE), &info) {
+        tracing::warn!("{e}; `petrel ssh` will not find this job");
+    }
+    let forwarder = {
+        let handle = handle.clone();
+        super::job::forward_signals(move |sig| {
+            if let Err(e) = handle.signal(sig) {
+                tracing::warn!("passing signal {sig} to the job: {e}");
+            }
+        })
+    };
+    let waited = handle.wait();
+    if let Some(f) = forwarder {
+        f.close();
+    }
+    if let Err(e) = handle.destroy() {
+        tracing::warn!("cleaning up {}: {e}", launch.name);
+    }
+    usage.wall_secs = elapsed_secs(started);
+    let exit = waited.map_err(|e| failure(e, launch, report))?;
+    Ok(ending(&exit, task, usage))
+}
+
+fn ending(exit: &ExitInfo, task: &StarterTask, usage: &mut Usage) -> Ending {
+    usage.user_cpu_secs = exit.user_cpu_seconds.unwrap_or(0.0);
+    usage.sys_cpu_secs = exit.system_cpu_seconds.unwrap_or(0.0);
+    usage.peak_memory_kib = exit.peak_memory_bytes.unwrap_or(0) / 1024;
+    if exit.oom_killed {
+        return Ending::Hold(Hold::out_of_memory(
+            task.memory_mib,
+            usage.peak_memory_kib.div_ceil(1024).max(task.memory_mib),
+        ));
+    }
+    match exit.status {
+        JobStatus::Exited(code) => Ending::Exited { code },
+        JobStatus::Signaled(signal) => Ending::Signaled { signal },
+    }
+}
+
+/// A job the runtime could not run: held when the job is to blame (its image, its
+/// command), back to idle when the runtime is (which the daemon then probes again).
+fn failure(e: DriverError, launch: &Launch, report: &mut RuntimeReport) -> Ending {
+    let image = &launch.image_name;
+    match (e.blame, e.kind) {
+        (Blame::Job, ErrorKind::Command) => hold(
+            holdcodes::FAILED_TO_CREATE_PROCESS,
+            ENOENT,
+            format!(
+                "Failed to execute '{}' in container image '{image}': {}",
+                launch.argv[0], e.message
+            ),
+        ),
+        (Blame::Job, ErrorKind::Image) => hold(
+            holdcodes::INVALID_DOCKER_IMAGE,
+            0,
+            format!("container image '{image}': {}", e.message),
+        ),
+        (Blame::Job, _) => hold(
+            holdcodes::FAILED_TO_CREATE_PROCESS,
+            0,
+            format!(
+                "Failed to start the job in container image '{image}': {}",
+                e.message
+            ),
+        ),
+        (Blame::Slot, _) => report.broke(e.message),
+    }
+}
