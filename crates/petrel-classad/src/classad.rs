@@ -119,10 +119,27 @@ impl ClassAd {
     }
 
     /// Position of an attribute (for [`ClassAd::expr_at`]).
+    ///
+    /// A name given as text is compared as text on a hash hit: cheaper than computing
+    /// its fingerprint, which pays off only for names parsed once and looked up often.
     #[inline]
     pub(crate) fn position(&self, name: &str) -> Option<usize> {
-        let b = name.as_bytes();
-        self.position_hashed(name, name_hash(b), name_fingerprint(b))
+        if self.table.is_empty() {
+            return None;
+        }
+        let hash = name_hash(name.as_bytes());
+        let mask = self.table.len() - 1;
+        let mut slot = hash as usize & mask;
+        loop {
+            let (h, i) = self.table[slot];
+            if i == EMPTY_SLOT {
+                return None;
+            }
+            if h == hash && self.attrs[i as usize].name.eq_ignore_ascii_case(name) {
+                return Some(i as usize);
+            }
+            slot = (slot + 1) & mask;
+        }
     }
 
     /// [`ClassAd::position`] with the name's hash and fingerprint known.
