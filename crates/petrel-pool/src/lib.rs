@@ -28,6 +28,7 @@ pub mod runtimes;
 pub mod starter;
 pub mod starters;
 pub mod store;
+mod submit;
 
 pub use client::Client;
 pub use config::{default_pool_dir, PoolConfig, PoolPaths};

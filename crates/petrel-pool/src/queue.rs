@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use petrel_classad::{ClassAd, Value};
+use petrel_classad::{ClassAd, Expr, Value};
 
 use crate::job::{JobId, JobStatus};
 
@@ -20,6 +20,9 @@ pub struct Cluster {
     pub ad: ClassAd,
     /// [`match_text`] of the cluster ad, computed once.
     pub match_text: String,
+    /// The cluster ad's `JobStatus` and `JobPrio`, for procs without their own.
+    status: Option<i64>,
+    prio: Option<i64>,
 }
 
 impl Cluster {
@@ -28,9 +31,26 @@ impl Cluster {
         Cluster {
             id,
             owner_uid,
+            status: int_attr(&ad, "JobStatus"),
+            prio: int_attr(&ad, "JobPrio"),
             ad,
             match_text,
         }
+    }
+}
+
+/// An integer attribute of `ad`, read straight from a literal when it is one (evaluating
+/// `ProcId = 7` in every proc of a large cluster would cost more than building its ad).
+pub(crate) fn int_attr(ad: &ClassAd, name: &str) -> Option<i64> {
+    let e = ad.lookup(name)?;
+    literal_int(e).or_else(|| ad.eval_attr(name).as_int())
+}
+
+/// The value of an integer literal.
+pub(crate) fn literal_int(e: &Expr) -> Option<i64> {
+    match e {
+        Expr::Literal(Value::Int(i)) => Some(*i),
+        _ => None,
     }
 }
 
@@ -150,27 +170,41 @@ pub fn signature(cluster: &Cluster, proc_ad: &ClassAd) -> u64 {
     // The common case, a proc that changes none of the match expressions, reuses the
     // cluster's text (unparsing Requirements per proc would dominate a large submit).
     let own: String;
-    let text = if MATCH_ATTRS.iter().any(|m| proc_ad.contains(m)) {
+    let text = if proc_ad.names().any(is_match_attr) {
         own = match_text(proc_ad, &cluster.ad);
         &own
     } else {
         &cluster.match_text
     };
+    let mut buf = [0u8; 64];
     for (name, expr) in proc_ad.iter() {
         if matches!(name.len(), 6 | 9)
             && (name.eq_ignore_ascii_case("ProcId") || name.eq_ignore_ascii_case("JobStatus"))
         {
             continue;
         }
-        let lower = name.to_ascii_lowercase();
-        let significant =
-            MATCH_ATTRS.iter().any(|m| m.eq_ignore_ascii_case(name)) || text.contains(&lower);
-        if significant {
+        let long;
+        let lower = match buf.get_mut(..name.len()) {
+            Some(b) => {
+                b.copy_from_slice(name.as_bytes());
+                b.make_ascii_lowercase();
+                std::str::from_utf8(b).unwrap_or(name)
+            }
+            None => {
+                long = name.to_ascii_lowercase();
+                &long
+            }
+        };
+        if is_match_attr(name) || text.contains(lower) {
             lower.hash(&mut h);
             expr.to_string().hash(&mut h);
         }
     }
     h.finish()
+}
+
+fn is_match_attr(name: &str) -> bool {
+    MATCH_ATTRS.iter().any(|m| m.eq_ignore_ascii_case(name))
 }
 
 /// The match expressions of `first`, else of `then`, lower-cased, one per line.
@@ -198,16 +232,11 @@ pub struct Queue {
 
 impl Queue {
     pub fn insert(&mut self, cluster: Arc<Cluster>, id: JobId, ad: ClassAd) {
-        let status = ad
-            .eval_attr("JobStatus")
-            .as_int()
-            .or_else(|| cluster.ad.eval_attr("JobStatus").as_int())
+        let status = int_attr(&ad, "JobStatus")
+            .or(cluster.status)
             .and_then(JobStatus::from_code)
             .unwrap_or(JobStatus::Idle);
-        let prio = match ad.eval_attr("JobPrio").as_int() {
-            Some(p) => p,
-            None => cluster.ad.eval_attr("JobPrio").as_int().unwrap_or(0),
-        };
+        let prio = int_attr(&ad, "JobPrio").or(cluster.prio).unwrap_or(0);
         let signature = signature(&cluster, &ad);
         self.clusters
             .entry(id.cluster)

@@ -95,8 +95,25 @@ impl JobAd {
     /// The attributes of `self` whose text differs from (or is absent in) `base`.
     pub fn delta_from(&self, base: &JobAd) -> JobAd {
         let mut out = JobAd::new();
-        for (k, v) in &self.attrs {
-            if base.get(k) != Some(&**v) {
+        // The procs of a cluster are built from one template, so an attribute usually
+        // sits at the same place in both ads, give or take the few that one of them
+        // lacks: look there first (a large cluster would otherwise cost a scan of the
+        // base per attribute per proc).
+        let mut shift: isize = 0;
+        for (i, (k, v)) in self.attrs.iter().enumerate() {
+            let guess = i
+                .checked_add_signed(shift)
+                .filter(|&j| base.attrs.get(j).is_some_and(|(b, _)| same_name(b, k)));
+            let found = guess.or_else(|| {
+                let j = base.position(k)?;
+                shift = j as isize - i as isize;
+                Some(j)
+            });
+            let same = found.is_some_and(|j| {
+                let b = &base.attrs[j].1;
+                Arc::ptr_eq(b, v) || **b == **v
+            });
+            if !same {
                 out.attrs.push((k.clone(), v.clone()));
             }
         }
@@ -108,6 +125,11 @@ impl JobAd {
             .iter()
             .position(|(k, _)| k.eq_ignore_ascii_case(name))
     }
+}
+
+/// Case-insensitive name equality, without comparing a name shared between ads.
+fn same_name(a: &Arc<str>, b: &Arc<str>) -> bool {
+    Arc::ptr_eq(a, b) || a.eq_ignore_ascii_case(b)
 }
 
 /// The long form: one `Attr = value` line per attribute (`condor_q -long`).
@@ -193,5 +215,22 @@ mod tests {
         let names: Vec<_> = ad.iter().map(|(k, _)| k).collect();
         assert_eq!(names, ["Cmd", "RequestCpus"]);
         assert_eq!(ad.to_string(), "Cmd = \"b\"\nRequestCpus = 1\n");
+    }
+
+    #[test]
+    fn delta_keeps_what_differs_wherever_it_sits() {
+        let ad = |pairs: &[(&str, &str)]| {
+            let mut a = JobAd::new();
+            for (k, v) in pairs {
+                a.insert(k, v);
+            }
+            a
+        };
+        let base = ad(&[("A", "1"), ("B", "2"), ("C", "3"), ("D", "4")]);
+        // One missing, one extra, one out of order, one renamed by case only.
+        let proc = ad(&[("a", "1"), ("X", "9"), ("C", "3"), ("B", "5"), ("d", "4")]);
+        assert_eq!(proc.delta_from(&base), ad(&[("X", "9"), ("B", "5")]));
+        assert!(base.delta_from(&base).is_empty());
+        assert_eq!(base.delta_from(&JobAd::new()), base);
     }
 }

@@ -237,15 +237,19 @@ impl Submission {
     /// Builds every proc: the cluster ad and per-proc deltas. Fails on the first bad proc.
     pub fn expand(&self) -> Result<SubmitResult> {
         let mut cluster_ad: Option<JobAd> = None;
+        // The first proc's ad is the cluster ad with its ProcId: procs are compared with
+        // it, whose attributes sit where theirs do (ProcId goes in every delta anyway).
+        let mut first: Option<JobAd> = None;
         let mut procs = Vec::with_capacity(self.proc_count().min(1 << 20) as usize);
         for ad in self.procs() {
             let ad = ad?;
-            let base = match &cluster_ad {
-                Some(c) => c,
+            let base = match &first {
+                Some(f) => f,
                 None => {
                     let mut c = ad.clone();
                     c.remove("ProcId");
-                    cluster_ad.insert(c)
+                    cluster_ad = Some(c);
+                    first.insert(ad.clone())
                 }
             };
             let mut delta = JobAd::new();
