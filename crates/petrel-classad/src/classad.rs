@@ -135,8 +135,12 @@ impl ClassAd {
             if i == EMPTY_SLOT {
                 return None;
             }
-            if h == hash && self.attrs[i as usize].name.eq_ignore_ascii_case(name) {
-                return Some(i as usize);
+            if h == hash {
+                // Names are mostly spelled as they were first written: try that first.
+                let stored = &*self.attrs[i as usize].name;
+                if stored == name || stored.eq_ignore_ascii_case(name) {
+                    return Some(i as usize);
+                }
             }
             slot = (slot + 1) & mask;
         }
@@ -178,6 +182,12 @@ impl ClassAd {
 
     /// [`ClassAd::insert`] of an expression tree shared with other ads.
     pub fn insert_shared(&mut self, name: &str, expr: Arc<Expr>) {
+        // Replacing is the common case (a job's status, a proc made from another's ad):
+        // the hash table finds the name faster than a case-folding binary search.
+        if let Some(i) = self.position(name) {
+            self.attrs[i].expr = expr;
+            return;
+        }
         match self.index_of(name) {
             Ok(i) => self.attrs[i].expr = expr,
             Err(i) => {

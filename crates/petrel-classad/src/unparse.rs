@@ -1,8 +1,6 @@
 //! Printing expressions, values and ads back to text exactly as HTCondor's
 //! unparser does (new syntax), and in the old long form.
 
-use std::fmt::Write;
-
 use crate::ast::{BinaryOp, Expr, UnaryOp};
 use crate::classad::ClassAd;
 use crate::timefmt;
@@ -59,6 +57,25 @@ pub fn unparse_ad_old(ad: &ClassAd) -> String {
         s.push('\n');
     }
     s
+}
+
+/// An integer in decimal, without the formatting machinery (every proc ad has several).
+fn int(out: &mut String, i: i64) {
+    let mut digits = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        out.push('-');
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// HTCondor's real formatting: `%1.15E` (new syntax) or `%.16G` (old).
@@ -194,9 +211,7 @@ fn value(out: &mut String, v: &Value, mode: Mode) {
         Value::Undefined => out.push_str("undefined"),
         Value::Error => out.push_str("error"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Value::Int(i) => int(out, *i),
         Value::Real(r) => out.push_str(&format_real(*r, mode.old)),
         Value::String(s) => quoted(out, s, b'"', mode),
         Value::AbsTime(a) => {
@@ -325,6 +340,15 @@ mod tests {
         assert_eq!(format_real(1000.0, true), "1000.0");
         assert_eq!(format_real(1e100, true), "1E+100");
         assert_eq!(format_real(0.1, true), "0.1");
+    }
+
+    #[test]
+    fn integers() {
+        for i in [0, 7, -7, 10, 1234567890, i64::MAX, i64::MIN] {
+            let mut s = String::new();
+            int(&mut s, i);
+            assert_eq!(s, i.to_string());
+        }
     }
 
     #[test]

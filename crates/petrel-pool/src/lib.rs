@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod machine;
 pub mod negotiate;
 pub mod policy;
+pub mod proc_ads;
 pub mod proto;
 pub mod queue;
 pub mod runtimes;

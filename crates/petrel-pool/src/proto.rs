@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::PoolError;
 use crate::job::{JobId, JobSelector};
+use crate::proc_ads::ProcAds;
 
 /// The largest message accepted: enough for a million-proc submit, small enough that a
 /// hostile length cannot make the daemon allocate without bound.
@@ -25,7 +26,7 @@ pub enum Request {
     Submit {
         cluster: i64,
         cluster_ad: AdText,
-        procs: Vec<AdText>,
+        procs: ProcAds,
     },
     Query {
         constraint: Option<String>,
@@ -207,7 +208,7 @@ struct SubmitFrame {
     _op: SubmitOp,
     cluster: i64,
     cluster_ad: AdText,
-    procs: Vec<AdText>,
+    procs: ProcAds,
 }
 
 #[derive(Deserialize)]
@@ -283,7 +284,11 @@ mod tests {
         let written = serde_json::to_vec(&Request::Submit {
             cluster: 4,
             cluster_ad: vec![("Cmd".into(), "\"/bin/true\"".into())],
-            procs: vec![vec![("ProcId".into(), "0".into())]],
+            procs: {
+                let mut p = ProcAds::new();
+                p.push([("ProcId", "0")]);
+                p
+            },
         })
         .unwrap();
         for json in [
@@ -298,7 +303,8 @@ mod tests {
                 } => {
                     assert_eq!(cluster, 4);
                     assert_eq!(cluster_ad, [("Cmd".into(), "\"/bin/true\"".into())]);
-                    assert_eq!(procs, [[("ProcId".to_string(), "0".to_string())]]);
+                    let procs: Vec<Vec<_>> = procs.iter().map(|p| p.iter().collect()).collect();
+                    assert_eq!(procs, [[("ProcId", "0")]]);
                 }
                 other => panic!("{other:?}"),
             }

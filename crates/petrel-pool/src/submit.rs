@@ -16,6 +16,7 @@ use crate::core::{now, user_log, Core, Peer};
 use crate::error::PoolError;
 use crate::events::Record;
 use crate::job::JobId;
+use crate::proc_ads::{ProcAd, ProcAds};
 use crate::proto::AdText;
 use crate::queue::{literal_int, Cluster};
 
@@ -26,7 +27,7 @@ impl Core {
         peer: &Peer,
         cluster: i64,
         cluster_ad: AdText,
-        procs: Vec<AdText>,
+        procs: ProcAds,
     ) -> Result<usize, PoolError> {
         if self.reserved.get(&cluster) != Some(&peer.uid) {
             return Err(PoolError::Refused(format!(
@@ -38,7 +39,7 @@ impl Core {
                 "a submit needs at least one proc".into(),
             ));
         }
-        let mut ad = parse_ad(&cluster_ad, "cluster ad")?;
+        let mut ad = parse_ad(cluster_ad.iter().map(|(k, v)| (&**k, &**v)), "cluster ad")?;
         // The owner is who the kernel says connected, whatever the ad claims.
         ad.insert_value("Owner", Value::string(peer.name.as_str()));
         ad.insert_value(
@@ -57,7 +58,7 @@ impl Core {
         let mut texts = Vec::with_capacity(procs.len());
         let mut seen = HashSet::with_capacity(procs.len());
         for (i, p) in procs.iter().enumerate() {
-            let (proc, pad) = builder.build(i, p)?;
+            let (proc, pad) = builder.build(i, &p)?;
             if proc < 0 || !seen.insert(proc) {
                 return Err(PoolError::Refused(format!(
                     "ProcId {proc} is negative or repeated"
@@ -82,16 +83,14 @@ impl Core {
         let shared = Arc::new(Cluster::new(cluster, peer.uid, ad));
         let count = parsed.len();
         let log = user_log(&shared.ad);
-        let host = format!("<127.0.0.1:0?alias={}>", self.machine.hostname);
-        for (proc, pad) in parsed {
-            let id = JobId::new(cluster, proc);
-            self.queue.insert(shared.clone(), id, pad);
-            if let Some(path) = &log {
+        if let Some(path) = &log {
+            let host = format!("<127.0.0.1:0?alias={}>", self.machine.hostname);
+            for (proc, _) in &parsed {
                 self.events.send(Record {
                     path: path.clone(),
                     uid: peer.uid,
                     gid: peer.gid,
-                    job: id,
+                    job: JobId::new(cluster, *proc),
                     at: SystemTime::now(),
                     event: Event::Submit {
                         host: host.clone(),
@@ -101,6 +100,7 @@ impl Core {
                 });
             }
         }
+        self.queue.insert_procs(shared, parsed);
         tracing::info!(
             "cluster {cluster}: {count} job(s) submitted by {}",
             peer.name
@@ -139,14 +139,14 @@ impl ProcBuilder {
     }
 
     /// Proc `i`'s id and ad, with the status it is queued in.
-    fn build(&mut self, i: usize, text: &AdText) -> Result<(i64, ClassAd), PoolError> {
+    fn build(&mut self, i: usize, text: &ProcAd) -> Result<(i64, ClassAd), PoolError> {
         let what = || format!("proc {i}");
         if let Some(t) = &self.last {
-            let same_names =
-                t.names.len() == text.len() && t.names.iter().zip(text).all(|(n, (k, _))| n == k);
+            let same_names = t.names.len() == text.len()
+                && t.names.iter().zip(text.names()).all(|(n, k)| n == k);
             if same_names {
                 let mut pad = t.ad.clone();
-                for (k, v) in text {
+                for (k, v) in text.iter() {
                     pad.insert(k, parse_value(k, v, what)?);
                 }
                 // Literals mean the same in any ad; anything else is evaluated below
@@ -161,7 +161,7 @@ impl ProcBuilder {
                 }
             }
         }
-        let pad = parse_ad(text, &what())?;
+        let pad = parse_ad(text.iter(), &what())?;
         let proc = pad
             .eval_attr("ProcId")
             .as_int()
@@ -173,10 +173,8 @@ impl ProcBuilder {
             .unwrap_or(1);
         let (proc, pad) = self.finish(proc, status, pad)?;
         self.last = Some(Template {
-            names: text.iter().map(|(k, _)| k.clone()).collect(),
-            has_status: text
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("JobStatus")),
+            names: text.names().map(str::to_string).collect(),
+            has_status: text.names().any(|k| k.eq_ignore_ascii_case("JobStatus")),
             ad: pad.clone(),
         });
         Ok((proc, pad))
@@ -204,7 +202,10 @@ impl ProcBuilder {
 }
 
 /// An ad from a client, each name checked and each value parsed.
-pub(crate) fn parse_ad(text: &AdText, what: &str) -> Result<ClassAd, PoolError> {
+fn parse_ad<'a>(
+    text: impl Iterator<Item = (&'a str, &'a str)>,
+    what: &str,
+) -> Result<ClassAd, PoolError> {
     let mut ad = ClassAd::new();
     for (k, v) in text {
         // The queue stores ads in the old syntax and must read them back after a
