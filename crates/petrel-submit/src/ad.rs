@@ -95,41 +95,112 @@ impl JobAd {
     /// The attributes of `self` whose text differs from (or is absent in) `base`.
     pub fn delta_from(&self, base: &JobAd) -> JobAd {
         let mut out = JobAd::new();
+        self.delta_into(base, |k, v| out.attrs.push((k.clone(), v.clone())));
+        out
+    }
+
+    /// A proc's delta as [`crate::Submission::expand`] makes it: `ProcId` and `JobStatus`
+    /// first, then [`JobAd::delta_from`] the base.
+    pub(crate) fn proc_delta(&self, base: &DeltaBase) -> JobAd {
+        let mut out = JobAd {
+            attrs: Vec::with_capacity(4),
+        };
+        for (name, default, guess) in [
+            ("ProcId", "0", base.proc_id),
+            ("JobStatus", "1", base.job_status),
+        ] {
+            let at = guess
+                .filter(|&i| {
+                    self.attrs
+                        .get(i)
+                        .is_some_and(|(k, _)| k.eq_ignore_ascii_case(name))
+                })
+                .or_else(|| self.position(name));
+            // Shared with this ad when spelled the same: no copy per proc.
+            let attr = match at.map(|i| &self.attrs[i]) {
+                Some((k, v)) if &**k == name => (k.clone(), v.clone()),
+                Some((_, v)) => (Arc::from(name), v.clone()),
+                None => (Arc::from(name), Arc::from(default)),
+            };
+            out.attrs.push(attr);
+        }
+        self.delta_into(&base.ad, |k, v| match out.position(k) {
+            Some(i) => out.attrs[i].1 = v.clone(),
+            None => out.attrs.push((k.clone(), v.clone())),
+        });
+        out
+    }
+
+    /// Calls `f` with each attribute of `self` whose text differs from `base`'s.
+    fn delta_into(&self, base: &JobAd, mut f: impl FnMut(&Arc<str>, &Arc<str>)) {
         // The procs of a cluster are built from one template, so an attribute usually
         // sits at the same place in both ads, give or take the few that one of them
         // lacks: look there first (a large cluster would otherwise cost a scan of the
         // base per attribute per proc).
         let mut shift: isize = 0;
         for (i, (k, v)) in self.attrs.iter().enumerate() {
-            let guess = i
-                .checked_add_signed(shift)
-                .filter(|&j| base.attrs.get(j).is_some_and(|(b, _)| same_name(b, k)));
-            let found = guess.or_else(|| {
-                let j = base.position(k)?;
-                shift = j as isize - i as isize;
-                Some(j)
-            });
-            let same = found.is_some_and(|j| {
-                let b = &base.attrs[j].1;
-                Arc::ptr_eq(b, v) || **b == **v
-            });
-            if !same {
-                out.attrs.push((k.clone(), v.clone()));
+            let at = base.attrs.get(i.wrapping_add_signed(shift));
+            let b = match at {
+                Some((bk, bv)) if Arc::ptr_eq(bk, k) || bk.eq_ignore_ascii_case(k) => Some(bv),
+                _ => base.position(k).map(|j| {
+                    shift = j as isize - i as isize;
+                    &base.attrs[j].1
+                }),
+            };
+            if !b.is_some_and(|b| Arc::ptr_eq(b, v) || **b == **v) {
+                f(k, v);
             }
         }
-        out
     }
 
-    fn position(&self, name: &str) -> Option<usize> {
+    /// Makes this ad equal to `to` again, cheaply when only values have changed since
+    /// it was a copy of `to` (a proc built in a reused copy of its template).
+    pub(crate) fn reset_to(&mut self, to: &JobAd) {
+        let same_names = self.attrs.len() == to.attrs.len()
+            && self
+                .attrs
+                .iter()
+                .zip(&to.attrs)
+                .all(|(a, b)| Arc::ptr_eq(&a.0, &b.0));
+        if !same_names {
+            self.attrs.clone_from(&to.attrs);
+            return;
+        }
+        for (a, b) in self.attrs.iter_mut().zip(&to.attrs) {
+            if !Arc::ptr_eq(&a.1, &b.1) {
+                a.1 = b.1.clone();
+            }
+        }
+    }
+
+    /// Sets the value of the attribute at `i` (from [`JobAd::position`]).
+    pub(crate) fn set_at(&mut self, i: usize, expr: impl AsRef<str>) {
+        self.attrs[i].1 = Arc::from(expr.as_ref());
+    }
+
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
         self.attrs
             .iter()
             .position(|(k, _)| k.eq_ignore_ascii_case(name))
     }
 }
 
-/// Case-insensitive name equality, without comparing a name shared between ads.
-fn same_name(a: &Arc<str>, b: &Arc<str>) -> bool {
-    Arc::ptr_eq(a, b) || a.eq_ignore_ascii_case(b)
+/// What [`JobAd::proc_delta`] compares procs with: the first proc's ad, and where its
+/// `ProcId` and `JobStatus` are (where the next procs' are too).
+pub(crate) struct DeltaBase {
+    ad: JobAd,
+    proc_id: Option<usize>,
+    job_status: Option<usize>,
+}
+
+impl DeltaBase {
+    pub(crate) fn new(ad: JobAd) -> DeltaBase {
+        DeltaBase {
+            proc_id: ad.position("ProcId"),
+            job_status: ad.position("JobStatus"),
+            ad,
+        }
+    }
 }
 
 /// The long form: one `Attr = value` line per attribute (`condor_q -long`).

@@ -230,6 +230,7 @@ impl Submission {
             last_vars: Vec::new(),
             plan: None,
             template: None,
+            scratch: None,
             base: None,
         }
     }
@@ -239,24 +240,22 @@ impl Submission {
         let mut cluster_ad: Option<JobAd> = None;
         // The first proc's ad is the cluster ad with its ProcId: procs are compared with
         // it, whose attributes sit where theirs do (ProcId goes in every delta anyway).
-        let mut first: Option<JobAd> = None;
+        let mut first: Option<ad::DeltaBase> = None;
         let mut procs = Vec::with_capacity(self.proc_count().min(1 << 20) as usize);
-        for ad in self.procs() {
-            let ad = ad?;
+        let mut iter = self.procs();
+        while let Some(delta) = iter.next_with(|ad| {
             let base = match &first {
                 Some(f) => f,
                 None => {
                     let mut c = ad.clone();
                     c.remove("ProcId");
                     cluster_ad = Some(c);
-                    first.insert(ad.clone())
+                    first.insert(ad::DeltaBase::new(ad.clone()))
                 }
             };
-            let mut delta = JobAd::new();
-            delta.insert("ProcId", ad.get("ProcId").unwrap_or("0"));
-            delta.insert("JobStatus", ad.get("JobStatus").unwrap_or("1"));
-            delta.update(&ad.delta_from(base));
-            procs.push(delta);
+            ad.proc_delta(base)
+        }) {
+            procs.push(delta?);
         }
         Ok(SubmitResult {
             cluster_id: self.cluster_id,
@@ -275,8 +274,24 @@ pub struct ProcIter<'a> {
     proc_id: i64,
     last_vars: Vec<(String, String)>,
     plan: Option<incremental::Plan>,
-    template: Option<JobAd>,
+    template: Option<incremental::Template>,
+    /// The last proc's ad, reset to the template to build the next one in.
+    scratch: Option<JobAd>,
     base: Option<JobAd>,
+}
+
+impl ProcIter<'_> {
+    /// The next proc's ad, lent to `f`: the procs of a queue statement are then built in
+    /// one reused ad, not each in a new copy of their template.
+    fn next_with<T>(&mut self, f: impl FnOnce(&JobAd) -> T) -> Option<Result<T>> {
+        let ad = match self.next()? {
+            Ok(ad) => ad,
+            Err(e) => return Some(Err(e)),
+        };
+        let out = f(&ad);
+        self.scratch = self.template.as_ref().map(|t| t.reset(ad));
+        Some(Ok(out))
+    }
 }
 
 impl Iterator for ProcIter<'_> {
@@ -297,6 +312,7 @@ impl Iterator for ProcIter<'_> {
                 self.last_vars.clear();
                 self.plan = None;
                 self.template = None;
+                self.scratch = None;
                 continue;
             }
             let mut live = LiveVars {
@@ -333,6 +349,7 @@ impl Iterator for ProcIter<'_> {
             let built = match (&*plan, &self.template) {
                 (incremental::Plan::Partial(parts), Some(t)) => incremental::rebuild(
                     t,
+                    self.scratch.take(),
                     parts,
                     &op.macros,
                     &self.sub.defaults,
@@ -354,7 +371,8 @@ impl Iterator for ProcIter<'_> {
             };
             if self.template.is_none() {
                 if let (incremental::Plan::Partial(_), Ok(ad)) = (&*plan, &built) {
-                    self.template = Some(ad.clone());
+                    self.template =
+                        Some(incremental::Template::new(ad.clone(), &self.sub.settings));
                 }
             }
             let r = built.map_err(|e| {
