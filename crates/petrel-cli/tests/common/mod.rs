@@ -79,17 +79,32 @@ pub fn busybox_rootfs(dir: &Path) -> Option<PathBuf> {
     Some(root)
 }
 
-/// The petrel binary, copied where the unprivileged test user can execute it.
+/// The petrel binary, copied where the unprivileged test user can execute it: one copy
+/// per build, which every test process (nextest runs each test in its own) shares; a
+/// copy per process was never removed and filled /tmp.
 pub fn petrel_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        use std::hash::{Hash, Hasher};
         let built = PathBuf::from(env!("CARGO_BIN_EXE_petrel"));
-        let dir = std::env::temp_dir().join(format!("petrel-test-bin-{}", std::process::id()));
+        let meta = fs::metadata(&built).expect("the petrel binary");
+        let mut build = std::collections::hash_map::DefaultHasher::new();
+        (&built, meta.len(), meta.modified().ok()).hash(&mut build);
+        let top = std::env::temp_dir().join("petrel-test-bin");
+        let dir = top.join(format!("{:016x}", build.finish()));
         fs::create_dir_all(&dir).expect("mkdir");
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+        for d in [&top, &dir] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
         let bin = dir.join("petrel");
-        fs::copy(&built, &bin).expect("copy petrel");
-        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod");
+        if !bin.exists() {
+            // Copied under a name of its own, then renamed: a process that finds the
+            // binary finds it whole.
+            let part = dir.join(format!(".petrel-{}", std::process::id()));
+            fs::copy(&built, &part).expect("copy petrel");
+            fs::set_permissions(&part, fs::Permissions::from_mode(0o755)).expect("chmod");
+            fs::rename(&part, &bin).expect("rename petrel");
+        }
         bin
     })
 }
