@@ -231,3 +231,166 @@ fn parse_value(k: &str, v: &str, what: impl Fn() -> String) -> Result<Expr, Pool
     petrel_classad::parse_expr(v)
         .map_err(|e| PoolError::Refused(format!("{}: {k} = {v}: {e}", what())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{PoolConfig, PoolPaths};
+    use crate::events::EventSink;
+
+    fn open(dir: &std::path::Path) -> Core {
+        let paths = PoolPaths::new(dir);
+        let config = PoolConfig::load(&paths).unwrap();
+        Core::open(paths, config, EventSink::start()).unwrap()
+    }
+
+    fn me(core: &Core) -> Peer {
+        core.peer(
+            rustix::process::getuid().as_raw(),
+            rustix::process::getgid().as_raw(),
+        )
+    }
+
+    fn text(pairs: &[(&str, &str)]) -> AdText {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn procs(list: &[Vec<(String, String)>]) -> ProcAds {
+        let mut out = ProcAds::new();
+        for p in list {
+            out.push(p.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+        out
+    }
+
+    fn full_ads(core: &Core) -> Vec<String> {
+        let ads = core
+            .queue
+            .jobs
+            .values()
+            .map(|j| j.full_ad().to_old_syntax());
+        ads.collect()
+    }
+
+    #[test]
+    fn a_large_submit_is_queued_as_sent_and_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut core = open(dir.path());
+        let peer = me(&core);
+        let cluster = core.new_cluster(&peer).unwrap();
+        let cluster_ad = text(&[
+            ("Cmd", "\"/bin/true\""),
+            ("JobStatus", "5"),
+            ("JobPrio", "3"),
+            ("Requirements", "TARGET.Memory >= MY.Need"),
+        ]);
+        // Procs made from the one before, and some that are not: other attributes, a
+        // ProcId to evaluate, their own JobStatus.
+        let list: Vec<Vec<(String, String)>> = (0..150)
+            .map(|p| {
+                let mut ad = vec![("ProcId".to_string(), p.to_string())];
+                match p {
+                    20 => ad[0].1 = "19 + 1".into(),
+                    30 | 31 => ad.push(("JobStatus".into(), "1".into())),
+                    p if p % 50 == 7 => ad.push(("Extra".into(), "true".into())),
+                    _ => {}
+                }
+                ad.push(("Args".into(), format!("\"n {p}\"")));
+                ad.push(("Need".into(), (p % 2).to_string()));
+                ad
+            })
+            .collect();
+        let n = core
+            .submit(&peer, cluster, cluster_ad, procs(&list))
+            .unwrap();
+        assert_eq!(n, 150);
+        let job = |p| core.queue.get(JobId::new(cluster, p)).unwrap();
+        assert_eq!(job(20).int("ProcId"), Some(20));
+        assert_eq!(job(57).string("Args").as_deref(), Some("n 57"));
+        assert!(job(57).lookup_value("Extra").is_true());
+        assert!(job(58).lookup_value("Extra").is_undefined());
+        let statuses: Vec<_> = (29..33).map(|p| job(p).int("JobStatus")).collect();
+        assert_eq!(statuses, [Some(5), Some(1), Some(1), Some(5)]);
+        assert_eq!(core.queue.idle().count(), 2);
+        assert_eq!(job(1).signature, job(3).signature);
+        assert_ne!(job(1).signature, job(2).signature);
+        assert_eq!(job(0).int("EnteredCurrentStatus"), job(149).int("QDate"));
+        let before = full_ads(&core);
+        drop(core);
+        assert_eq!(full_ads(&open(dir.path())), before);
+    }
+
+    #[test]
+    fn a_bad_submit_is_refused_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut core = open(dir.path());
+        let peer = me(&core);
+        let cluster = core.new_cluster(&peer).unwrap();
+        let good = |p: i64| vec![("ProcId".to_string(), p.to_string())];
+        let cmd = text(&[("Cmd", "\"/bin/true\"")]);
+        let cases: Vec<(AdText, Vec<Vec<(String, String)>>, &str)> = vec![
+            // Names the queue could not read back after a restart.
+            (
+                text(&[("A.B", "1")]),
+                vec![good(0)],
+                "'A.B' is not an attribute name",
+            ),
+            (
+                text(&[("true", "1")]),
+                vec![good(0)],
+                "'true' is not an attribute name",
+            ),
+            (
+                cmd.clone(),
+                vec![
+                    good(0),
+                    vec![("ProcId".into(), "1".into()), ("x y".into(), "1".into())],
+                ],
+                "'x y' is not an attribute name",
+            ),
+            (
+                cmd.clone(),
+                vec![good(0), good(1), good(1)],
+                "ProcId 1 is negative or repeated",
+            ),
+            (
+                cmd.clone(),
+                vec![good(0), good(-1)],
+                "ProcId -1 is negative or repeated",
+            ),
+            (
+                cmd.clone(),
+                vec![good(0), vec![("ProcId".into(), "\"one\"".into())]],
+                "proc 1 has no integer ProcId",
+            ),
+            (
+                cmd.clone(),
+                vec![good(0), vec![("ProcId".into(), "1 +".into())]],
+                "proc 1: ProcId = 1 +",
+            ),
+            (
+                text(&[("Cmd", "\"/bin/true\""), ("JobStatus", "2")]),
+                vec![good(0)],
+                "not JobStatus 2",
+            ),
+        ];
+        for (cluster_ad, list, why) in cases {
+            let e = core
+                .submit(&peer, cluster, cluster_ad, procs(&list))
+                .unwrap_err();
+            assert!(e.to_string().contains(why), "{e} (expected {why})");
+            assert!(core.queue.jobs.is_empty());
+            let stored = core.store.load().unwrap();
+            assert!(stored.clusters.is_empty() && stored.jobs.is_empty());
+        }
+        // The cluster is still reserved: a good submit goes through.
+        assert_eq!(
+            core.submit(&peer, cluster, cmd, procs(&[good(0), good(1)]))
+                .unwrap(),
+            2
+        );
+    }
+}
