@@ -124,31 +124,23 @@ impl ClassAd {
     /// its fingerprint, which pays off only for names parsed once and looked up often.
     #[inline]
     pub(crate) fn position(&self, name: &str) -> Option<usize> {
-        if self.table.is_empty() {
-            return None;
-        }
-        let hash = name_hash(name.as_bytes());
-        let mask = self.table.len() - 1;
-        let mut slot = hash as usize & mask;
-        loop {
-            let (h, i) = self.table[slot];
-            if i == EMPTY_SLOT {
-                return None;
-            }
-            if h == hash {
-                // Names are mostly spelled as they were first written: try that first.
-                let stored = &*self.attrs[i as usize].name;
-                if stored == name || stored.eq_ignore_ascii_case(name) {
-                    return Some(i as usize);
-                }
-            }
-            slot = (slot + 1) & mask;
-        }
+        self.probe(name_hash(name.as_bytes()), |a| {
+            // Names are mostly spelled as they were first written: try that first.
+            &*a.name == name || a.name.eq_ignore_ascii_case(name)
+        })
     }
 
     /// [`ClassAd::position`] with the name's hash and fingerprint known.
     #[inline]
     pub(crate) fn position_hashed(&self, name: &str, hash: u64, fingerprint: u64) -> Option<usize> {
+        self.probe(hash, |a| {
+            a.fingerprint == fingerprint && a.name.len() == name.len()
+        })
+    }
+
+    /// The attribute with this name hash that `is_it`.
+    #[inline]
+    fn probe(&self, hash: u64, is_it: impl Fn(&Attr) -> bool) -> Option<usize> {
         if self.table.is_empty() {
             return None;
         }
@@ -159,11 +151,8 @@ impl ClassAd {
             if i == EMPTY_SLOT {
                 return None;
             }
-            if h == hash {
-                let a = &self.attrs[i as usize];
-                if a.fingerprint == fingerprint && a.name.len() == name.len() {
-                    return Some(i as usize);
-                }
+            if h == hash && is_it(&self.attrs[i as usize]) {
+                return Some(i as usize);
             }
             slot = (slot + 1) & mask;
         }

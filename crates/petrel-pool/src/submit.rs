@@ -238,6 +238,8 @@ mod tests {
     use crate::config::{PoolConfig, PoolPaths};
     use crate::events::EventSink;
 
+    type Procs = Vec<Vec<(String, String)>>;
+
     fn open(dir: &std::path::Path) -> Core {
         let paths = PoolPaths::new(dir);
         let config = PoolConfig::load(&paths).unwrap();
@@ -256,6 +258,15 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    /// A fresh pool in a new directory, its user and a cluster reserved for them.
+    fn pool() -> (tempfile::TempDir, Core, Peer, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut core = open(dir.path());
+        let peer = me(&core);
+        let cluster = core.new_cluster(&peer).unwrap();
+        (dir, core, peer, cluster)
     }
 
     fn procs(list: &[Vec<(String, String)>]) -> ProcAds {
@@ -277,10 +288,7 @@ mod tests {
 
     #[test]
     fn a_large_submit_is_queued_as_sent_and_read_back_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut core = open(dir.path());
-        let peer = me(&core);
-        let cluster = core.new_cluster(&peer).unwrap();
+        let (dir, mut core, peer, cluster) = pool();
         let cluster_ad = text(&[
             ("Cmd", "\"/bin/true\""),
             ("JobStatus", "5"),
@@ -289,7 +297,7 @@ mod tests {
         ]);
         // Procs made from the one before, and some that are not: other attributes, a
         // ProcId to evaluate, their own JobStatus.
-        let list: Vec<Vec<(String, String)>> = (0..150)
+        let list: Procs = (0..150)
             .map(|p| {
                 let mut ad = vec![("ProcId".to_string(), p.to_string())];
                 match p {
@@ -325,13 +333,10 @@ mod tests {
 
     #[test]
     fn a_bad_submit_is_refused_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut core = open(dir.path());
-        let peer = me(&core);
-        let cluster = core.new_cluster(&peer).unwrap();
+        let (_dir, mut core, peer, cluster) = pool();
         let good = |p: i64| vec![("ProcId".to_string(), p.to_string())];
         let cmd = text(&[("Cmd", "\"/bin/true\"")]);
-        let cases: Vec<(AdText, Vec<Vec<(String, String)>>, &str)> = vec![
+        let cases: Vec<(AdText, Procs, &str)> = vec![
             // Names the queue could not read back after a restart.
             (
                 text(&[("A.B", "1")]),
