@@ -94,6 +94,26 @@ petrel_daemon_pid() {
   echo "$pid"
 }
 
+# Waits until the daemon PID has finished starting: for a second or more after `pool
+# start` it probes its container runtimes with test containers (its child processes),
+# which would compete with the submission for the CPU. Settled: no child process and
+# (almost) no CPU used by the daemon, three times in a row 0.2 s apart.
+petrel_settle() {
+  local pid=$1 quiet=0 last now i
+  last=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+  for ((i = 0; i < 300 && quiet < 3; i++)); do
+    sleep 0.2
+    now=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+    if [ -z "$(cat /proc/"$pid"/task/*/children 2>/dev/null | tr -d ' ')" ] && [ $((now - last)) -le 1 ]; then
+      quiet=$((quiet + 1))
+    else
+      quiet=0
+    fi
+    last=$now
+  done
+  [ "$quiet" -ge 3 ] || note "the pool daemon is still busy a minute after starting; timing anyway"
+}
+
 petrel_run() {
   local i=$1 pid t0 t1 secs held mem before
   # A fresh pool per run: each measures PROCS jobs into an empty queue.
@@ -101,6 +121,7 @@ petrel_run() {
   export PETREL_POOL_DIR=$petrel_pool_dir
   "$petrel" pool start >/dev/null
   pid=$(petrel_daemon_pid)
+  petrel_settle "$pid"
   before=$(memory "$pid")
   before=${before%% *}
   cat > "$work/held.sub" <<EOF

@@ -29,8 +29,14 @@ pub const fn name_hash(name: &[u8]) -> u64 {
 pub fn name_fingerprint(name: &[u8]) -> u64 {
     use std::hash::Hasher;
     let mut h = std::hash::DefaultHasher::new();
-    for &b in name {
-        h.write_u8(b.to_ascii_lowercase());
+    // Lower-cased a chunk at a time: SipHash fed one byte per call costs several times
+    // more, and every lookup of an attribute by name computes this.
+    let mut buf = [0u8; 64];
+    for chunk in name.chunks(buf.len()) {
+        let lower = &mut buf[..chunk.len()];
+        lower.copy_from_slice(chunk);
+        lower.make_ascii_lowercase();
+        h.write(lower);
     }
     h.write_usize(name.len());
     h.finish()

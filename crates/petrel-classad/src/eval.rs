@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::ast::{name_fingerprint, name_hash, BinaryOp, Expr, Name, ScopeName};
+use crate::ast::{BinaryOp, Expr, Name, ScopeName};
 use crate::classad::ClassAd;
 use crate::ops;
 pub use crate::scope::Semantics;
@@ -541,11 +541,7 @@ impl<'a> Evaluator<'a> {
     /// Evaluate a top-level attribute of the ad in scope `s`.
     pub(crate) fn eval_attr_of(&mut self, s: usize, name: &str) -> EV {
         match self.ad_of(s) {
-            Some(ad) => match ad.get().position_hashed(
-                name,
-                name_hash(name.as_bytes()),
-                name_fingerprint(name.as_bytes()),
-            ) {
+            Some(ad) => match ad.get().position(name) {
                 Some(i) => self.eval_found(s, &ad, i),
                 None => EV::UNDEF,
             },

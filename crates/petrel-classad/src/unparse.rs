@@ -48,7 +48,8 @@ pub fn unparse_ad_old(ad: &ClassAd) -> String {
     if ad.is_empty() {
         return "\n".into();
     }
-    let mut s = String::new();
+    // Most lines are a short name and value: one allocation for a typical ad.
+    let mut s = String::with_capacity(ad.len() * 32);
     for (name, e) in ad.iter() {
         ident(&mut s, name);
         s.push_str(" = ");
@@ -56,6 +57,25 @@ pub fn unparse_ad_old(ad: &ClassAd) -> String {
         s.push('\n');
     }
     s
+}
+
+/// An integer in decimal, without the formatting machinery (every proc ad has several).
+fn int(out: &mut String, i: i64) {
+    let mut digits = [0u8; 20];
+    let mut n = i.unsigned_abs();
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        out.push('-');
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// HTCondor's real formatting: `%1.15E` (new syntax) or `%.16G` (old).
@@ -103,37 +123,48 @@ pub fn format_e(r: f64, prec: usize) -> String {
 /// Append `s` as a quoted string literal with `delim` as the quote.
 fn quoted(out: &mut String, s: &str, delim: u8, mode: Mode) {
     out.push(delim as char);
-    let mut bytes: Vec<u8> = Vec::with_capacity(s.len());
-    for &c in s.as_bytes() {
-        if c == delim {
-            bytes.push(b'\\');
-            bytes.push(c);
+    // Runs of characters that need no escape are copied whole: most strings have none.
+    let mut run = 0;
+    for (i, ch) in s.char_indices() {
+        let c = ch as u32;
+        let esc: Option<&str> = if c == u32::from(delim) {
+            Some(if delim == b'"' { "\\\"" } else { "\\'" })
+        } else if mode.old {
+            None
+        } else {
+            match c {
+                7 => Some("\\a"),
+                8 => Some("\\b"),
+                12 => Some("\\f"),
+                0x0a => Some("\\n"),
+                0x0d => Some("\\r"),
+                0x09 => Some("\\t"),
+                11 => Some("\\v"),
+                0x5c => Some("\\\\"),
+                0x20..0x7f => None,
+                // Every other byte (controls, DEL, each byte of a non-ASCII character)
+                // as a three-digit octal escape.
+                _ => Some(""),
+            }
+        };
+        let Some(e) = esc else {
             continue;
-        }
-        if !mode.old {
-            let esc: Option<&[u8]> = match c {
-                7 => Some(b"\\a"),
-                8 => Some(b"\\b"),
-                12 => Some(b"\\f"),
-                b'\n' => Some(b"\\n"),
-                b'\r' => Some(b"\\r"),
-                b'\t' => Some(b"\\t"),
-                11 => Some(b"\\v"),
-                b'\\' => Some(b"\\\\"),
-                _ => None,
-            };
-            if let Some(e) = esc {
-                bytes.extend_from_slice(e);
-                continue;
+        };
+        out.push_str(&s[run..i]);
+        run = i + ch.len_utf8();
+        if e.is_empty() {
+            let mut utf8 = [0u8; 4];
+            for b in ch.encode_utf8(&mut utf8).bytes() {
+                out.push('\\');
+                for shift in [6, 3, 0] {
+                    out.push(char::from(b'0' + ((b >> shift) & 7)));
+                }
             }
-            if !(0x20..0x7f).contains(&c) {
-                bytes.extend_from_slice(format!("\\{c:03o}").as_bytes());
-                continue;
-            }
+        } else {
+            out.push_str(e);
         }
-        bytes.push(c);
     }
-    out.push_str(&String::from_utf8_lossy(&bytes));
+    out.push_str(&s[run..]);
     out.push(delim as char);
 }
 
@@ -156,20 +187,15 @@ const RESERVED: [&str; 7] = [
 
 /// Append an attribute name, quoting it with `'...'` when needed.
 fn ident(out: &mut String, name: &str) {
-    let mut q = String::new();
-    quoted(&mut q, name, b'\'', NEW);
-    let inner = &q[1..q.len() - 1];
-    let b = inner.as_bytes();
+    let b = name.as_bytes();
     let plain = !b.is_empty()
         && (b[0].is_ascii_alphabetic() || b[0] == b'_')
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
-        && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(inner));
+        && !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name));
     if plain {
-        out.push_str(inner);
+        out.push_str(name);
     } else {
-        out.push('\'');
-        out.push_str(inner);
-        out.push('\'');
+        quoted(out, name, b'\'', NEW);
     }
 }
 
@@ -185,7 +211,7 @@ fn value(out: &mut String, v: &Value, mode: Mode) {
         Value::Undefined => out.push_str("undefined"),
         Value::Error => out.push_str("error"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Int(i) => int(out, *i),
         Value::Real(r) => out.push_str(&format_real(*r, mode.old)),
         Value::String(s) => quoted(out, s, b'"', mode),
         Value::AbsTime(a) => {
@@ -317,6 +343,15 @@ mod tests {
     }
 
     #[test]
+    fn integers() {
+        for i in [0, 7, -7, 10, 1234567890, i64::MAX, i64::MIN] {
+            let mut s = String::new();
+            int(&mut s, i);
+            assert_eq!(s, i.to_string());
+        }
+    }
+
+    #[test]
     fn strings_and_names() {
         assert_eq!(
             quote_string("a\"b\\c\n\u{1}é"),
@@ -326,5 +361,10 @@ mod tests {
         assert_eq!(unparse_name("odd name"), "'odd name'");
         assert_eq!(unparse_name("TRUE"), "'TRUE'");
         assert_eq!(unparse_name("it's"), "'it\\'s'");
+        assert_eq!(unparse_name("é"), "'\\303\\251'");
+        // The old syntax escapes only the quote.
+        let mut old = String::new();
+        quoted(&mut old, "a\"b\\c\né", b'"', OLD);
+        assert_eq!(old, "\"a\\\"b\\c\né\"");
     }
 }

@@ -588,7 +588,13 @@ fn users_of_a_shared_pool_act_only_on_their_own_jobs() {
     // The pool is root's (a system pool) in a directory every user can reach.
     let shared = pool.work.parent().unwrap().join("system-pool");
     fs::create_dir(&shared).unwrap();
-    fs::write(shared.join("config"), "NEGOTIATOR_INTERVAL = 1\n").unwrap();
+    // The embedded runtime only, as in the pool fixture (and its hardening is what
+    // `petrel ssh` is checked for below).
+    fs::write(
+        shared.join("config"),
+        "NEGOTIATOR_INTERVAL = 1\nCONTAINER_RUNTIMES = embedded\n",
+    )
+    .unwrap();
     let as_root = |args: &[&str]| -> Ran {
         common::petrel(As::Root)
             .args(args)

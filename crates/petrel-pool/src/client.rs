@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use crate::config::PoolPaths;
 use crate::error::PoolError;
-use crate::proto::{read_frame, write_frame, Request, Response};
+use serde::Serialize;
+
+use crate::proto::{read_frame, write_frame, Response};
 
 pub struct Client {
     pub(crate) reader: BufReader<UnixStream>,
@@ -67,8 +69,9 @@ impl Client {
         })
     }
 
-    /// One request, one response; a daemon-side refusal becomes `PoolError::Refused`.
-    pub fn call(&mut self, request: &Request) -> Result<Response, PoolError> {
+    /// One request ([`crate::proto::Request`] or [`crate::proto::SubmitRef`]), one
+    /// response; a daemon-side refusal becomes `PoolError::Refused`.
+    pub fn call(&mut self, request: &impl Serialize) -> Result<Response, PoolError> {
         write_frame(&mut self.writer, request)?;
         match read_frame::<Response>(&mut self.reader)? {
             Some(Response::Error { message }) => Err(PoolError::Refused(message)),

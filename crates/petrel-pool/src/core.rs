@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use petrel_classad::{ClassAd, Value};
+use petrel_classad::ClassAd;
 use petrel_userlog::Event;
 
 use crate::config::{PoolConfig, PoolPaths};
@@ -17,7 +17,7 @@ use crate::events::{EventSink, Record};
 use crate::holdcodes::{self, Hold};
 use crate::job::{JobId, JobSelector, JobStatus};
 use crate::machine::Machine;
-use crate::proto::{Action, AdText};
+use crate::proto::Action;
 use crate::queue::{Cluster, Job, Pending, Queue};
 use crate::store::Store;
 
@@ -56,7 +56,7 @@ pub struct Core {
     pub events: EventSink,
     pub runtimes: crate::runtimes::RuntimeState,
     /// Cluster ids handed out and not yet used, with who asked for them.
-    reserved: HashMap<i64, u32>,
+    pub(crate) reserved: HashMap<i64, u32>,
     pub stopping: bool,
     /// Images this slot refuses for a while: a validation script failed in them.
     pub image_marks: crate::policy::Marks,
@@ -111,107 +111,6 @@ impl Core {
         let id = self.store.new_cluster_id()?;
         self.reserved.insert(id, peer.uid);
         Ok(id)
-    }
-
-    /// Queues a submit's procs: all of them, or none with the reason.
-    pub fn submit(
-        &mut self,
-        peer: &Peer,
-        cluster: i64,
-        cluster_ad: AdText,
-        procs: Vec<AdText>,
-    ) -> Result<usize, PoolError> {
-        if self.reserved.get(&cluster) != Some(&peer.uid) {
-            return Err(PoolError::Refused(format!(
-                "cluster {cluster} was not reserved by this user (ask for a new cluster first)"
-            )));
-        }
-        if procs.is_empty() {
-            return Err(PoolError::Refused(
-                "a submit needs at least one proc".into(),
-            ));
-        }
-        let mut ad = parse_ad(&cluster_ad, "cluster ad")?;
-        // The owner is who the kernel says connected, whatever the ad claims.
-        ad.insert_value("Owner", Value::string(peer.name.as_str()));
-        ad.insert_value(
-            "User",
-            Value::string(format!("{}@{}", peer.name, self.machine.hostname)),
-        );
-        ad.insert_value("ClusterId", cluster);
-        // The job runs with the submitter's primary group, as the kernel reported it.
-        ad.insert_value("PetrelOwnerGid", i64::from(peer.gid));
-        let at = now();
-        if !ad.contains("QDate") {
-            ad.insert_value("QDate", at);
-        }
-        let mut parsed = Vec::with_capacity(procs.len());
-        let mut seen = std::collections::HashSet::new();
-        for (i, p) in procs.iter().enumerate() {
-            let mut pad = parse_ad(p, &format!("proc {i}"))?;
-            let proc = pad
-                .eval_attr("ProcId")
-                .as_int()
-                .ok_or_else(|| PoolError::Refused(format!("proc {i} has no integer ProcId")))?;
-            if proc < 0 || !seen.insert(proc) {
-                return Err(PoolError::Refused(format!(
-                    "ProcId {proc} is negative or repeated"
-                )));
-            }
-            let status = pad
-                .eval_attr("JobStatus")
-                .as_int()
-                .or_else(|| ad.eval_attr("JobStatus").as_int())
-                .unwrap_or(1);
-            if status != 1 && status != 5 {
-                return Err(PoolError::Refused(format!(
-                    "proc {proc}: a job is submitted idle (1) or held (5), not JobStatus {status}"
-                )));
-            }
-            pad.insert_value("JobStatus", status);
-            pad.insert_value("EnteredCurrentStatus", at);
-            parsed.push((proc, pad));
-        }
-        let cluster_text = ad.to_old_syntax();
-        let texts: Vec<(i64, String)> = parsed
-            .iter()
-            .map(|(p, a)| (*p, a.to_old_syntax()))
-            .collect();
-        self.store.insert_cluster(
-            cluster,
-            peer.uid,
-            &cluster_text,
-            texts.iter().map(|(p, t)| (*p, t.as_str())),
-        )?;
-        self.reserved.remove(&cluster);
-        let shared = Arc::new(Cluster::new(cluster, peer.uid, ad));
-        let count = parsed.len();
-        let log = user_log(&shared.ad);
-        let host = format!("<127.0.0.1:0?alias={}>", self.machine.hostname);
-        for (proc, pad) in parsed {
-            let id = JobId::new(cluster, proc);
-            self.queue.insert(shared.clone(), id, pad);
-            if let Some(path) = &log {
-                self.events.send(Record {
-                    path: path.clone(),
-                    uid: peer.uid,
-                    gid: peer.gid,
-                    job: id,
-                    at: SystemTime::now(),
-                    event: Event::Submit {
-                        host: host.clone(),
-                        log_notes: None,
-                        user_notes: None,
-                    },
-                    info: self.queue.get(id).and_then(info_of),
-                });
-            }
-        }
-        tracing::info!(
-            "cluster {cluster}: {count} job(s) submitted by {}",
-            peer.name
-        );
-        Ok(count)
     }
 
     /// Ads of queued (or finished) jobs the peer may see, passing `constraint`.
@@ -554,11 +453,18 @@ impl Core {
 /// The attributes for the 028 event that follows each of the job's events, when it
 /// asks for them (`job_ad_information_attrs`).
 fn info_of(job: &Job) -> Option<Vec<(String, String)>> {
+    info_of_ads(&job.cluster.ad, &job.ad)
+}
+
+/// As [`info_of`], for a job given as its cluster and proc ads.
+pub(crate) fn info_of_ads(cluster: &ClassAd, proc: &ClassAd) -> Option<Vec<(String, String)>> {
     const ATTR: &str = "JobAdInformationAttrs";
-    if !job.ad.contains(ATTR) && !job.cluster.ad.contains(ATTR) {
+    if !proc.contains(ATTR) && !cluster.contains(ATTR) {
         return None;
     }
-    crate::events::job_info(&job.full_ad())
+    let mut full = cluster.clone();
+    full.update(proc);
+    crate::events::job_info(&full)
 }
 
 /// The job's `UserLog`, made absolute against its `Iwd`.
@@ -574,24 +480,6 @@ pub fn user_log(ad: &ClassAd) -> Option<PathBuf> {
     }
     let iwd = ad.eval_attr("Iwd");
     Some(PathBuf::from(iwd.as_str().unwrap_or("/")).join(path))
-}
-
-fn parse_ad(text: &AdText, what: &str) -> Result<ClassAd, PoolError> {
-    let mut ad = ClassAd::new();
-    for (k, v) in text {
-        if k.is_empty()
-            || !k
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        {
-            return Err(PoolError::Refused(format!(
-                "{what}: '{k}' is not an attribute name"
-            )));
-        }
-        ad.insert_expr_str(k, v)
-            .map_err(|e| PoolError::Refused(format!("{what}: {k} = {v}: {e}")))?;
-    }
-    Ok(ad)
 }
 
 /// A user's name from `/etc/passwd`, or the number when there is none.

@@ -23,12 +23,14 @@ pub mod lifecycle;
 pub mod machine;
 pub mod negotiate;
 pub mod policy;
+pub mod proc_ads;
 pub mod proto;
 pub mod queue;
 pub mod runtimes;
 pub mod starter;
 pub mod starters;
 pub mod store;
+mod submit;
 
 pub use client::Client;
 pub use config::{default_pool_dir, PoolConfig, PoolPaths};

@@ -3,10 +3,12 @@
 
 use std::io::{Read, Write};
 
+use petrel_submit::JobAd;
 use serde::{Deserialize, Serialize};
 
 use crate::error::PoolError;
 use crate::job::{JobId, JobSelector};
+use crate::proc_ads::ProcAds;
 
 /// The largest message accepted: enough for a million-proc submit, small enough that a
 /// hostile length cannot make the daemon allocate without bound.
@@ -24,7 +26,7 @@ pub enum Request {
     Submit {
         cluster: i64,
         cluster_ad: AdText,
-        procs: Vec<AdText>,
+        procs: ProcAds,
     },
     Query {
         constraint: Option<String>,
@@ -59,6 +61,40 @@ pub enum Request {
         signal: i32,
     },
     Stop,
+}
+
+/// [`Request::Submit`] of ads the client holds, written as they are, without copies.
+#[derive(Serialize)]
+pub struct SubmitRef<'a> {
+    op: &'static str,
+    cluster: i64,
+    cluster_ad: Pairs<'a>,
+    #[serde(serialize_with = "all_pairs")]
+    procs: &'a [JobAd],
+}
+
+impl<'a> SubmitRef<'a> {
+    pub fn new(cluster: i64, cluster_ad: &'a JobAd, procs: &'a [JobAd]) -> SubmitRef<'a> {
+        SubmitRef {
+            op: "submit",
+            cluster,
+            cluster_ad: Pairs(cluster_ad),
+            procs,
+        }
+    }
+}
+
+/// An ad as [`AdText`] is written.
+struct Pairs<'a>(&'a JobAd);
+
+impl Serialize for Pairs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter())
+    }
+}
+
+fn all_pairs<S: serde::Serializer>(ads: &&[JobAd], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(ads.iter().map(Pairs))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,8 +190,52 @@ pub fn write_frame<T: Serialize>(w: &mut impl Write, msg: &T) -> Result<(), Pool
         .map_err(|e| PoolError::io("writing to the pool socket", e))
 }
 
+/// A message read from a frame.
+pub trait Frame: Sized {
+    fn decode(body: &[u8]) -> serde_json::Result<Self>;
+}
+
+impl Frame for Request {
+    fn decode(body: &[u8]) -> serde_json::Result<Request> {
+        // The derived decoding of a tagged enum first copies the whole message into a
+        // generic tree, which for a submit is every proc: read a submit directly, and
+        // anything else (a malformed submit too, for its error) the derived way.
+        if let Ok(s) = serde_json::from_slice::<SubmitFrame>(body) {
+            return Ok(Request::Submit {
+                cluster: s.cluster,
+                cluster_ad: s.cluster_ad,
+                procs: s.procs,
+            });
+        }
+        serde_json::from_slice(body)
+    }
+}
+
+impl Frame for Response {
+    fn decode(body: &[u8]) -> serde_json::Result<Response> {
+        serde_json::from_slice(body)
+    }
+}
+
+/// [`Request::Submit`] as it is written.
+#[derive(Deserialize)]
+struct SubmitFrame {
+    /// Checked by decoding it: only "submit" is one.
+    #[serde(rename = "op")]
+    _op: SubmitOp,
+    cluster: i64,
+    cluster_ad: AdText,
+    procs: ProcAds,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SubmitOp {
+    Submit,
+}
+
 /// Reads one frame; `Ok(None)` at a clean end of stream.
-pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> Result<Option<T>, PoolError> {
+pub fn read_frame<T: Frame>(r: &mut impl Read) -> Result<Option<T>, PoolError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len) {
         Ok(()) => {}
@@ -178,7 +258,7 @@ pub fn read_frame<T: for<'de> Deserialize<'de>>(r: &mut impl Read) -> Result<Opt
             "connection closed in the middle of a message".into(),
         ));
     }
-    serde_json::from_slice(&body)
+    T::decode(&body)
         .map(Some)
         .map_err(|e| PoolError::Protocol(format!("malformed request: {e}")))
 }
@@ -213,5 +293,54 @@ mod tests {
         short.extend_from_slice(b"{}");
         assert!(read_frame::<Request>(&mut short.as_slice()).is_err());
         assert!(read_frame::<Request>(&mut [].as_slice()).unwrap().is_none());
+    }
+
+    #[test]
+    fn submits_decode_like_any_request() {
+        let decode = |json: &str| Request::decode(json.as_bytes());
+        let written = serde_json::to_vec(&Request::Submit {
+            cluster: 4,
+            cluster_ad: vec![("Cmd".into(), "\"/bin/true\"".into())],
+            procs: {
+                let mut p = ProcAds::new();
+                p.push([("ProcId", "0")]);
+                p
+            },
+        })
+        .unwrap();
+        for json in [
+            std::str::from_utf8(&written).unwrap(),
+            r#"{"cluster":4,"procs":[[["ProcId","0"]]],"extra":1,"op":"submit","cluster_ad":[["Cmd","\"/bin/true\""]]}"#,
+        ] {
+            match decode(json).unwrap() {
+                Request::Submit {
+                    cluster,
+                    cluster_ad,
+                    procs,
+                } => {
+                    assert_eq!(cluster, 4);
+                    assert_eq!(cluster_ad, [("Cmd".into(), "\"/bin/true\"".into())]);
+                    let procs: Vec<Vec<_>> = procs.iter().map(|p| p.iter().collect()).collect();
+                    assert_eq!(procs, [[("ProcId", "0")]]);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            decode(r#"{"op":"new_cluster"}"#),
+            Ok(Request::NewCluster)
+        ));
+        // What a client writes from its own ads is the same message.
+        let mut cluster_ad = JobAd::new();
+        cluster_ad.insert("Cmd", "\"/bin/true\"");
+        let mut proc = JobAd::new();
+        proc.insert("ProcId", "0");
+        let borrowed = serde_json::to_vec(&SubmitRef::new(4, &cluster_ad, &[proc])).unwrap();
+        assert_eq!(
+            String::from_utf8(borrowed).unwrap(),
+            String::from_utf8(written).unwrap()
+        );
+        assert!(decode(r#"{"op":"submit","cluster":"x","cluster_ad":[],"procs":[]}"#).is_err());
+        assert!(decode(r#"{"op":"query","cluster":1,"cluster_ad":[],"procs":[]}"#).is_err());
     }
 }

@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use petrel_classad::{ClassAd, Value};
+use petrel_classad::{ClassAd, Expr, Value};
 
 use crate::job::{JobId, JobStatus};
 
@@ -20,6 +20,9 @@ pub struct Cluster {
     pub ad: ClassAd,
     /// [`match_text`] of the cluster ad, computed once.
     pub match_text: String,
+    /// The cluster ad's `JobStatus` and `JobPrio`, for procs without their own.
+    status: Option<i64>,
+    prio: Option<i64>,
 }
 
 impl Cluster {
@@ -28,9 +31,26 @@ impl Cluster {
         Cluster {
             id,
             owner_uid,
+            status: int_attr(&ad, "JobStatus"),
+            prio: int_attr(&ad, "JobPrio"),
             ad,
             match_text,
         }
+    }
+}
+
+/// An integer attribute of `ad`, read straight from a literal when it is one (evaluating
+/// `ProcId = 7` in every proc of a large cluster would cost more than building its ad).
+pub(crate) fn int_attr(ad: &ClassAd, name: &str) -> Option<i64> {
+    let e = ad.lookup(name)?;
+    literal_int(e).or_else(|| ad.eval_attr(name).as_int())
+}
+
+/// The value of an integer literal.
+pub(crate) fn literal_int(e: &Expr) -> Option<i64> {
+    match e {
+        Expr::Literal(Value::Int(i)) => Some(*i),
+        _ => None,
     }
 }
 
@@ -145,32 +165,56 @@ const MATCH_ATTRS: [&str; 5] = [
 /// The signature of a job for match caching: its cluster, plus every proc attribute that
 /// the cluster's or the proc's match expressions mention.
 pub fn signature(cluster: &Cluster, proc_ad: &ClassAd) -> u64 {
+    signature_with(cluster, proc_ad, &mut Mentions::default())
+}
+
+/// Which attributes the cluster's match expressions mention, as learnt from its procs:
+/// those of a large cluster mostly name the same few.
+#[derive(Default)]
+struct Mentions(Vec<(String, bool)>);
+
+fn signature_with(cluster: &Cluster, proc_ad: &ClassAd, mentions: &mut Mentions) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     cluster.id.hash(&mut h);
     // The common case, a proc that changes none of the match expressions, reuses the
     // cluster's text (unparsing Requirements per proc would dominate a large submit).
     let own: String;
-    let text = if MATCH_ATTRS.iter().any(|m| proc_ad.contains(m)) {
+    let own_text = proc_ad.names().any(is_match_attr);
+    let text = if own_text {
         own = match_text(proc_ad, &cluster.ad);
         &own
     } else {
         &cluster.match_text
     };
     for (name, expr) in proc_ad.iter() {
-        if matches!(name.len(), 6 | 9)
-            && (name.eq_ignore_ascii_case("ProcId") || name.eq_ignore_ascii_case("JobStatus"))
-        {
+        if same_name(name, "ProcId") || same_name(name, "JobStatus") {
             continue;
         }
-        let lower = name.to_ascii_lowercase();
-        let significant =
-            MATCH_ATTRS.iter().any(|m| m.eq_ignore_ascii_case(name)) || text.contains(&lower);
+        let significant = is_match_attr(name)
+            || match mentions.0.iter().find(|(n, _)| n == name) {
+                Some((_, known)) if !own_text => *known,
+                _ => {
+                    let found = text.contains(&name.to_ascii_lowercase());
+                    if !own_text {
+                        mentions.0.push((name.to_string(), found));
+                    }
+                    found
+                }
+            };
         if significant {
-            lower.hash(&mut h);
+            name.to_ascii_lowercase().hash(&mut h);
             expr.to_string().hash(&mut h);
         }
     }
     h.finish()
+}
+
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.eq_ignore_ascii_case(b)
+}
+
+fn is_match_attr(name: &str) -> bool {
+    MATCH_ATTRS.iter().any(|m| same_name(m, name))
 }
 
 /// The match expressions of `first`, else of `then`, lower-cased, one per line.
@@ -198,36 +242,46 @@ pub struct Queue {
 
 impl Queue {
     pub fn insert(&mut self, cluster: Arc<Cluster>, id: JobId, ad: ClassAd) {
-        let status = ad
-            .eval_attr("JobStatus")
-            .as_int()
-            .or_else(|| cluster.ad.eval_attr("JobStatus").as_int())
-            .and_then(JobStatus::from_code)
-            .unwrap_or(JobStatus::Idle);
-        let prio = match ad.eval_attr("JobPrio").as_int() {
-            Some(p) => p,
-            None => cluster.ad.eval_attr("JobPrio").as_int().unwrap_or(0),
-        };
-        let signature = signature(&cluster, &ad);
-        self.clusters
-            .entry(id.cluster)
-            .or_insert_with(|| cluster.clone());
-        *self.cluster_procs.entry(id.cluster).or_insert(0) += 1;
-        if status == JobStatus::Idle {
-            self.idle.insert((Reverse(prio), id));
-        }
-        self.jobs.insert(
-            id,
-            Job {
+        self.insert_procs(cluster, [(id.proc, ad)]);
+    }
+
+    /// Adds procs (id and proc ad) of one cluster.
+    pub fn insert_procs(
+        &mut self,
+        cluster: Arc<Cluster>,
+        procs: impl IntoIterator<Item = (i64, ClassAd)>,
+    ) {
+        let mut mentions = Mentions::default();
+        let mut count = 0;
+        for (proc, ad) in procs {
+            let id = JobId::new(cluster.id, proc);
+            let status = int_attr(&ad, "JobStatus")
+                .or(cluster.status)
+                .and_then(JobStatus::from_code)
+                .unwrap_or(JobStatus::Idle);
+            let prio = int_attr(&ad, "JobPrio").or(cluster.prio).unwrap_or(0);
+            let signature = signature_with(&cluster, &ad, &mut mentions);
+            if status == JobStatus::Idle {
+                self.idle.insert((Reverse(prio), id));
+            }
+            self.jobs.insert(
                 id,
-                cluster,
-                ad,
-                status,
-                claim: None,
-                signature,
-                prio,
-            },
-        );
+                Job {
+                    id,
+                    cluster: cluster.clone(),
+                    ad,
+                    status,
+                    claim: None,
+                    signature,
+                    prio,
+                },
+            );
+            count += 1;
+        }
+        if count > 0 {
+            *self.cluster_procs.entry(cluster.id).or_insert(0) += count;
+            self.clusters.entry(cluster.id).or_insert(cluster);
+        }
     }
 
     pub fn get(&self, id: JobId) -> Option<&Job> {
@@ -272,5 +326,59 @@ impl Queue {
 
     pub fn idle_count(&self) -> usize {
         self.idle.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ad(text: &str) -> ClassAd {
+        ClassAd::parse(text).unwrap()
+    }
+
+    #[test]
+    fn procs_share_a_signature_unless_they_change_what_matching_reads() {
+        let cluster = Arc::new(Cluster::new(
+            3,
+            0,
+            ad("Requirements = TARGET.Memory >= MY.Need\nJobPrio = 2\nJobStatus = 5"),
+        ));
+        let mut q = Queue::default();
+        q.insert_procs(
+            cluster.clone(),
+            [
+                (0, ad("ProcId = 0\nArgs = \"a\"\nNeed = 1")),
+                (1, ad("ProcId = 1\nArgs = \"b\"\nNeed = 1")),
+                (2, ad("ProcId = 2\nArgs = \"c\"\nNeed = 2")),
+                (3, ad("ProcId = 3\nArgs = \"d\"\nNeed = 1\nJobStatus = 1")),
+                (
+                    4,
+                    ad("ProcId = 4\nNeed = 1\nRequirements = MY.Args =!= \"x\""),
+                ),
+                (
+                    5,
+                    ad("ProcId = 5\nArgs = \"e\"\nNeed = 1\nRequirements = MY.Args =!= \"x\""),
+                ),
+            ],
+        );
+        let sig = |p| q.get(JobId::new(3, p)).unwrap().signature;
+        assert_eq!(sig(0), sig(1));
+        assert_ne!(sig(0), sig(2));
+        assert_eq!(sig(0), sig(3));
+        assert_ne!(sig(4), sig(5));
+        assert_eq!(
+            sig(1),
+            signature(&cluster, &q.get(JobId::new(3, 1)).unwrap().ad)
+        );
+        // The cluster's status and priority unless the proc has its own.
+        assert_eq!(q.get(JobId::new(3, 0)).unwrap().status, JobStatus::Held);
+        assert_eq!(q.idle().collect::<Vec<_>>(), [JobId::new(3, 3)]);
+        assert_eq!(q.get(JobId::new(3, 3)).unwrap().prio, 2);
+        assert_eq!(
+            q.remove(JobId::new(3, 0)).map(|(_, empty)| empty),
+            Some(false)
+        );
+        assert!(q.clusters.contains_key(&3));
     }
 }

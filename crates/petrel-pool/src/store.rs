@@ -16,6 +16,22 @@ use crate::job::JobId;
 /// The current schema; a newer one is refused rather than misread.
 const SCHEMA_VERSION: i64 = 1;
 
+/// Rows per `INSERT` of a submit's procs.
+const BATCH: usize = 64;
+
+/// `INSERT INTO jobs ...` of `rows` procs of one cluster: `?1` is the cluster, then each
+/// row's proc and ad.
+fn insert_jobs_sql(rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO jobs(cluster, proc, ad) VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(?1, ?{}, ?{})", 2 * i + 2, 2 * i + 3));
+    }
+    sql
+}
+
 pub struct Store {
     conn: Connection,
 }
@@ -125,10 +141,29 @@ impl Store {
             params![cluster, owner_uid, cluster_ad],
         )?;
         {
-            let mut stmt =
-                tx.prepare_cached("INSERT INTO jobs(cluster, proc, ad) VALUES (?1, ?2, ?3)")?;
-            for (proc, ad) in procs {
-                stmt.execute(params![cluster, proc, ad])?;
+            // Many rows per statement: a statement's own cost, paid per row, was most of
+            // the insert.
+            let run = |stmt: &mut rusqlite::Statement, rows: &[(i64, &str)]| {
+                stmt.raw_bind_parameter(1, cluster)?;
+                for (i, (proc, ad)) in rows.iter().enumerate() {
+                    stmt.raw_bind_parameter(2 * i + 2, proc)?;
+                    stmt.raw_bind_parameter(2 * i + 3, ad)?;
+                }
+                stmt.raw_execute()
+            };
+            let mut many = tx.prepare_cached(&insert_jobs_sql(BATCH))?;
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut procs = procs.into_iter();
+            loop {
+                batch.clear();
+                batch.extend(procs.by_ref().take(BATCH));
+                if batch.len() < BATCH {
+                    break;
+                }
+                run(&mut many, &batch)?;
+            }
+            if !batch.is_empty() {
+                run(&mut tx.prepare(&insert_jobs_sql(batch.len()))?, &batch)?;
             }
         }
         tx.commit()?;
@@ -262,5 +297,28 @@ mod tests {
         assert!(r.is_err());
         let l = s.load().unwrap();
         assert!(l.clusters.is_empty() && l.jobs.is_empty());
+        // The same in a later batch of many rows.
+        let texts: Vec<String> = (0..3 * BATCH).map(|p| format!("ProcId = {p}")).collect();
+        let mut procs: Vec<(i64, &str)> = (0..).zip(texts.iter().map(String::as_str)).collect();
+        procs[2 * BATCH + 5].0 = 7;
+        assert!(s.insert_cluster(1, 0, "", procs.iter().copied()).is_err());
+        let l = s.load().unwrap();
+        assert!(l.clusters.is_empty() && l.jobs.is_empty());
+    }
+
+    #[test]
+    fn a_large_submit_is_stored_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("q.db")).unwrap();
+        for (cluster, n) in [(1, 1), (2, BATCH), (3, 2 * BATCH + 3)] {
+            let texts: Vec<String> = (0..n).map(|p| format!("ProcId = {p}")).collect();
+            s.insert_cluster(cluster, 0, "", (0..).zip(texts.iter().map(String::as_str)))
+                .unwrap();
+        }
+        let jobs = s.load().unwrap().jobs;
+        assert_eq!(jobs.len(), 1 + BATCH + 2 * BATCH + 3);
+        let last = &jobs[jobs.len() - 1];
+        assert_eq!(last.0, JobId::new(3, 2 * BATCH as i64 + 2));
+        assert_eq!(last.1, format!("ProcId = {}", 2 * BATCH + 2));
     }
 }

@@ -94,42 +94,131 @@ impl JobAd {
 
     /// The attributes of `self` whose text differs from (or is absent in) `base`.
     pub fn delta_from(&self, base: &JobAd) -> JobAd {
-        self.delta_and_missing(base).0
+        let mut out = JobAd::new();
+        self.delta_into(base, |k, v| out.attrs.push((k.clone(), v.clone())));
+        out
     }
 
-    /// As [`JobAd::delta_from`], with the names of `base` that `self` lacks: a delta
-    /// laid over `base` would keep those, so the two do not make `self` again.
-    pub fn delta_and_missing(&self, base: &JobAd) -> (JobAd, Vec<String>) {
-        let mut out = JobAd::new();
-        let mut shared = 0;
-        for (k, v) in &self.attrs {
-            match base.get(k) {
-                Some(b) => {
-                    shared += 1;
-                    if b != &**v {
-                        out.attrs.push((k.clone(), v.clone()));
-                    }
-                }
-                None => out.attrs.push((k.clone(), v.clone())),
-            }
+    /// A proc's delta as [`crate::Submission::expand`] makes it: `ProcId` and `JobStatus`
+    /// first, then [`JobAd::delta_from`] the base; with the names of the base this ad
+    /// lacks (a later queue statement's `Args` instead of `Arguments`), which a delta laid
+    /// over the base would wrongly keep.
+    pub(crate) fn proc_delta(&self, base: &DeltaBase) -> (JobAd, Vec<String>) {
+        let mut out = JobAd {
+            attrs: Vec::with_capacity(4),
+        };
+        for (name, default, guess) in [
+            ("ProcId", "0", base.proc_id),
+            ("JobStatus", "1", base.job_status),
+        ] {
+            let at = guess
+                .filter(|&i| {
+                    self.attrs
+                        .get(i)
+                        .is_some_and(|(k, _)| k.eq_ignore_ascii_case(name))
+                })
+                .or_else(|| self.position(name));
+            // Shared with this ad when spelled the same: no copy per proc.
+            let attr = match at.map(|i| &self.attrs[i]) {
+                Some((k, v)) if &**k == name => (k.clone(), v.clone()),
+                Some((_, v)) => (Arc::from(name), v.clone()),
+                None => (Arc::from(name), Arc::from(default)),
+            };
+            out.attrs.push(attr);
         }
-        // Names are unique in an ad, so all of `base` is in `self` when the counts agree.
-        let missing = if shared == base.len() {
+        let shared = self.delta_into(&base.ad, |k, v| match out.position(k) {
+            Some(i) => out.attrs[i].1 = v.clone(),
+            None => out.attrs.push((k.clone(), v.clone())),
+        });
+        // Names are unique in an ad: all of the base is here when the counts agree.
+        let missing = if shared == base.ad.len() {
             Vec::new()
         } else {
-            base.attrs
+            base.ad
+                .attrs
                 .iter()
-                .filter(|(k, _)| !self.contains(k))
+                .filter(|(k, _)| self.position(k).is_none())
                 .map(|(k, _)| k.to_string())
                 .collect()
         };
         (out, missing)
     }
 
-    fn position(&self, name: &str) -> Option<usize> {
+    /// Calls `f` with each attribute of `self` whose text differs from `base`'s; returns
+    /// how many of `self`'s names `base` has.
+    fn delta_into(&self, base: &JobAd, mut f: impl FnMut(&Arc<str>, &Arc<str>)) -> usize {
+        let mut shared = 0;
+        // The procs of a cluster are built from one template, so an attribute usually
+        // sits at the same place in both ads, give or take the few that one of them
+        // lacks: look there first (a large cluster would otherwise cost a scan of the
+        // base per attribute per proc).
+        let mut shift: isize = 0;
+        for (i, (k, v)) in self.attrs.iter().enumerate() {
+            let at = base.attrs.get(i.wrapping_add_signed(shift));
+            let b = match at {
+                Some((bk, bv)) if Arc::ptr_eq(bk, k) || bk.eq_ignore_ascii_case(k) => Some(bv),
+                _ => base.position(k).map(|j| {
+                    shift = j as isize - i as isize;
+                    &base.attrs[j].1
+                }),
+            };
+            if b.is_some() {
+                shared += 1;
+            }
+            if !b.is_some_and(|b| Arc::ptr_eq(b, v) || **b == **v) {
+                f(k, v);
+            }
+        }
+        shared
+    }
+
+    /// Makes this ad equal to `to` again, cheaply when only values have changed since
+    /// it was a copy of `to` (a proc built in a reused copy of its template).
+    pub(crate) fn reset_to(&mut self, to: &JobAd) {
+        let same_names = self.attrs.len() == to.attrs.len()
+            && self
+                .attrs
+                .iter()
+                .zip(&to.attrs)
+                .all(|(a, b)| Arc::ptr_eq(&a.0, &b.0));
+        if !same_names {
+            self.attrs.clone_from(&to.attrs);
+            return;
+        }
+        for (a, b) in self.attrs.iter_mut().zip(&to.attrs) {
+            if !Arc::ptr_eq(&a.1, &b.1) {
+                a.1 = b.1.clone();
+            }
+        }
+    }
+
+    /// Sets the value of the attribute at `i` (from [`JobAd::position`]).
+    pub(crate) fn set_at(&mut self, i: usize, expr: impl AsRef<str>) {
+        self.attrs[i].1 = Arc::from(expr.as_ref());
+    }
+
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
         self.attrs
             .iter()
             .position(|(k, _)| k.eq_ignore_ascii_case(name))
+    }
+}
+
+/// What [`JobAd::proc_delta`] compares procs with: the first proc's ad, and where its
+/// `ProcId` and `JobStatus` are (where the next procs' are too).
+pub(crate) struct DeltaBase {
+    ad: JobAd,
+    proc_id: Option<usize>,
+    job_status: Option<usize>,
+}
+
+impl DeltaBase {
+    pub(crate) fn new(ad: JobAd) -> DeltaBase {
+        DeltaBase {
+            proc_id: ad.position("ProcId"),
+            job_status: ad.position("JobStatus"),
+            ad,
+        }
     }
 }
 
@@ -216,5 +305,22 @@ mod tests {
         let names: Vec<_> = ad.iter().map(|(k, _)| k).collect();
         assert_eq!(names, ["Cmd", "RequestCpus"]);
         assert_eq!(ad.to_string(), "Cmd = \"b\"\nRequestCpus = 1\n");
+    }
+
+    #[test]
+    fn delta_keeps_what_differs_wherever_it_sits() {
+        let ad = |pairs: &[(&str, &str)]| {
+            let mut a = JobAd::new();
+            for (k, v) in pairs {
+                a.insert(k, v);
+            }
+            a
+        };
+        let base = ad(&[("A", "1"), ("B", "2"), ("C", "3"), ("D", "4")]);
+        // One missing, one extra, one out of order, one renamed by case only.
+        let proc = ad(&[("a", "1"), ("X", "9"), ("C", "3"), ("B", "5"), ("d", "4")]);
+        assert_eq!(proc.delta_from(&base), ad(&[("X", "9"), ("B", "5")]));
+        assert!(base.delta_from(&base).is_empty());
+        assert_eq!(base.delta_from(&JobAd::new()), base);
     }
 }

@@ -313,17 +313,51 @@ fn varies_text(
     false
 }
 
-/// Builds a proc from the template by recomputing the varying parts.
+/// The first proc of a queue statement, which later procs are rebuilt from, with what
+/// each rebuild would otherwise look up in it again.
+#[derive(Clone, Debug)]
+pub struct Template {
+    ad: JobAd,
+    iwd: std::path::PathBuf,
+    /// Where `ProcId` is in `ad`.
+    proc_id: Option<usize>,
+}
+
+impl Template {
+    /// The template made from a proc's fully built ad.
+    pub fn new(ad: JobAd, s: &Settings) -> Template {
+        let iwd = ad
+            .get_string("Iwd")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| s.submit_dir.clone());
+        let proc_id = ad.position("ProcId");
+        Template { ad, iwd, proc_id }
+    }
+
+    /// `ad`, a proc built from this template, made the template again to build the next
+    /// proc in (see [`rebuild`]).
+    pub fn reset(&self, mut ad: JobAd) -> JobAd {
+        ad.reset_to(&self.ad);
+        ad
+    }
+}
+
+/// Builds a proc from the template by recomputing the varying parts, in `scratch` if
+/// given (an ad from [`Template::reset`]), else in a copy of the template.
 pub fn rebuild(
-    template: &JobAd,
+    template: &Template,
+    scratch: Option<JobAd>,
     parts: &[Part],
     macros: &MacroSet,
     defaults: &MacroSet,
     live: &LiveVars,
     s: &Settings,
 ) -> R<JobAd> {
-    let mut b = Builder::from_template(template, macros, defaults, live, s);
-    b.ad.insert_int("ProcId", live.process);
+    let mut b = Builder::from_template(template, scratch, macros, defaults, live, s);
+    match template.proc_id {
+        Some(i) => b.ad.set_at(i, live.process.to_string()),
+        None => b.ad.insert_int("ProcId", live.process),
+    }
     for p in parts {
         match p {
             Part::Arguments => to_ads::set_arguments(&mut b)?,
@@ -343,16 +377,13 @@ pub fn rebuild(
 /// A `Builder` over a template (used by [`rebuild`]).
 impl<'a> Builder<'a> {
     fn from_template(
-        template: &JobAd,
+        template: &Template,
+        scratch: Option<JobAd>,
         macros: &'a MacroSet,
         defaults: &'a MacroSet,
         live: &'a LiveVars,
         s: &'a Settings,
     ) -> Self {
-        let iwd = template
-            .get_string("Iwd")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| s.submit_dir.clone());
         Builder {
             ex: Expander {
                 macros,
@@ -361,10 +392,10 @@ impl<'a> Builder<'a> {
             },
             macros,
             s,
-            ad: template.clone(),
+            ad: scratch.unwrap_or_else(|| template.ad.clone()),
             universe: 5,
             topping: to_ads::Topping::None,
-            iwd,
+            iwd: template.iwd.clone(),
         }
     }
 }

@@ -230,6 +230,7 @@ impl Submission {
             last_vars: Vec::new(),
             plan: None,
             template: None,
+            scratch: None,
             base: None,
         }
     }
@@ -237,25 +238,26 @@ impl Submission {
     /// Builds every proc: the cluster ad and per-proc deltas. Fails on the first bad proc.
     pub fn expand(&self) -> Result<SubmitResult> {
         let mut cluster_ad: Option<JobAd> = None;
+        // The first proc's ad is the cluster ad with its ProcId: procs are compared with
+        // it, whose attributes sit where theirs do (ProcId goes in every delta anyway).
+        let mut first: Option<ad::DeltaBase> = None;
         let mut procs = Vec::with_capacity(self.proc_count().min(1 << 20) as usize);
-        // Procs that lack attributes of the cluster ad (a later queue statement dropped
-        // `Arguments` for `Args`, say), with those names.
+        // Procs that lack attributes of the cluster ad, with those names.
         let mut lacking: Vec<(usize, Vec<String>)> = Vec::new();
-        for ad in self.procs() {
-            let ad = ad?;
-            let base = match &cluster_ad {
-                Some(c) => c,
+        let mut iter = self.procs();
+        while let Some(delta) = iter.next_with(|ad| {
+            let base = match &first {
+                Some(f) => f,
                 None => {
                     let mut c = ad.clone();
                     c.remove("ProcId");
-                    cluster_ad.insert(c)
+                    cluster_ad = Some(c);
+                    first.insert(ad::DeltaBase::new(ad.clone()))
                 }
             };
-            let mut delta = JobAd::new();
-            delta.insert("ProcId", ad.get("ProcId").unwrap_or("0"));
-            delta.insert("JobStatus", ad.get("JobStatus").unwrap_or("1"));
-            let (rest, missing) = ad.delta_and_missing(base);
-            delta.update(&rest);
+            ad.proc_delta(base)
+        }) {
+            let (delta, missing) = delta?;
             if !missing.is_empty() {
                 lacking.push((procs.len(), missing));
             }
@@ -307,8 +309,24 @@ pub struct ProcIter<'a> {
     proc_id: i64,
     last_vars: Vec<(String, String)>,
     plan: Option<incremental::Plan>,
-    template: Option<JobAd>,
+    template: Option<incremental::Template>,
+    /// The last proc's ad, reset to the template to build the next one in.
+    scratch: Option<JobAd>,
     base: Option<JobAd>,
+}
+
+impl ProcIter<'_> {
+    /// The next proc's ad, lent to `f`: the procs of a queue statement are then built in
+    /// one reused ad, not each in a new copy of their template.
+    fn next_with<T>(&mut self, f: impl FnOnce(&JobAd) -> T) -> Option<Result<T>> {
+        let ad = match self.next()? {
+            Ok(ad) => ad,
+            Err(e) => return Some(Err(e)),
+        };
+        let out = f(&ad);
+        self.scratch = self.template.as_ref().map(|t| t.reset(ad));
+        Some(Ok(out))
+    }
 }
 
 impl Iterator for ProcIter<'_> {
@@ -329,6 +347,7 @@ impl Iterator for ProcIter<'_> {
                 self.last_vars.clear();
                 self.plan = None;
                 self.template = None;
+                self.scratch = None;
                 continue;
             }
             let mut live = LiveVars {
@@ -365,6 +384,7 @@ impl Iterator for ProcIter<'_> {
             let built = match (&*plan, &self.template) {
                 (incremental::Plan::Partial(parts), Some(t)) => incremental::rebuild(
                     t,
+                    self.scratch.take(),
                     parts,
                     &op.macros,
                     &self.sub.defaults,
@@ -386,7 +406,8 @@ impl Iterator for ProcIter<'_> {
             };
             if self.template.is_none() {
                 if let (incremental::Plan::Partial(_), Ok(ad)) = (&*plan, &built) {
-                    self.template = Some(ad.clone());
+                    self.template =
+                        Some(incremental::Template::new(ad.clone(), &self.sub.settings));
                 }
             }
             let r = built.map_err(|e| {

@@ -211,3 +211,52 @@ fn container_policy_becomes_the_job_attribute() {
         assert!(e.to_string().contains("container_policy"), "{e}");
     }
 }
+
+/// `expand` builds the procs of a queue statement in one reused ad: its deltas are what
+/// comparing each streamed ad with the first gives.
+#[test]
+fn deltas_match_the_streamed_ads() {
+    let texts = [
+        "executable = /bin/echo\narguments = n $(Process)\nqueue 5\n",
+        "executable = /bin/echo\nenvironment = \"A=$(Process) B=2\"\nqueue 4\n",
+        "executable = /bin/echo\n+Extra = $(Process)\n+Fixed = 1\noutput = o.$(Process)\nqueue 3\n",
+        "executable = /bin/echo\narguments = $(x)\nqueue x from (\na\nb\n\nc\n)\n",
+        "executable = /bin/echo\narguments = a $(Process)\nqueue 2\narguments = b\nqueue 2\nerror = e.$(Step)\nqueue 3\n",
+        "executable = /bin/echo\nrequest_memory = $(Process) + 1\nqueue 3\n",
+        "executable = /bin/echo\nenvironment = $(e)\nqueue e in (\"\", \"A=1\", \"\", \"B=2 C=3\")\n",
+        // Attributes that some procs have and others lack.
+        "executable = /bin/echo\narguments = $(x)\n+Extra = $(y)\noutput = $(z)\nqueue x,y,z from (\n , 1, \na, , o\n, 2, \n)\n",
+    ];
+    for text in texts {
+        let s = sub(text, &opts());
+        let r = s.expand().unwrap_or_else(|e| panic!("{text}: {e}"));
+        let ads: Vec<JobAd> = s.procs().map(|a| a.expect("ad")).collect();
+        // Proc 0's ad without ProcId, and without what some proc lacks: a delta cannot
+        // remove an attribute of the cluster ad.
+        let mut cluster = ads[0].clone();
+        cluster.remove("ProcId");
+        let lacked: Vec<String> = cluster
+            .iter()
+            .filter(|(k, _)| ads.iter().any(|a| !a.contains(k)))
+            .map(|(k, _)| k.to_string())
+            .collect();
+        for k in &lacked {
+            cluster.remove(k);
+        }
+        assert_eq!(r.cluster_ad, cluster, "{text}");
+        let by_name = |ad: &JobAd| {
+            ad.iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        for (i, ad) in ads.iter().enumerate() {
+            let mut d = JobAd::new();
+            d.insert("ProcId", ad.get("ProcId").unwrap_or("0"));
+            d.insert("JobStatus", ad.get("JobStatus").unwrap_or("1"));
+            d.update(&ad.delta_from(&cluster));
+            assert_eq!(by_name(&r.procs[i]), by_name(&d), "{text} proc {i}");
+            let full = r.full_ad(i).expect("a full ad");
+            assert_eq!(by_name(&full), by_name(ad), "{text} proc {i}");
+        }
+    }
+}

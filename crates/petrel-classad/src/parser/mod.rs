@@ -37,6 +37,13 @@ pub fn parse_expr(text: &str) -> Result<Expr> {
 
 /// [`parse_expr`] with explicit limits.
 pub fn parse_expr_with(text: &str, limits: &ParseLimits) -> Result<Expr> {
+    // A plain decimal integer (every ProcId of a large submit) needs no lexer; longer
+    // ones go the whole way, which gives an overflow the lexer's value.
+    if (1..=18).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(i) = text.parse::<i64>() {
+            return Ok(Expr::Literal(crate::value::Value::Int(i)));
+        }
+    }
     let mut p = new_syntax::Parser::new(text, limits, false)?;
     let e = p.expr()?;
     p.expect_end()?;
@@ -69,5 +76,27 @@ pub fn parse_classad_any(text: &str) -> Result<ClassAd> {
         parse_classad(text)
     } else {
         old_syntax::parse_old_classad(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_integers_parse_as_the_lexer_reads_them() {
+        for text in [
+            "0",
+            "7",
+            "017",
+            "000",
+            "123456789012345678",
+            "9999999999999999999",
+        ] {
+            let mut p = new_syntax::Parser::new(text, &ParseLimits::default(), false).unwrap();
+            let full = p.expr().unwrap();
+            assert_eq!(parse_expr(text).unwrap(), full, "{text}");
+        }
+        assert!(parse_expr("").is_err());
     }
 }

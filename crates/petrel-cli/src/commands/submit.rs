@@ -191,7 +191,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 /// expanded here with the submitter's files and environment, then one request that queues
 /// all of them or none.
 fn submit_to_pool(file: &str, mut opts: SubmitOptions) -> anyhow::Result<u8> {
-    use petrel_pool::proto::{AdText, Request, Response};
+    use petrel_pool::proto::{Request, Response, SubmitRef};
     let mut client = super::pool_client::connect()?;
     let Response::Cluster { id } = client.call(&Request::NewCluster)? else {
         bail!("unexpected answer from the pool");
@@ -202,17 +202,7 @@ fn submit_to_pool(file: &str, mut opts: SubmitOptions) -> anyhow::Result<u8> {
         eprintln!("WARNING: {w}");
     }
     let result = sub.expand().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let text = |ad: &petrel_submit::JobAd| -> AdText {
-        ad.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    };
-    let procs: Vec<AdText> = result.procs.iter().map(text).collect();
-    let request = Request::Submit {
-        cluster: id,
-        cluster_ad: text(&result.cluster_ad),
-        procs,
-    };
+    let request = SubmitRef::new(id, &result.cluster_ad, &result.procs);
     match client.call(&request)? {
         Response::Submitted { cluster, count } => {
             println!("Submitting job(s){}.", if count > 1 { "..." } else { "" });

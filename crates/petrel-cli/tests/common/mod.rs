@@ -79,31 +79,32 @@ pub fn busybox_rootfs(dir: &Path) -> Option<PathBuf> {
     Some(root)
 }
 
-/// The petrel binary, copied where the unprivileged test user can execute it. The copy
-/// is shared by every test process of one build (a debug binary is ~150 MB, and each
-/// test runs in its own process), named by the build's size and time.
+/// The petrel binary, copied where the unprivileged test user can execute it: one copy
+/// per build, which every test process (nextest runs each test in its own) shares; a
+/// copy per process was never removed and filled /tmp.
 pub fn petrel_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        use std::hash::{Hash, Hasher};
         let built = PathBuf::from(env!("CARGO_BIN_EXE_petrel"));
-        let meta = fs::metadata(&built).expect("the built petrel");
-        let stamp = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!("petrel-test-bin-{}-{stamp}", meta.len()));
-        let bin = dir.join("petrel");
-        if fs::metadata(&bin).is_ok_and(|m| m.len() == meta.len()) {
-            return bin;
-        }
+        let meta = fs::metadata(&built).expect("the petrel binary");
+        let mut build = std::collections::hash_map::DefaultHasher::new();
+        (&built, meta.len(), meta.modified().ok()).hash(&mut build);
+        let top = std::env::temp_dir().join("petrel-test-bin");
+        let dir = top.join(format!("{:016x}", build.finish()));
         fs::create_dir_all(&dir).expect("mkdir");
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
-        // Copied aside and renamed, so a concurrent test never runs half a binary.
-        let part = dir.join(format!("petrel.{}", std::process::id()));
-        fs::copy(&built, &part).expect("copy petrel");
-        fs::set_permissions(&part, fs::Permissions::from_mode(0o755)).expect("chmod");
-        fs::rename(&part, &bin).expect("rename petrel");
+        for d in [&top, &dir] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        let bin = dir.join("petrel");
+        if !bin.exists() {
+            // Copied under a name of its own, then renamed: a process that finds the
+            // binary finds it whole.
+            let part = dir.join(format!(".petrel-{}", std::process::id()));
+            fs::copy(&built, &part).expect("copy petrel");
+            fs::set_permissions(&part, fs::Permissions::from_mode(0o755)).expect("chmod");
+            fs::rename(&part, &bin).expect("rename petrel");
+        }
         bin
     })
 }
