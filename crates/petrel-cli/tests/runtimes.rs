@@ -20,6 +20,16 @@ fn have(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// Runs `cmd` and fails the test with its stderr unless it succeeds.
+fn succeed(cmd: &mut Command) {
+    let out = cmd.output().expect("run a command");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn docker_works() -> bool {
     Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
@@ -259,16 +269,11 @@ fn a_runtime_that_breaks_stops_being_advertised_and_its_job_goes_back_to_idle() 
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let started = common::petrel(As::Root)
-        .args(["pool", "start"])
-        .env("PETREL_POOL_DIR", &pool.dir)
-        .env("PATH", &path)
-        .output()
-        .unwrap();
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
+    succeed(
+        common::petrel(As::Root)
+            .args(["pool", "start"])
+            .env("PETREL_POOL_DIR", &pool.dir)
+            .env("PATH", &path),
     );
     pool.until_slot("ContainerRuntimes", "runc", 60);
 
@@ -334,16 +339,11 @@ fn a_squashfs_image_runs_where_a_runtime_for_it_is_advertised() {
     if !common::need(have("mksquashfs"), "mksquashfs (squashfs-tools)") {
         return;
     }
-    let made = Command::new("mksquashfs")
-        .arg(&pool.rootfs)
-        .arg(pool.path("img.sqfs"))
-        .args(["-noappend", "-quiet", "-no-progress", "-all-root"])
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
+    succeed(
+        Command::new("mksquashfs")
+            .arg(&pool.rootfs)
+            .arg(pool.path("img.sqfs"))
+            .args(["-noappend", "-quiet", "-no-progress", "-all-root"]),
     );
     pool.until_slot("HasSquashfs", "true", 30);
     let c = pool.submit(
