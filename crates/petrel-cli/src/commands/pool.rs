@@ -292,7 +292,7 @@ fn enter_running(
             workdir: job.target_dir.clone(),
         };
         // A job the container policy runs without a container: a shell beside it.
-        let status = if rt == "host" {
+        let status = if rt == petrel_pool::starter::HOST_RUNTIME {
             petrel_drivers::bare::exec_running(&running, &argv)
         } else {
             let driver = petrel_drivers::driver(rt).with_context(|| {

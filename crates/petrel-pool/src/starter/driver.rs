@@ -15,7 +15,7 @@ use petrel_transfer::TransferPlan;
 use super::job::{hold, ImageSource, Launch, RuntimeReport, ENOENT};
 use super::task::{self, ContainerInfo, Ending, StarterTask, Usage};
 use super::{elapsed_secs, unix_now};
-use crate::holdcodes::{self, Hold};
+use crate::holdcodes;
 
 /// The image in the form the runtime takes it.
 pub(crate) struct Image {
@@ -167,16 +167,11 @@ fn ending(exit: &ExitInfo, task: &StarterTask, usage: &mut Usage) -> Ending {
     usage.user_cpu_secs = exit.user_cpu_seconds.unwrap_or(0.0);
     usage.sys_cpu_secs = exit.system_cpu_seconds.unwrap_or(0.0);
     usage.peak_memory_kib = exit.peak_memory_bytes.unwrap_or(0) / 1024;
-    if exit.oom_killed {
-        return Ending::Hold(Hold::out_of_memory(
-            task.memory_mib,
-            usage.peak_memory_kib.div_ceil(1024).max(task.memory_mib),
-        ));
-    }
-    match exit.status {
+    let ended = match exit.status {
         JobStatus::Exited(code) => Ending::Exited { code },
         JobStatus::Signaled(signal) => Ending::Signaled { signal },
-    }
+    };
+    super::job::ending_of_run(task, usage, exit.oom_killed, ended)
 }
 
 /// A job the runtime could not run: held when the job is to blame (its image, its

@@ -12,7 +12,7 @@ use petrel_transfer::TransferPlan;
 use super::job::{hold, ImageSource, Launch, RuntimeReport, ENOENT};
 use super::task::{self, ContainerInfo, Ending, StarterTask, Usage};
 use super::{elapsed_secs, unix_now};
-use crate::holdcodes::{self, Hold};
+use crate::holdcodes;
 
 const EACCES: i64 = 13;
 
@@ -124,16 +124,16 @@ pub(crate) fn run(
         .iter()
         .map(|n| format!("{}: {}", n.limit, n.reason))
         .collect();
-    if outcome.oom_killed {
-        return Ok(Ending::Hold(Hold::out_of_memory(
-            task.memory_mib,
-            usage.peak_memory_kib.div_ceil(1024).max(task.memory_mib),
-        )));
-    }
-    Ok(match outcome.status {
+    let ended = match outcome.status {
         JobStatus::Exited(code) => Ending::Exited { code },
         JobStatus::Signaled(sig) => Ending::Signaled { signal: sig },
-    })
+    };
+    Ok(super::job::ending_of_run(
+        task,
+        usage,
+        outcome.oom_killed,
+        ended,
+    ))
 }
 
 /// Whose fault a runtime error is: the image's and command's are the job's, the rest the

@@ -19,6 +19,24 @@ pub(crate) fn hold(code: i64, sub: i64, reason: String) -> Ending {
     Ending::Hold(Hold::new(code, sub, reason))
 }
 
+/// How a job that ran ended: `ended` (its exit or signal), unless the kernel killed it for
+/// its memory limit, which holds it with the limit and the peak stated (never a bare
+/// exit 137). `usage` already holds the run's peak.
+pub(crate) fn ending_of_run(
+    task: &StarterTask,
+    usage: &Usage,
+    oom_killed: bool,
+    ended: Ending,
+) -> Ending {
+    if oom_killed {
+        return Ending::Hold(Hold::out_of_memory(
+            task.memory_mib,
+            usage.peak_memory_kib.div_ceil(1024).max(task.memory_mib),
+        ));
+    }
+    ended
+}
+
 fn image_name(ad: &ClassAd) -> Option<String> {
     ["ContainerImage", "DockerImage"]
         .iter()

@@ -33,6 +33,7 @@ use crate::holdcodes::{self, Hold};
 use crate::policy::ContainerChoice;
 use task::{Ending, StarterResult, StarterTask, Usage};
 
+pub use host::HOST_RUNTIME;
 pub use petrel_transfer::{STDERR_NAME, STDOUT_NAME};
 
 fn unix_now() -> i64 {
