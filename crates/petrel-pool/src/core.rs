@@ -92,7 +92,7 @@ impl Core {
                 Err(e) => tracing::warn!("job {id} in the queue database is unreadable: {e}"),
             }
         }
-        let machine = Machine::new(&config, &[]);
+        let machine = Machine::new(&config);
         Ok(Core {
             paths,
             config,

@@ -39,9 +39,9 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// The slot for this machine, advertising `runtime_attrs` (what the container
-    /// runtimes' probes found) and the configured extra attributes.
-    pub fn new(config: &PoolConfig, runtime_attrs: &[(String, String)]) -> Machine {
+    /// The slot for this machine with the configured extra attributes; what the container
+    /// runtimes' probes find comes later ([`Machine::set_runtime_attrs`]).
+    pub fn new(config: &PoolConfig) -> Machine {
         let hostname = rustix::system::uname()
             .nodename()
             .to_string_lossy()
@@ -90,7 +90,7 @@ impl Machine {
             runtime_attr_names: Vec::new(),
             configured: config.slot_attrs.clone(),
         };
-        machine.set_runtime_attrs(runtime_attrs);
+        machine.set_runtime_attrs(&[]);
         machine
     }
 

@@ -81,11 +81,11 @@ impl Core {
     }
 
     /// A job failed in a way that blames `runtime` (the runtime broke, not the job): stop
-    /// advertising it and probe it again. Returns whether it was advertised until now.
-    pub fn blame_runtime(&mut self, runtime: &str, why: &str) -> bool {
+    /// advertising it and probe it again (once, however many of its jobs fail meanwhile).
+    pub fn blame_runtime(&mut self, runtime: &str, why: &str) {
         let known = self.runtimes.drivers.get(runtime).is_some();
         if !known || self.runtimes.suspects.contains_key(runtime) {
-            return false;
+            return;
         }
         tracing::warn!("runtime {runtime} failed a job ({why}); no longer advertised until it passes a new probe");
         self.runtimes
@@ -95,7 +95,6 @@ impl Core {
         if let Some(tx) = &self.runtimes.reprobe {
             let _ = tx.send(runtime.to_string());
         }
-        true
     }
 }
 
@@ -146,17 +145,7 @@ fn prober(
     probe_each(shared, drivers, &ctx, &names);
     loop {
         match rx.recv_timeout(interval) {
-            Ok(name) => {
-                let Some(probe) = drivers.reprobe(&name, &ctx) else {
-                    continue;
-                };
-                log_probe(&probe);
-                let mut core = shared.lock();
-                core.runtimes.suspects.remove(&name);
-                core.refresh_runtimes();
-                drop(core);
-                shared.kick();
-            }
+            Ok(name) => probe_one(shared, drivers, &ctx, &name, Blamed::Clear),
             Err(RecvTimeoutError::Timeout) => probe_each(shared, drivers, &ctx, &names),
             Err(RecvTimeoutError::Disconnected) => return,
         }
@@ -170,15 +159,39 @@ fn prober(
 fn probe_each(shared: &Arc<Shared>, drivers: &Drivers, ctx: &ProbeContext, names: &[&str]) {
     std::thread::scope(|s| {
         for name in names {
-            s.spawn(move || {
-                if let Some(probe) = drivers.reprobe(name, ctx) {
-                    log_probe(&probe);
-                    shared.lock().refresh_runtimes();
-                    shared.kick();
-                }
-            });
+            s.spawn(move || probe_one(shared, drivers, ctx, name, Blamed::Keep));
         }
     });
+}
+
+/// Whether a probe ends a runtime's time as a suspect: only the probe its blame asked for
+/// does, since a periodic one may have started before the job failed.
+#[derive(Clone, Copy, PartialEq)]
+enum Blamed {
+    Clear,
+    Keep,
+}
+
+/// Probes one runtime and advertises the result.
+fn probe_one(
+    shared: &Arc<Shared>,
+    drivers: &Drivers,
+    ctx: &ProbeContext,
+    name: &str,
+    blamed: Blamed,
+) {
+    let Some(probe) = drivers.reprobe(name, ctx) else {
+        return;
+    };
+    log_probe(&probe);
+    {
+        let mut core = shared.lock();
+        if blamed == Blamed::Clear {
+            core.runtimes.suspects.remove(name);
+        }
+        core.refresh_runtimes();
+    }
+    shared.kick();
 }
 
 fn log_probe(p: &Probe) {
