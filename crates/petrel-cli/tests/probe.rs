@@ -1,5 +1,7 @@
 //! `petrel probe`: one line per runtime, JSON for scripts, exit status 0 whatever it finds.
 
+mod common;
+
 use std::process::Command;
 
 fn petrel(args: &[&str]) -> std::process::Output {
@@ -38,7 +40,7 @@ fn one_line_per_runtime() {
         "{text}"
     );
     assert!(lines[1].starts_with("apptainer "), "{text}");
-    if which("apptainer").is_none() {
+    if common::which("apptainer").is_none() {
         assert!(
             lines[1].contains("unavailable  apptainer is not installed"),
             "{text}"
@@ -77,10 +79,4 @@ fn json_for_scripts() {
         runtimes.split(',').filter(|s| !s.is_empty()).count(),
         probes.iter().filter(|p| p["health"] == "healthy").count()
     );
-}
-
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
 }

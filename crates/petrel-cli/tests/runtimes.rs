@@ -13,13 +13,6 @@ use std::time::{Duration, Instant};
 use common::pool::Pool;
 use common::As;
 
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// Runs `cmd` and fails the test with its stderr unless it succeeds.
 fn succeed(cmd: &mut Command) {
     let out = cmd.output().expect("run a command");
@@ -48,7 +41,10 @@ fn jobs_land_only_where_their_image_kind_runs() {
     let Some(pool) = Pool::as_root("CONTAINER_RUNTIMES = charliecloud\n") else {
         return;
     };
-    if !common::need(have("ch-run"), "ch-run (charliecloud-runtime)") {
+    if !common::need(
+        common::which("ch-run").is_some(),
+        "ch-run (charliecloud-runtime)",
+    ) {
         return;
     }
     // Charliecloud runs directories only: no SIF, no registry image, no squashfs here.
@@ -235,14 +231,11 @@ fn a_runtime_that_breaks_stops_being_advertised_and_its_job_goes_back_to_idle() 
     else {
         return;
     };
-    let runc = Command::new("sh")
-        .args(["-c", "command -v runc"])
-        .output()
-        .unwrap();
-    if !common::need(runc.status.success(), "runc") {
+    let Some(real) = common::which("runc") else {
+        common::need(false, "runc");
         return;
-    }
-    let real = String::from_utf8_lossy(&runc.stdout).trim().to_string();
+    };
+    let real = real.display();
     // A runc that works until the flag file exists, then fails every container it starts
     // the way runc does: an error in its JSON log and exit status 1.
     let bin = pool.work.join("bin");
@@ -336,7 +329,10 @@ fn a_squashfs_image_runs_where_a_runtime_for_it_is_advertised() {
     let Some(pool) = Pool::as_root("") else {
         return;
     };
-    if !common::need(have("mksquashfs"), "mksquashfs (squashfs-tools)") {
+    if !common::need(
+        common::which("mksquashfs").is_some(),
+        "mksquashfs (squashfs-tools)",
+    ) {
         return;
     }
     succeed(

@@ -27,6 +27,13 @@ pub fn need(ok: bool, what: &str) -> bool {
     ok
 }
 
+/// Where `program` is on `PATH`, if anywhere.
+pub fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
