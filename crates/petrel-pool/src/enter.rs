@@ -44,8 +44,9 @@ use crate::job::{JobId, JobStatus};
 use crate::proto::{read_frame, write_frame, Request, Response};
 use crate::starter::task::{self, ContainerInfo};
 
-/// The signals passed on to the command (those `petrel_runtime::exec_in` forwards).
-const FORWARDED: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
+/// The signals passed on to a job by its starter and to an entered command (those
+/// `petrel_runtime`'s init and `exec_in` forward).
+pub(crate) const FORWARDED: [i32; 6] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
 
 /// The exit status when the command could not be run at all.
 pub const ENTER_FAILED: u8 = 125;

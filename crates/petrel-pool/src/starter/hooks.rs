@@ -22,9 +22,6 @@ use super::task::{Ending, StarterTask};
 /// The longest a hook may run before it is killed and counted as failed.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// `PATH` for hooks, which get no environment from the starter.
-const HOOK_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// What a hook is told about the job.
 pub struct HookJob<'a> {
     pub task: &'a StarterTask,
@@ -38,7 +35,8 @@ impl HookJob<'_> {
     fn env(&self) -> Vec<(&'static str, String)> {
         let scratch = self.task.scratch.to_string_lossy().into_owned();
         vec![
-            ("PATH", HOOK_PATH.to_string()),
+            // Hooks get no environment from the starter: the same `PATH` jobs get.
+            ("PATH", petrel_runtime::DEFAULT_PATH.to_string()),
             ("PETREL_JOB_ID", self.task.job.to_string()),
             ("PETREL_SCRATCH_DIR", scratch.clone()),
             ("_CONDOR_SCRATCH_DIR", scratch),

@@ -453,16 +453,14 @@ pub(crate) fn build_launch(
     })
 }
 
-/// Passes SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 and SIGQUIT sent to the starter (by
+/// Passes the signals sent to the starter (`enter::FORWARDED`: SIGTERM, SIGINT, SIGHUP, … by
 /// `petrel rm`/`hold` through the daemon) on to the job with `deliver`.
 pub(crate) fn forward_signals(
     deliver: impl Fn(i32) + Send + 'static,
 ) -> Option<signal_hook::iterator::Handle> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT])
-            .map_err(|e| tracing::warn!("cannot catch signals: {e}"))
-            .ok()?;
+    let mut signals = signal_hook::iterator::Signals::new(crate::enter::FORWARDED)
+        .map_err(|e| tracing::warn!("cannot catch signals: {e}"))
+        .ok()?;
     let handle = signals.handle();
     std::thread::Builder::new()
         .name("signals".into())
