@@ -11,7 +11,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::pool::Pool;
-use common::As;
 
 /// The `-better-analyze` text for a job.
 fn analyze(pool: &Pool, job: &str) -> String {
@@ -157,10 +156,7 @@ fn a_job_with_no_container_runs_on_the_host_as_its_owner() {
              transfer_executable = false\noutput = h.out\nerror = h.err\nlog = h.log\nqueue\n",
         );
         pool.wait_log("h.log", 60);
-        let uid = match who {
-            As::Root => 0,
-            As::User => common::test_user().unwrap().0,
-        };
+        let uid = who.uid();
         let scratch = pool.dir.join(format!("execute/dir_{c}_0"));
         let out = fs::read_to_string(pool.path("h.out")).unwrap();
         assert_eq!(

@@ -145,10 +145,7 @@ fn a_cluster_runs_in_containers_and_htcondor_reads_its_log() {
              output = out.$(Process)\nerror = err.$(Process)\nlog = jobs.log\nqueue 4\n",
         );
         pool.wait_log("jobs.log", 60);
-        let uid = match who {
-            As::Root => 0,
-            As::User => common::test_user().unwrap().0,
-        };
+        let uid = who.uid();
         for p in 0..4 {
             let out = fs::read_to_string(pool.path(&format!("out.{p}"))).unwrap();
             assert_eq!(out, format!("job {p} in /srv\npayload\n{uid}\n"), "{who:?}");
@@ -181,10 +178,7 @@ fn a_cluster_runs_in_containers_and_htcondor_reads_its_log() {
         let Some(events) = oracle_events(&pool.path("jobs.log")) else {
             continue;
         };
-        let owner = match who {
-            As::Root => "root",
-            As::User => common::TEST_USER,
-        };
+        let owner = who.name();
         for p in 0..4 {
             let all = events_of(&events, p);
             check_job_ad_information(&all, owner, p);

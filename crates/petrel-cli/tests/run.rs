@@ -254,10 +254,7 @@ fn ids_inside_the_user_namespace() {
     for who in modes() {
         let ran = run_sh(who, &rootfs, &["--fakeroot"], "id -u; id -g");
         assert_eq!(ran.stdout, "0\n0\n", "{who:?}: {}", ran.stderr);
-        let expected = match who {
-            As::Root => "0".to_string(),
-            As::User => common::test_user().expect("user").0.to_string(),
-        };
+        let expected = who.uid().to_string();
         let ran = run_sh(who, &rootfs, &[], "id -u");
         assert_eq!(ran.stdout.trim(), expected, "{who:?}: {}", ran.stderr);
     }

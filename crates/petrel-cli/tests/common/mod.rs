@@ -12,6 +12,9 @@ use std::sync::OnceLock;
 
 /// The unprivileged user the rootless tests run as (created when missing).
 pub const TEST_USER: &str = "petrel-test";
+/// A second unprivileged user: the other local user in tests of what one user can do to
+/// another through root's pool (created when missing).
+pub const OTHER_USER: &str = "petrel-test2";
 
 /// Whether a missing tool must fail the test (CI sets this) rather than skip it.
 pub fn required() -> bool {
@@ -118,33 +121,42 @@ pub fn petrel_bin() -> &'static Path {
 
 /// The test user's (uid, gid), creating the user when running as root.
 pub fn test_user() -> Option<(u32, u32)> {
+    static USER: OnceLock<Option<(u32, u32)>> = OnceLock::new();
+    *USER.get_or_init(|| system_user(TEST_USER))
+}
+
+/// The second test user's (uid, gid), creating the user when running as root.
+pub fn other_user() -> Option<(u32, u32)> {
+    static USER: OnceLock<Option<(u32, u32)>> = OnceLock::new();
+    *USER.get_or_init(|| system_user(OTHER_USER))
+}
+
+/// `name`'s (uid, gid), creating it as a system user without a home when missing.
+fn system_user(name: &str) -> Option<(u32, u32)> {
     if !is_root() {
         return None;
     }
-    static USER: OnceLock<Option<(u32, u32)>> = OnceLock::new();
-    *USER.get_or_init(|| {
-        let lookup = || {
-            let out = Command::new("id").args(["-u", TEST_USER]).output().ok()?;
-            let uid = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
-            let out = Command::new("id").args(["-g", TEST_USER]).output().ok()?;
-            let gid = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
-            Some((uid, gid))
-        };
-        if let Some(ids) = lookup() {
-            return Some(ids);
-        }
-        // Two test processes may race to create it; whichever loses finds it made.
-        let _ = Command::new("useradd")
-            .args([
-                "--system",
-                "--no-create-home",
-                "--shell",
-                "/usr/sbin/nologin",
-                TEST_USER,
-            ])
-            .status();
-        lookup()
-    })
+    let lookup = || {
+        let out = Command::new("id").args(["-u", name]).output().ok()?;
+        let uid = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+        let out = Command::new("id").args(["-g", name]).output().ok()?;
+        let gid = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+        Some((uid, gid))
+    };
+    if let Some(ids) = lookup() {
+        return Some(ids);
+    }
+    // Two test processes may race to create it; whichever loses finds it made.
+    let _ = Command::new("useradd")
+        .args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ])
+        .status();
+    lookup()
 }
 
 /// Who runs petrel in a test.
@@ -152,6 +164,33 @@ pub fn test_user() -> Option<(u32, u32)> {
 pub enum As {
     Root,
     User,
+    /// The second unprivileged user ([`other_user`]).
+    Other,
+}
+
+impl As {
+    /// The (uid, gid) this runs as when the tests run as root; `None` for root itself.
+    pub fn ids(self) -> Option<(u32, u32)> {
+        match self {
+            As::Root => None,
+            As::User => Some(test_user().expect("test user")),
+            As::Other => Some(other_user().expect("second test user")),
+        }
+    }
+
+    /// The uid this runs as (0 for root).
+    pub fn uid(self) -> u32 {
+        self.ids().map_or(0, |(uid, _)| uid)
+    }
+
+    /// The user's name, as `Owner` records it.
+    pub fn name(self) -> &'static str {
+        match self {
+            As::Root => "root",
+            As::User => TEST_USER,
+            As::Other => OTHER_USER,
+        }
+    }
 }
 
 /// The modes this machine can test: root (when we are root) and the unprivileged user.
@@ -171,9 +210,8 @@ pub fn modes() -> Vec<As> {
 /// A `petrel` command run as `who`.
 pub fn petrel(who: As) -> Command {
     let bin = petrel_bin();
-    let mut cmd = match (who, is_root()) {
-        (As::User, true) => {
-            let (uid, gid) = test_user().expect("test user");
+    let mut cmd = match (who.ids(), is_root()) {
+        (Some((uid, gid)), true) => {
             let mut c = Command::new("setpriv");
             c.args([
                 format!("--reuid={uid}"),
@@ -195,8 +233,7 @@ pub fn petrel(who: As) -> Command {
 
 /// Makes `path` (and what is under it) owned by the test user, for scratch directories.
 pub fn give_to_user(path: &Path, who: As) {
-    if who == As::User && is_root() {
-        let (uid, gid) = test_user().expect("test user");
+    if let (Some((uid, gid)), true) = (who.ids(), is_root()) {
         let status = Command::new("chown")
             .arg("-R")
             .arg(format!("{uid}:{gid}"))
