@@ -24,6 +24,7 @@ pub mod machine;
 pub mod negotiate;
 pub mod policy;
 pub mod proc_ads;
+pub mod protected;
 pub mod proto;
 pub mod queue;
 pub mod runtimes;

@@ -17,6 +17,7 @@ use crate::error::PoolError;
 use crate::events::Record;
 use crate::job::JobId;
 use crate::proc_ads::{ProcAd, ProcAds};
+use crate::protected;
 use crate::proto::AdText;
 use crate::queue::{literal_int, Cluster};
 
@@ -40,7 +41,8 @@ impl Core {
             ));
         }
         let mut ad = parse_ad(cluster_ad.iter().map(|(k, v)| (&**k, &**v)), "cluster ad")?;
-        // The owner is who the kernel says connected, whatever the ad claims.
+        protected::check_cluster_ad(&mut ad)?;
+        // The owner is who the kernel says connected, whatever the ad claimed.
         ad.insert_value("Owner", Value::string(peer.name.as_str()));
         ad.insert_value(
             "User",
@@ -50,9 +52,7 @@ impl Core {
         // The job runs with the submitter's primary group, as the kernel reported it.
         ad.insert_value("PetrelOwnerGid", i64::from(peer.gid));
         let at = now();
-        if !ad.contains("QDate") {
-            ad.insert_value("QDate", at);
-        }
+        ad.insert_value("QDate", at);
         let mut builder = ProcBuilder::new(&ad, at);
         let mut parsed = Vec::with_capacity(procs.len());
         let mut texts = Vec::with_capacity(procs.len());
@@ -162,7 +162,11 @@ impl ProcBuilder {
                 }
             }
         }
-        let pad = parse_ad(text.iter(), &what())?;
+        let what = what();
+        for name in text.names() {
+            protected::check_proc_name(&what, name)?;
+        }
+        let pad = parse_ad(text.iter(), &what)?;
         let proc = pad
             .eval_attr("ProcId")
             .as_int()
@@ -398,5 +402,87 @@ mod tests {
                 .unwrap(),
             2
         );
+    }
+
+    #[test]
+    fn every_protected_name_is_refused_or_overwritten_at_both_levels() {
+        use crate::protected::{Rule, PROTECTED};
+        let forged = |name: &str| match name {
+            "Owner" | "User" => "\"mallory\"".to_string(),
+            _ => "424242".to_string(),
+        };
+        let mut names: Vec<(String, Rule)> =
+            PROTECTED.iter().map(|(n, r)| (n.to_string(), *r)).collect();
+        names.push(("PetrelSomethingNew".into(), Rule::Refused));
+        // Any spelling: ClassAd names ignore case.
+        let lower: Vec<_> = names
+            .iter()
+            .map(|(n, r)| (n.to_ascii_lowercase(), *r))
+            .collect();
+        names.extend(lower);
+        for (name, rule) in names {
+            if rule == Rule::Checked {
+                continue;
+            }
+            // Proc level: always refused.
+            let (_dir, mut core, peer, cluster) = pool();
+            let proc = vec![
+                ("ProcId".to_string(), "0".to_string()),
+                (name.clone(), forged(&name)),
+            ];
+            let cmd = text(&[("Cmd", "\"/bin/true\"")]);
+            let e = core
+                .submit(&peer, cluster, cmd, procs(&[proc]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&name) && e.contains("set by the pool"), "{e}");
+            assert!(core.queue.jobs.is_empty());
+
+            // Cluster level: refused, or the daemon's value in the queued job.
+            let cluster_ad = text(&[("Cmd", "\"/bin/true\""), (&name, &forged(&name))]);
+            let one = vec![vec![("ProcId".to_string(), "0".to_string())]];
+            let r = core.submit(&peer, cluster, cluster_ad, procs(&one));
+            if rule == Rule::Refused {
+                let e = r.unwrap_err().to_string();
+                assert!(e.contains(&name) && e.contains("set by the pool"), "{e}");
+                assert!(core.queue.jobs.is_empty());
+                continue;
+            }
+            r.unwrap_or_else(|e| panic!("{name}: {e}"));
+            let job = core.queue.get(JobId::new(cluster, 0)).unwrap();
+            let ad = job.full_ad();
+            let value = ad.eval_attr(&name);
+            assert!(
+                !ad.to_old_syntax().contains("424242") && !ad.to_old_syntax().contains("mallory"),
+                "{name}: {}",
+                ad.to_old_syntax()
+            );
+            match rule {
+                Rule::Initial(start) => assert_eq!(value, Value::from(start), "{name}"),
+                _ => assert!(!value.is_undefined(), "{name}"),
+            }
+            assert_eq!(job.owner_gid(), peer.gid);
+            assert_eq!(ad.eval_attr("Owner").as_str(), Some(peer.name.as_str()));
+            assert_eq!(ad.eval_attr("ClusterId").as_int(), Some(cluster));
+        }
+    }
+
+    #[test]
+    fn a_submit_on_hold_keeps_its_status_and_reason() {
+        let (_dir, mut core, peer, cluster) = pool();
+        let cluster_ad = text(&[
+            ("Cmd", "\"/bin/true\""),
+            ("JobStatus", "5"),
+            ("HoldReason", "\"submitted on hold at user's request\""),
+            ("HoldReasonCode", "15"),
+            ("QDate", "1"),
+        ]);
+        let one = vec![vec![("ProcId".to_string(), "0".to_string())]];
+        core.submit(&peer, cluster, cluster_ad, procs(&one))
+            .unwrap();
+        let job = core.queue.get(JobId::new(cluster, 0)).unwrap();
+        assert_eq!(job.status, crate::job::JobStatus::Held);
+        assert_eq!(job.int("HoldReasonCode"), Some(15));
+        assert!(job.int("QDate").unwrap() > 1);
     }
 }
