@@ -84,9 +84,9 @@ impl Client {
 }
 
 fn start_daemon(paths: &PoolPaths, program: &Path) -> Result<(), PoolError> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let mode = if rustix::process::getuid().is_root() {
-        0o755
+        0o711
     } else {
         0o700
     };
@@ -98,6 +98,7 @@ fn start_daemon(paths: &PoolPaths, program: &Path) -> Result<(), PoolError> {
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(paths.log())
         .map_err(|e| PoolError::io(format!("opening {}", paths.log().display()), e))?;
     let log2 = log

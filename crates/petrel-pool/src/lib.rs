@@ -17,6 +17,7 @@ pub mod daemon;
 pub mod enter;
 pub mod error;
 pub mod events;
+pub mod gate;
 pub mod holdcodes;
 pub mod job;
 pub mod lifecycle;

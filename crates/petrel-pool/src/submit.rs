@@ -40,6 +40,7 @@ impl Core {
                 "a submit needs at least one proc".into(),
             ));
         }
+        self.check_job_limits(peer, procs.len())?;
         let mut ad = parse_ad(cluster_ad.iter().map(|(k, v)| (&**k, &**v)), "cluster ad")?;
         protected::check_cluster_ad(&mut ad)?;
         // The owner is who the kernel says connected, whatever the ad claimed.
@@ -107,6 +108,40 @@ impl Core {
             peer.name
         );
         Ok(count)
+    }
+}
+
+impl Core {
+    /// Refuses a submit that would take the queue, or the submitter's share of it, past
+    /// its limit (HTCondor's `MAX_JOBS_SUBMITTED` and `MAX_JOBS_PER_OWNER`). Root, the
+    /// pool's own user and the super users answer for the pool and have no share.
+    fn check_job_limits(&self, peer: &Peer, adding: usize) -> Result<(), PoolError> {
+        let limits = &self.config.clients;
+        let queued = self.queue.jobs.len();
+        if queued.saturating_add(adding) > limits.jobs_submitted {
+            return Err(PoolError::Refused(format!(
+                "the queue holds {queued} jobs; {adding} more would pass the pool's limit \
+                 of {} (MAX_JOBS_SUBMITTED). Nothing was queued",
+                limits.jobs_submitted
+            )));
+        }
+        if peer.admin {
+            return Ok(());
+        }
+        let mine = self
+            .queue
+            .jobs
+            .values()
+            .filter(|j| j.cluster.owner_uid == peer.uid)
+            .count();
+        if mine.saturating_add(adding) > limits.jobs_per_owner {
+            return Err(PoolError::Refused(format!(
+                "{} has {mine} jobs in the queue; {adding} more would pass the limit of {} \
+                 jobs per user (MAX_JOBS_PER_OWNER). Nothing was queued",
+                peer.name, limits.jobs_per_owner
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -484,5 +519,53 @@ mod tests {
         assert_eq!(job.status, crate::job::JobStatus::Held);
         assert_eq!(job.int("HoldReasonCode"), Some(15));
         assert!(job.int("QDate").unwrap() > 1);
+    }
+
+    #[test]
+    fn a_submit_past_the_job_limits_is_refused_whole() {
+        let (_dir, mut core, mut peer, cluster) = pool();
+        core.config.clients.jobs_per_owner = 3;
+        core.config.clients.jobs_submitted = 5;
+        let list = |n: i64| -> Procs {
+            (0..n)
+                .map(|p| vec![("ProcId".to_string(), p.to_string())])
+                .collect()
+        };
+        let cmd = text(&[("Cmd", "\"/bin/true\"")]);
+        peer.admin = false;
+        let e = core
+            .submit(&peer, cluster, cmd.clone(), procs(&list(4)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("MAX_JOBS_PER_OWNER") && e.contains("0 jobs"),
+            "{e}"
+        );
+        assert!(core.queue.jobs.is_empty());
+        assert_eq!(
+            core.submit(&peer, cluster, cmd.clone(), procs(&list(3)))
+                .unwrap(),
+            3
+        );
+        let next = core.new_cluster(&peer).unwrap();
+        let e = core
+            .submit(&peer, next, cmd.clone(), procs(&list(1)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("has 3 jobs"), "{e}");
+        // The pool's own user has no share, but the pool's limit holds for all.
+        peer.admin = true;
+        assert_eq!(
+            core.submit(&peer, next, cmd.clone(), procs(&list(2)))
+                .unwrap(),
+            2
+        );
+        let last = core.new_cluster(&peer).unwrap();
+        let e = core
+            .submit(&peer, last, cmd, procs(&list(1)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("MAX_JOBS_SUBMITTED"), "{e}");
+        assert_eq!(core.queue.jobs.len(), 5);
     }
 }
