@@ -27,6 +27,7 @@ impl Client {
         let paths = PoolPaths::new(dir);
         match Client::connect(&paths) {
             Ok(c) => return Ok(c),
+            Err(e @ PoolError::Refused(_)) => return Err(e),
             Err(e) if !crate::daemon::may_start(dir) => {
                 return Err(PoolError::NotRunning(format!(
                     "the pool at {} is not running, and it is not yours to start ({e})",
@@ -52,11 +53,14 @@ impl Client {
         }
     }
 
-    /// Connects to a running daemon.
+    /// Connects to a running daemon, if the pool is one this user may trust (see
+    /// [`crate::trust`]); an untrusted pool is `PoolError::Refused`.
     pub fn connect(paths: &PoolPaths) -> Result<Client, PoolError> {
+        crate::trust::check_pool_dir(&paths.dir)?;
         let socket = paths.socket();
         let stream = UnixStream::connect(&socket)
             .map_err(|e| PoolError::io(format!("connecting to {}", socket.display()), e))?;
+        crate::trust::check_daemon(&stream, &socket)?;
         let reader = BufReader::new(
             stream
                 .try_clone()
@@ -95,6 +99,8 @@ fn start_daemon(paths: &PoolPaths, program: &Path) -> Result<(), PoolError> {
         .mode(mode)
         .create(&paths.dir)
         .map_err(|e| PoolError::io(format!("creating {}", paths.dir.display()), e))?;
+    // Again now that it exists: another user may have made it first.
+    crate::trust::check_pool_dir(&paths.dir)?;
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -3,7 +3,8 @@
 //! A pool lives in one directory: `queue.db` (SQLite, WAL), `pool.sock` (the API),
 //! `execute/` (job scratch directories), `spool/` (per-job starter files) and
 //! `daemon.log`. A user's own pool is `$XDG_STATE_HOME/petrel/pool` (or
-//! `~/.local/state/petrel/pool`); root's is the system pool `/var/lib/petrel/pool`.
+//! `~/.local/state/petrel/pool`, else under a private `$XDG_RUNTIME_DIR`, else
+//! `/tmp/petrel-UID`); root's is the system pool `/var/lib/petrel/pool`.
 //! `PETREL_POOL_DIR` names another (a shared system pool, a test's private pool).
 //!
 //! Settings come from `<dir>/config` (HTCondor style: `NAME = value` lines, `#` comments)
@@ -30,6 +31,8 @@ pub fn default_pool_dir() -> PathBuf {
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .or_else(crate::trust::runtime_dir)
+        // Checked before use (`trust`): another user may have made it first.
         .unwrap_or_else(|| {
             PathBuf::from(format!(
                 "/tmp/petrel-{}",

@@ -62,7 +62,11 @@ impl Shared {
 /// Runs the pool until `petrel pool stop` (or SIGTERM).
 pub fn run(paths: PoolPaths) -> Result<(), PoolError> {
     let root = rustix::process::getuid().is_root();
+    // The daemon runs what the pool's config names: only from a directory no other
+    // user can have made or change.
+    crate::trust::check_pool_dir(&paths.dir)?;
     prepare_dirs(&paths, root)?;
+    crate::trust::check_pool_dir(&paths.dir)?;
     let lock = fs::OpenOptions::new()
         .create(true)
         .truncate(false)

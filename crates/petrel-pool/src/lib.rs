@@ -33,6 +33,7 @@ pub mod starter;
 pub mod starters;
 pub mod store;
 mod submit;
+pub mod trust;
 
 pub use client::Client;
 pub use config::{default_pool_dir, PoolConfig, PoolPaths};
