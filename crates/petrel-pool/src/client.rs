@@ -36,11 +36,24 @@ impl Client {
             }
             Err(_) => {}
         }
-        start_daemon(&paths, program)?;
+        let mut daemon = start_daemon(&paths, program)?;
         let deadline = Instant::now() + Duration::from_secs(15);
+        let mut exited = false;
         loop {
             match Client::connect(&paths) {
                 Ok(c) => return Ok(c),
+                // A daemon that could not start says why in its log; one that found
+                // another already running leaves the connecting to that one.
+                Err(_) if !exited && daemon.try_wait().is_ok_and(|s| s.is_some()) => {
+                    exited = true;
+                    let why = log_tail(&paths.log());
+                    if !why.contains("already running") {
+                        return Err(PoolError::NotRunning(format!(
+                            "the pool daemon for {} could not start: {why}",
+                            dir.display()
+                        )));
+                    }
+                }
                 Err(e) if Instant::now() > deadline => {
                     return Err(PoolError::NotRunning(format!(
                         "started the pool daemon for {}, but it does not answer ({e}); see {}",
@@ -87,7 +100,19 @@ impl Client {
     }
 }
 
-fn start_daemon(paths: &PoolPaths, program: &Path) -> Result<(), PoolError> {
+/// The last line of the daemon's log: why it stopped, when it did.
+fn log_tail(log: &Path) -> String {
+    let text = fs::read(log).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text[text.len().saturating_sub(4096)..]).into_owned();
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("it exited without a word; see its log")
+        .trim()
+        .to_string()
+}
+
+fn start_daemon(paths: &PoolPaths, program: &Path) -> Result<std::process::Child, PoolError> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let mode = if rustix::process::getuid().is_root() {
         0o711
@@ -119,8 +144,7 @@ fn start_daemon(paths: &PoolPaths, program: &Path) -> Result<(), PoolError> {
         .stderr(log2)
         .process_group(0)
         .spawn()
-        .map_err(|e| PoolError::io(format!("starting {} pool run", program.display()), e))?;
-    Ok(())
+        .map_err(|e| PoolError::io(format!("starting {} pool run", program.display()), e))
 }
 
 fn absolute(p: &Path) -> PathBuf {

@@ -461,14 +461,17 @@ fn shutdown(shared: &Arc<Shared>, paths: &PoolPaths) {
     tracing::info!("pool {} stopped", paths.dir.display());
 }
 
-/// Whether `dir` is a pool this user may start (their own, or root's).
+/// Whether `dir` is a pool this user may start: root may start any; a user, one in a
+/// directory of their own, or one they would make in a shared sticky directory of
+/// root's (`/tmp/petrel-UID`, made theirs alone and checked before use).
 pub fn may_start(dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     let uid = rustix::process::getuid().as_raw();
     let mut probe = Some(dir);
     while let Some(p) = probe {
         if let Ok(meta) = fs::metadata(p) {
-            return meta.uid() == uid || uid == 0;
+            let shared_sticky = meta.uid() == 0 && meta.mode() & 0o1002 == 0o1002;
+            return uid == 0 || meta.uid() == uid || (p != dir && shared_sticky);
         }
         probe = p.parent();
     }

@@ -26,7 +26,7 @@ pub enum Rule {
     /// with `hold = true`. Allowed in the cluster ad and in proc ads.
     Checked,
     /// The daemon sets it from the peer's credentials or its own state (`Owner`, `User`,
-    /// `ClusterId`, `QDate`, the owner's gid). condor_submit sends some of these in the
+    /// `ClusterId`, `QDate`). condor_submit sends some of these in the
     /// cluster ad, so there a client's value is replaced; a proc may not set one.
     Daemon,
     /// A run counter condor_submit sends with its starting value: in the cluster ad the
@@ -71,7 +71,6 @@ pub const PROTECTED: &[(&str, Rule)] = &[
     ("ClusterId", Rule::Daemon),
     ("QDate", Rule::Daemon),
     ("EnteredCurrentStatus", Rule::Daemon),
-    ("PetrelOwnerGid", Rule::Daemon),
     ("NumJobStarts", Rule::Initial(Start::Int(0))),
     ("NumJobCompletions", Rule::Initial(Start::Int(0))),
     ("CumulativeSlotTime", Rule::Initial(Start::Int(0))),
@@ -113,6 +112,8 @@ pub const PROTECTED: &[(&str, Rule)] = &[
     ("NumOutputXferStarts", Rule::Refused),
     ("JobCurrentFinishTransferOutputDate", Rule::Refused),
     ("LastRemoteWallClockTime", Rule::Refused),
+    // The gid the job runs as; the daemon sets it from the peer's credentials.
+    ("PetrelOwnerGid", Rule::Refused),
     ("PetrelStarterPid", Rule::Refused),
     ("PetrelSlot", Rule::Refused),
     ("PetrelSpool", Rule::Refused),
@@ -206,19 +207,19 @@ mod tests {
     #[test]
     fn a_cluster_ad_loses_the_daemons_names_and_keeps_the_rest() {
         let mut ad = ClassAd::parse(
-            "owner = \"root\"\nPetrelOwnerGid = 0\nNumJobStarts = 7\nRemoteUserCpu = 9.5\n\
+            "owner = \"root\"\nQDate = 1\nNumJobStarts = 7\nRemoteUserCpu = 9.5\n\
              Cmd = \"/bin/true\"\nJobStatus = 5\nHoldReason = \"x\"",
         )
         .unwrap();
         check_cluster_ad(&mut ad).unwrap();
-        assert!(ad.lookup("Owner").is_none() && ad.lookup("PetrelOwnerGid").is_none());
+        assert!(ad.lookup("Owner").is_none() && ad.lookup("QDate").is_none());
         assert_eq!(ad.eval_attr("NumJobStarts").as_int(), Some(0));
         assert_eq!(ad.eval_attr("RemoteUserCpu").as_f64(), Some(0.0));
         assert!(ad.names().any(|n| n == "NumJobStarts"));
         assert_eq!(ad.eval_attr("JobStatus").as_int(), Some(5));
         assert_eq!(ad.eval_attr("Cmd").as_str(), Some("/bin/true"));
 
-        for refused in ["PetrelStarterPid", "petrelspool", "RemoteHost", "NumHolds"] {
+        for refused in ["PetrelOwnerGid", "petrelspool", "RemoteHost", "NumHolds"] {
             let mut ad = ClassAd::parse(&format!("{refused} = 1")).unwrap();
             let e = check_cluster_ad(&mut ad).unwrap_err().to_string();
             assert!(e.contains(refused) && e.contains("set by the pool"), "{e}");
