@@ -265,7 +265,7 @@ fn client_limits(
         }
     };
     let secs = |name: &str, default: Duration| -> Result<Duration, PoolError> {
-        Ok(at_least_1(name, default.as_secs() as usize).map(|s| Duration::from_secs(s as u64))?)
+        at_least_1(name, default.as_secs() as usize).map(|s| Duration::from_secs(s as u64))
     };
     Ok(ClientLimits {
         connections_per_user: at_least_1("MAX_CONNECTIONS_PER_USER", d.connections_per_user)?,
