@@ -88,14 +88,48 @@ impl Client {
 
     /// One request ([`crate::proto::Request`] or [`crate::proto::SubmitRef`]), one
     /// response; a daemon-side refusal becomes `PoolError::Refused`.
+    ///
+    /// A connection the daemon closed for being idle (`CLIENT_IDLE_TIMEOUT`) is made
+    /// again and the request sent again: the daemon had read none of it.
     pub fn call(&mut self, request: &impl Serialize) -> Result<Response, PoolError> {
-        write_frame(&mut self.writer, request)?;
-        match read_frame::<Response>(&mut self.reader)? {
-            Some(Response::Error { message }) => Err(PoolError::Refused(message)),
-            Some(r) => Ok(r),
-            None => Err(PoolError::Protocol(
-                "the pool daemon closed the connection".into(),
+        match self.call_once(request) {
+            Err(Unsent(PoolError::Io { .. })) | Err(Sent(PoolError::Refused(_), true)) => {
+                *self = Client::connect(&self.paths)?;
+                self.call_once(request).map_err(Outcome::error)
+            }
+            r => r.map_err(Outcome::error),
+        }
+    }
+
+    fn call_once(&mut self, request: &impl Serialize) -> Result<Response, Outcome> {
+        write_frame(&mut self.writer, request).map_err(Unsent)?;
+        match read_frame::<Response>(&mut self.reader) {
+            Ok(Some(Response::Error { message })) => {
+                let idle = crate::proto::is_idle_close(&message);
+                Err(Sent(PoolError::Refused(message), idle))
+            }
+            Ok(Some(r)) => Ok(r),
+            Ok(None) => Err(Sent(
+                PoolError::Protocol("the pool daemon closed the connection".into()),
+                false,
             )),
+            Err(e) => Err(Sent(e, false)),
+        }
+    }
+}
+
+/// How a request failed: before any of it reached the daemon, or after (and then
+/// whether the daemon had closed the connection for idleness before reading it).
+enum Outcome {
+    Unsent(PoolError),
+    Sent(PoolError, bool),
+}
+use Outcome::{Sent, Unsent};
+
+impl Outcome {
+    fn error(self) -> PoolError {
+        match self {
+            Unsent(e) | Sent(e, _) => e,
         }
     }
 }
@@ -154,5 +188,42 @@ fn absolute(p: &Path) -> PathBuf {
         std::env::current_dir()
             .map(|d| d.join(p))
             .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Request;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn a_connection_closed_for_idleness_is_made_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = PoolPaths::new(dir.path());
+        let listener = UnixListener::bind(paths.socket()).unwrap();
+        let server = std::thread::spawn(move || {
+            // The first connection idles out: the daemon says so and closes it.
+            let (first, _) = listener.accept().unwrap();
+            let mut w = BufWriter::new(first);
+            let message = "protocol: no request for 1 s; the idle connection is closed";
+            write_frame(
+                &mut w,
+                &Response::Error {
+                    message: message.into(),
+                },
+            )
+            .unwrap();
+            drop(w);
+            let (second, _) = listener.accept().unwrap();
+            let mut r = BufReader::new(second.try_clone().unwrap());
+            let got: Request = read_frame(&mut r).unwrap().unwrap();
+            assert!(matches!(got, Request::Status));
+            write_frame(&mut BufWriter::new(second), &Response::Ok).unwrap();
+        });
+        let mut client = Client::connect(&paths).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(matches!(client.call(&Request::Status), Ok(Response::Ok)));
+        server.join().unwrap();
     }
 }

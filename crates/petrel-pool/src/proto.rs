@@ -273,6 +273,15 @@ fn too_long(len: usize, max: usize) -> PoolError {
     ))
 }
 
+/// Ends the daemon's answer to a connection it closes for being idle; the client knows
+/// from it that its request was not read, and may send it again on a new connection.
+const IDLE_CLOSED: &str = "the idle connection is closed";
+
+/// Whether an error message is the daemon's word that it closed an idle connection.
+pub fn is_idle_close(message: &str) -> bool {
+    message.ends_with(IDLE_CLOSED)
+}
+
 /// How the daemon reads a client's messages: bounded in size and in time.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadLimits {
@@ -304,7 +313,7 @@ pub fn read_request<G>(
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) if timed_out(&e) => {
                 return Err(PoolError::Protocol(format!(
-                    "no request for {} s; the connection is closed",
+                    "no request for {} s; {IDLE_CLOSED}",
                     limits.idle.as_secs()
                 )))
             }
@@ -488,6 +497,7 @@ mod tests {
         let (_a, mut r) = pair();
         let e = read_request(&mut r, &limits(1 << 20), free).unwrap_err();
         assert!(e.to_string().contains("no request for"), "{e}");
+        assert!(is_idle_close(&e.to_string()), "{e}");
 
         // A message that does not finish in time is dropped.
         let (mut a, mut r) = pair();
