@@ -472,7 +472,10 @@ fn a_killed_daemon_loses_and_duplicates_no_job() {
         .status()
         .is_ok_and(|s| s.success())
     {
-        assert!(Instant::now() < deadline, "the killed daemon keeps its lock");
+        assert!(
+            Instant::now() < deadline,
+            "the killed daemon keeps its lock"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // Any pool command restarts it; it reconnects to or re-runs what was running.

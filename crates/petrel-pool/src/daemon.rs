@@ -92,6 +92,7 @@ pub fn run(paths: PoolPaths) -> Result<(), PoolError> {
         _ => {}
     }
     let config = PoolConfig::load(&paths)?;
+    raise_open_files();
     let gate = Gate::new(config.clients.clone());
     let read_limits = ReadLimits {
         idle: config.clients.idle,
@@ -211,6 +212,22 @@ fn prepare_dirs(paths: &PoolPaths, root: bool) -> Result<(), PoolError> {
             .map_err(|e| PoolError::io(format!("setting the mode of {}", dir.display()), e))?;
     }
     Ok(())
+}
+
+/// Lets the daemon hold more descriptors than the usual 1024: each user may keep
+/// `MAX_CONNECTIONS_PER_USER` connections (two descriptors each), and many users may.
+/// Modestly, as the starters and their jobs inherit it.
+fn raise_open_files() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    const WANT: u64 = 16384;
+    let mut limit = getrlimit(Resource::Nofile);
+    let want = limit.maximum.map_or(WANT, |max| max.min(WANT));
+    if limit.current.is_some_and(|cur| cur < want) {
+        limit.current = Some(want);
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!("cannot raise the open-file limit: {e}");
+        }
+    }
 }
 
 /// Negotiation and periodic policy.
