@@ -714,6 +714,8 @@ fn a_pool_planted_in_tmp_for_another_user_is_refused() {
         &["submit", "victim.sub"][..],
         &["q"][..],
         &["pool", "start"][..],
+        &["pool", "status"][..],
+        &["pool", "stop"][..],
     ] {
         let r: Ran = common::petrel(As::User)
             .args(args)
