@@ -88,7 +88,14 @@ impl Core {
                 continue;
             };
             match ClassAd::parse(&text) {
-                Ok(ad) => queue.insert(cluster.clone(), id, ad),
+                Ok(mut ad) => {
+                    for name in crate::protected::CLUSTER_ONLY {
+                        if ad.remove(name).is_some() {
+                            tracing::warn!("job {id}: dropped a forged {name} from its ad");
+                        }
+                    }
+                    queue.insert(cluster.clone(), id, ad)
+                }
                 Err(e) => tracing::warn!("job {id} in the queue database is unreadable: {e}"),
             }
         }

@@ -125,6 +125,10 @@ pub const PROTECTED: &[(&str, Rule)] = &[
     ("PetrelNotBefore", Rule::Refused),
 ];
 
+/// The names the daemon sets in the cluster ad alone: a proc ad holding one was forged
+/// (by a client of a petrel that did not check proc ads) and is not believed.
+pub const CLUSTER_ONLY: [&str; 5] = ["Owner", "User", "ClusterId", "QDate", "PetrelOwnerGid"];
+
 /// The rule for `name`, if the daemon owns it.
 pub fn rule(name: &str) -> Option<Rule> {
     if let Some((_, r)) = PROTECTED.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)) {

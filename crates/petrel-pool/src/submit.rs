@@ -568,4 +568,24 @@ mod tests {
         assert!(e.contains("MAX_JOBS_SUBMITTED"), "{e}");
         assert_eq!(core.queue.jobs.len(), 5);
     }
+
+    #[test]
+    fn a_forged_owner_stored_by_an_older_pool_is_not_believed() {
+        let (dir, mut core, peer, cluster) = pool();
+        let one = vec![vec![("ProcId".to_string(), "0".to_string())]];
+        let cmd = text(&[("Cmd", "\"/bin/true\""), ("JobStatus", "5")]);
+        core.submit(&peer, cluster, cmd, procs(&one)).unwrap();
+        let id = JobId::new(cluster, 0);
+        let forged = format!(
+            "{}\nOwner = \"mallory\"\nPetrelOwnerGid = 4242\nUser = \"mallory@x\"",
+            core.queue.get(id).unwrap().ad.to_old_syntax()
+        );
+        core.store.update_job(id, &forged).unwrap();
+        drop(core);
+        let core = open(dir.path());
+        let job = core.queue.get(id).unwrap();
+        assert_eq!(job.string("Owner").as_deref(), Some(peer.name.as_str()));
+        assert_eq!(job.owner_gid(), peer.gid);
+        assert!(!job.full_ad().to_old_syntax().contains("mallory"));
+    }
 }
