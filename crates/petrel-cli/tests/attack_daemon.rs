@@ -20,8 +20,8 @@ use common::{As, Ran};
 
 /// A client that speaks the pool's framing (4-byte big-endian length, then JSON):
 /// - `send SOCKET FILE N`: writes FILE's bytes, prints the bodies of N answers;
-/// - `hold SOCKET N SECS`: opens N connections, prints `connected K`, and after 1 s and
-///   again after SECS prints how many the daemon has closed, with what it said;
+/// - `hold SOCKET N SECS`: opens N connections, prints `connected K`, and after 3 s and
+///   again SECS later prints how many the daemon has closed, with what it said;
 /// - `stall SOCKET LEN BYTES SECS`: starts a message of LEN bytes, sends BYTES of it and
 ///   waits up to SECS for the daemon to answer or close, printing what it said.
 const RAW_CLIENT: &str = r#"
@@ -44,7 +44,7 @@ if ($mode eq 'send') {
       $closed{$s} = defined $b ? $b : 'eof'; } my %why;
     $why{$_}++ for values %closed; print "closed ", scalar(keys %closed), " ",
     join(' | ', map { "$why{$_}x $_" } sort keys %why), "\n"; };
-  sleep 1; $report->(); sleep $secs; $report->();
+  sleep 3; $report->(); sleep $secs; $report->();
 } elsif ($mode eq 'stall') {
   my ($len, $bytes, $secs) = @ARGV; my $s = conn() or die "connect: $!";
   syswrite($s, pack('N', $len)); my $chunk = 'x' x 65536; my $sent = 0;
@@ -508,13 +508,13 @@ fn idle_connections_of_one_user_do_not_lock_out_the_others() {
     if perl().is_none() {
         return;
     }
-    let Some(pool) = Pool::as_root("MAX_CONNECTIONS_PER_USER = 50\nCLIENT_IDLE_TIMEOUT = 4\n")
+    let Some(pool) = Pool::as_root("MAX_CONNECTIONS_PER_USER = 50\nCLIENT_IDLE_TIMEOUT = 8\n")
     else {
         return;
     };
     assert_eq!(pool.cmd(&["pool", "start"]).code, Some(0));
     let socket = pool.dir.join("pool.sock").to_string_lossy().into_owned();
-    let mut child = raw(&pool, As::User, &["hold", &socket, "300", "6"])
+    let mut child = raw(&pool, As::User, &["hold", &socket, "300", "8"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -541,7 +541,7 @@ fn idle_connections_of_one_user_do_not_lock_out_the_others() {
         late.starts_with("closed 300 ") && late.contains("50x {\"reply\":\"error\""),
         "{late}"
     );
-    assert!(late.contains("no request for 4 s"), "{late}");
+    assert!(late.contains("no request for 8 s"), "{late}");
     assert!(child.wait().unwrap().success());
     let r = run_in(&pool, As::User, &home, &["q", "-totals"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
