@@ -23,7 +23,9 @@ use common::{As, Ran};
 /// - `hold SOCKET N SECS`: opens N connections, prints `connected K`, and after 3 s and
 ///   again SECS later prints how many the daemon has closed, with what it said;
 /// - `stall SOCKET LEN BYTES SECS`: starts a message of LEN bytes, sends BYTES of it and
-///   waits up to SECS for the daemon to answer or close, printing what it said.
+///   waits up to SECS for the daemon to answer or close, printing what it said;
+/// - `listen SOCKET SECS`: serves SOCKET (prints `up`), and prints how many bytes the
+///   first client sent within SECS.
 const RAW_CLIENT: &str = r#"
 use strict; use warnings; use IO::Socket::UNIX; use IO::Select; use Socket;
 $SIG{PIPE} = 'IGNORE'; $| = 1;
@@ -54,6 +56,15 @@ if ($mode eq 'send') {
   if ($sel->can_read($secs)) { my $b = frame($s); print defined $b ? "said $b\n" : "closed\n"; }
   else { print "still open\n"; }
   print "after ", time - $t, "\n";
+} elsif ($mode eq 'listen') {
+  my ($secs) = @ARGV; alarm($secs + 20);
+  my $l = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Local => $path, Listen => 5)
+    or die "listen: $!";
+  print "up\n"; my $c = $l->accept or die "accept: $!"; my $got = 0;
+  my $sel = IO::Select->new($c); my $end = time + $secs;
+  while (time < $end) { last unless $sel->can_read($end - time);
+    my $n = sysread($c, my $b, 65536); last unless $n; $got += $n; }
+  print "got $got\n";
 }
 "#;
 
@@ -774,6 +785,61 @@ fn a_pool_planted_in_tmp_for_another_user_is_refused() {
         .unwrap()
         .into();
     let _ = fs::remove_dir_all(&planted);
+}
+
+#[test]
+fn a_socket_served_by_another_user_is_refused_after_connecting() {
+    if !users_ready() {
+        return;
+    }
+    if perl().is_none() {
+        return;
+    }
+    let Some(pool) = Pool::as_root("") else {
+        return;
+    };
+    // A directory and socket of root's, as trusted as can be, but the process behind the
+    // socket is the other user's: only the peer's credentials tell.
+    let dir = pool.work.join("served");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let socket = dir.join("pool.sock");
+    let mut server = raw(
+        &pool,
+        As::Other,
+        &["listen", &socket.to_string_lossy(), "5"],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "up");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let chown = Command::new("chown")
+        .arg("0:0")
+        .arg(&socket)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    fs::set_permissions(&socket, fs::Permissions::from_mode(0o666)).unwrap();
+    let home = home_of(&pool, As::User);
+    let r: Ran = common::petrel(As::User)
+        .args(["q"])
+        .env("PETREL_POOL_DIR", &dir)
+        .current_dir(&home)
+        .output()
+        .unwrap()
+        .into();
+    assert_ne!(r.code, Some(0), "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains(&format!("runs as uid {}", As::Other.uid())),
+        "{}",
+        r.stderr
+    );
+    // The client sent it nothing.
+    assert_eq!(lines.next().unwrap().unwrap(), "got 0");
+    assert!(server.wait().unwrap().success());
 }
 
 #[test]
