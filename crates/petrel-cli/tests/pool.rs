@@ -463,6 +463,21 @@ fn a_killed_daemon_loses_and_duplicates_no_job() {
         assert!(Instant::now() < deadline, "the killed daemon does not die");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Its leader can be a zombie while another of its threads is still exiting, with the
+    // socket still listening: it is gone when its lock is free.
+    while !Command::new("flock")
+        .arg("-n")
+        .arg(pool.dir.join("daemon.lock"))
+        .arg("true")
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the killed daemon keeps its lock"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // Any pool command restarts it; it reconnects to or re-runs what was running.
     let restarted = pool.cmd(&["q", "-totals"]);
     if restarted.code != Some(0) {

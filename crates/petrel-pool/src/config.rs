@@ -3,7 +3,8 @@
 //! A pool lives in one directory: `queue.db` (SQLite, WAL), `pool.sock` (the API),
 //! `execute/` (job scratch directories), `spool/` (per-job starter files) and
 //! `daemon.log`. A user's own pool is `$XDG_STATE_HOME/petrel/pool` (or
-//! `~/.local/state/petrel/pool`); root's is the system pool `/var/lib/petrel/pool`.
+//! `~/.local/state/petrel/pool`, else under a private `$XDG_RUNTIME_DIR`, else
+//! `/tmp/petrel-UID`); root's is the system pool `/var/lib/petrel/pool`.
 //! `PETREL_POOL_DIR` names another (a shared system pool, a test's private pool).
 //!
 //! Settings come from `<dir>/config` (HTCondor style: `NAME = value` lines, `#` comments)
@@ -30,6 +31,8 @@ pub fn default_pool_dir() -> PathBuf {
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .or_else(crate::trust::runtime_dir)
+        // Checked before use (`trust`): another user may have made it first.
         .unwrap_or_else(|| {
             PathBuf::from(format!(
                 "/tmp/petrel-{}",
@@ -109,6 +112,44 @@ pub struct PoolConfig {
     /// How long a slot refuses an image after a validation script failed in it
     /// (`CONTAINER_VALIDATION_BLOCK_TIME`, s; default 600).
     pub validation_block: Duration,
+    /// What one user's clients may cost the daemon.
+    pub clients: ClientLimits,
+}
+
+/// Bounds on what clients may hold of the daemon, so that no user can starve it for
+/// the others. Root and the daemon's own user are held only to the timeouts and the
+/// protocol's largest message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// Open connections per user (`MAX_CONNECTIONS_PER_USER`, default 64).
+    pub connections_per_user: usize,
+    /// Bytes of unfinished messages per user, over all their connections
+    /// (`MAX_CLIENT_MEMORY_PER_USER`, MiB, default 512: a submit of a million procs).
+    pub memory_per_user: usize,
+    /// How long a connection may wait between messages (`CLIENT_IDLE_TIMEOUT`, s,
+    /// default 120).
+    pub idle: Duration,
+    /// How long a message may take to arrive once begun, and an answer to be taken
+    /// (`CLIENT_MESSAGE_TIMEOUT`, s, default 60).
+    pub message: Duration,
+    /// Jobs one user may have in the queue (`MAX_JOBS_PER_OWNER`, default 100000, as
+    /// HTCondor's schedd).
+    pub jobs_per_owner: usize,
+    /// Jobs in the queue, of all users (`MAX_JOBS_SUBMITTED`, default 1000000).
+    pub jobs_submitted: usize,
+}
+
+impl Default for ClientLimits {
+    fn default() -> ClientLimits {
+        ClientLimits {
+            connections_per_user: 64,
+            memory_per_user: 512 << 20,
+            idle: Duration::from_secs(120),
+            message: Duration::from_secs(60),
+            jobs_per_owner: 100_000,
+            jobs_submitted: 1_000_000,
+        }
+    }
 }
 
 /// Programs the starter runs around a job, all host paths.
@@ -207,8 +248,34 @@ impl PoolConfig {
             validation_block: Duration::from_secs(
                 number("CONTAINER_VALIDATION_BLOCK_TIME")?.unwrap_or(600),
             ),
+            clients: client_limits(&number)?,
         })
     }
+}
+
+fn client_limits(
+    number: &dyn Fn(&str) -> Result<Option<u64>, PoolError>,
+) -> Result<ClientLimits, PoolError> {
+    let d = ClientLimits::default();
+    let at_least_1 = |name: &str, default: usize| -> Result<usize, PoolError> {
+        match number(name)? {
+            None => Ok(default),
+            Some(0) => Err(PoolError::Config(format!("{name} must be at least 1"))),
+            Some(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+        }
+    };
+    let secs = |name: &str, default: Duration| -> Result<Duration, PoolError> {
+        at_least_1(name, default.as_secs() as usize).map(|s| Duration::from_secs(s as u64))
+    };
+    Ok(ClientLimits {
+        connections_per_user: at_least_1("MAX_CONNECTIONS_PER_USER", d.connections_per_user)?,
+        memory_per_user: at_least_1("MAX_CLIENT_MEMORY_PER_USER", d.memory_per_user >> 20)?
+            .saturating_mul(1 << 20),
+        idle: secs("CLIENT_IDLE_TIMEOUT", d.idle)?,
+        message: secs("CLIENT_MESSAGE_TIMEOUT", d.message)?,
+        jobs_per_owner: at_least_1("MAX_JOBS_PER_OWNER", d.jobs_per_owner)?,
+        jobs_submitted: at_least_1("MAX_JOBS_SUBMITTED", d.jobs_submitted)?,
+    })
 }
 
 fn container_policy(get: &dyn Fn(&str) -> Option<String>) -> Result<PoolPolicy, PoolError> {
@@ -415,5 +482,27 @@ mod tests {
         assert_eq!(keyed.prepare, Some(PathBuf::from("/p")));
         let e = execute_hooks(&settings("HOOK_JOB_EXIT = exit.sh\n")).unwrap_err();
         assert!(e.to_string().contains("HOOK_JOB_EXIT"), "{e}");
+    }
+
+    #[test]
+    fn client_limit_settings() {
+        let number = |text: &'static str| {
+            let get = settings(text);
+            move |name: &str| -> Result<Option<u64>, PoolError> {
+                Ok(get(name).map(|v| v.parse().unwrap()))
+            }
+        };
+        assert_eq!(client_limits(&number("")).unwrap(), ClientLimits::default());
+        let l = client_limits(&number(
+            "MAX_CONNECTIONS_PER_USER = 5\nMAX_CLIENT_MEMORY_PER_USER = 16\n\
+             CLIENT_IDLE_TIMEOUT = 2\nMAX_JOBS_PER_OWNER = 10\n",
+        ))
+        .unwrap();
+        assert_eq!(l.connections_per_user, 5);
+        assert_eq!(l.memory_per_user, 16 << 20);
+        assert_eq!(l.idle, Duration::from_secs(2));
+        assert_eq!(l.jobs_per_owner, 10);
+        let e = client_limits(&number("MAX_JOBS_PER_OWNER = 0\n")).unwrap_err();
+        assert!(e.to_string().contains("MAX_JOBS_PER_OWNER"), "{e}");
     }
 }

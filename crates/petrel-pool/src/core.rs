@@ -88,7 +88,14 @@ impl Core {
                 continue;
             };
             match ClassAd::parse(&text) {
-                Ok(ad) => queue.insert(cluster.clone(), id, ad),
+                Ok(mut ad) => {
+                    for name in crate::protected::CLUSTER_ONLY {
+                        if ad.remove(name).is_some() {
+                            tracing::warn!("job {id}: dropped a forged {name} from its ad");
+                        }
+                    }
+                    queue.insert(cluster.clone(), id, ad)
+                }
                 Err(e) => tracing::warn!("job {id} in the queue database is unreadable: {e}"),
             }
         }
@@ -108,6 +115,19 @@ impl Core {
     }
 
     pub fn new_cluster(&mut self, peer: &Peer) -> Result<i64, PoolError> {
+        // A client that reserves and never submits must not grow the table without
+        // bound: past a few, a user's oldest reservation lapses.
+        const RESERVED_PER_USER: usize = 16;
+        let mut mine: Vec<i64> = (self.reserved.iter())
+            .filter(|(_, uid)| **uid == peer.uid)
+            .map(|(id, _)| *id)
+            .collect();
+        if mine.len() >= RESERVED_PER_USER {
+            mine.sort_unstable();
+            for id in &mine[..=mine.len() - RESERVED_PER_USER] {
+                self.reserved.remove(id);
+            }
+        }
         let id = self.store.new_cluster_id()?;
         self.reserved.insert(id, peer.uid);
         Ok(id)

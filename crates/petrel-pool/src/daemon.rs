@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::io::{BufReader, BufWriter};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -20,8 +20,9 @@ use crate::config::{PoolConfig, PoolPaths};
 use crate::core::{Core, Peer};
 use crate::error::PoolError;
 use crate::events::EventSink;
+use crate::gate::Gate;
 use crate::job::JobId;
-use crate::proto::{read_frame, write_frame, Request, Response};
+use crate::proto::{read_request, write_frame, ReadLimits, Request, Response};
 use crate::queue::Pending;
 use crate::starter::task::{self, ContainerInfo};
 use crate::starters;
@@ -61,28 +62,16 @@ impl Shared {
 /// Runs the pool until `petrel pool stop` (or SIGTERM).
 pub fn run(paths: PoolPaths) -> Result<(), PoolError> {
     let root = rustix::process::getuid().is_root();
-    let mode = if root { 0o755 } else { 0o700 };
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(mode)
-        .create(&paths.dir)
-        .map_err(|e| {
-            PoolError::io(
-                format!("creating the pool directory {}", paths.dir.display()),
-                e,
-            )
-        })?;
-    for d in [paths.spool(), paths.execute()] {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(if root { 0o755 } else { 0o700 })
-            .create(&d)
-            .map_err(|e| PoolError::io(format!("creating {}", d.display()), e))?;
-    }
+    // The daemon runs what the pool's config names: only from a directory no other
+    // user can have made or change.
+    crate::trust::check_pool_dir(&paths.dir)?;
+    prepare_dirs(&paths, root)?;
+    crate::trust::check_pool_dir(&paths.dir)?;
     let lock = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(paths.lock())
         .map_err(|e| PoolError::io(format!("opening {}", paths.lock().display()), e))?;
     if rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive).is_err() {
@@ -91,7 +80,25 @@ pub fn run(paths: PoolPaths) -> Result<(), PoolError> {
             paths.dir.display()
         )));
     }
+    // The log names jobs, their owners and their failures: the daemon's user alone reads
+    // it (a pool started before this rule had it world-readable).
+    match fs::set_permissions(paths.log(), fs::Permissions::from_mode(0o600)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(PoolError::io(
+                format!("making {} private", paths.log().display()),
+                e,
+            ))
+        }
+        _ => {}
+    }
     let config = PoolConfig::load(&paths)?;
+    raise_open_files();
+    let gate = Gate::new(config.clients.clone());
+    let read_limits = ReadLimits {
+        idle: config.clients.idle,
+        message: config.clients.message,
+        max: crate::proto::MAX_FRAME,
+    };
     let events = EventSink::start();
     let probe_interval = config.probe_interval;
     let mut core = Core::open(paths.clone(), config, events)?;
@@ -140,14 +147,36 @@ pub fn run(paths: PoolPaths) -> Result<(), PoolError> {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!("accept: {e}");
+                // Out of descriptors, say: wait for some to close rather than spin.
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        let cred = match rustix::net::sockopt::socket_peercred(&stream) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("reading a client's credentials: {e}");
+                continue;
+            }
+        };
+        // Counted here, before a thread is spent on it.
+        let admitted = match gate.admit(cred.uid.as_raw()) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("client refused: {e}");
+                refuse(stream, &e);
                 continue;
             }
         };
         let for_client = shared.clone();
+        let gate = gate.clone();
         let spawned = std::thread::Builder::new()
             .name("client".into())
             .spawn(move || {
-                if let Err(e) = serve(&for_client, stream) {
+                let _admitted = admitted;
+                let (uid, gid) = (cred.uid.as_raw(), cred.gid.as_raw());
+                let reserve = |n| gate.reserve(uid, n);
+                if let Err(e) = serve(&for_client, stream, (uid, gid), &read_limits, reserve) {
                     tracing::debug!("client: {e}");
                 }
             });
@@ -160,6 +189,45 @@ pub fn run(paths: PoolPaths) -> Result<(), PoolError> {
     }
     shutdown(&shared, &paths);
     Ok(())
+}
+
+/// Makes the pool's directories, no wider than their users need, and narrows those of a
+/// pool made before: in root's pool every user must reach the socket and their own
+/// job's scratch directory (each owned by the job's owner, mode 0700), so the pool and
+/// execute directories may be traversed but not listed; the spool is the daemon's and
+/// its starters' alone. A user's own pool is theirs alone.
+fn prepare_dirs(paths: &PoolPaths, root: bool) -> Result<(), PoolError> {
+    let traverse = if root { 0o711 } else { 0o700 };
+    for (dir, mode) in [
+        (paths.dir.clone(), traverse),
+        (paths.spool(), 0o700),
+        (paths.execute(), traverse),
+    ] {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(mode)
+            .create(&dir)
+            .map_err(|e| PoolError::io(format!("creating {}", dir.display()), e))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode))
+            .map_err(|e| PoolError::io(format!("setting the mode of {}", dir.display()), e))?;
+    }
+    Ok(())
+}
+
+/// Lets the daemon hold more descriptors than the usual 1024: each user may keep
+/// `MAX_CONNECTIONS_PER_USER` connections (two descriptors each), and many users may.
+/// Modestly, as the starters and their jobs inherit it.
+fn raise_open_files() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    const WANT: u64 = 16384;
+    let mut limit = getrlimit(Resource::Nofile);
+    let want = limit.maximum.map_or(WANT, |max| max.min(WANT));
+    if limit.current.is_some_and(|cur| cur < want) {
+        limit.current = Some(want);
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            tracing::warn!("cannot raise the open-file limit: {e}");
+        }
+    }
 }
 
 /// Negotiation and periodic policy.
@@ -202,14 +270,34 @@ fn scheduler(shared: Arc<Shared>) {
     }
 }
 
-fn serve(shared: &Arc<Shared>, stream: UnixStream) -> Result<(), PoolError> {
-    let cred = rustix::net::sockopt::socket_peercred(&stream)
-        .map_err(|e| PoolError::io("reading the peer's credentials", e.into()))?;
-    let peer = shared.lock().peer(cred.uid.as_raw(), cred.gid.as_raw());
+/// Tells a client it was not let in, without waiting on it.
+fn refuse(stream: UnixStream, e: &PoolError) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let mut w = BufWriter::new(stream);
+    let _ = write_frame(
+        &mut w,
+        &Response::Error {
+            message: e.to_string(),
+        },
+    );
+}
+
+fn serve<G>(
+    shared: &Arc<Shared>,
+    stream: UnixStream,
+    (uid, gid): (u32, u32),
+    limits: &ReadLimits,
+    reserve: impl Fn(usize) -> Result<G, PoolError>,
+) -> Result<(), PoolError> {
+    // A client that does not take its answer is dropped like one that does not send.
+    stream
+        .set_write_timeout(Some(limits.message))
+        .map_err(|e| PoolError::io("setting the socket's timeout", e))?;
+    let peer = shared.lock().peer(uid, gid);
     let mut reader = BufReader::new(stream.try_clone().map_err(|e| PoolError::io("socket", e))?);
     let mut writer = BufWriter::new(stream);
     loop {
-        let request: Request = match read_frame(&mut reader) {
+        let request = match read_request(&mut reader, limits, &reserve) {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(()),
             Err(e) => {
@@ -390,14 +478,17 @@ fn shutdown(shared: &Arc<Shared>, paths: &PoolPaths) {
     tracing::info!("pool {} stopped", paths.dir.display());
 }
 
-/// Whether `dir` is a pool this user may start (their own, or root's).
+/// Whether `dir` is a pool this user may start: root may start any; a user, one in a
+/// directory of their own, or one they would make in a shared sticky directory of
+/// root's (`/tmp/petrel-UID`, made theirs alone and checked before use).
 pub fn may_start(dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     let uid = rustix::process::getuid().as_raw();
     let mut probe = Some(dir);
     while let Some(p) = probe {
         if let Ok(meta) = fs::metadata(p) {
-            return meta.uid() == uid || uid == 0;
+            let shared_sticky = meta.uid() == 0 && meta.mode() & 0o1002 == 0o1002;
+            return uid == 0 || meta.uid() == uid || (p != dir && shared_sticky);
         }
         probe = p.parent();
     }

@@ -41,7 +41,7 @@ use crate::client::Client;
 use crate::core::{Core, Peer};
 use crate::error::PoolError;
 use crate::job::{JobId, JobStatus};
-use crate::proto::{read_frame, write_frame, Request, Response};
+use crate::proto::{read_frame, read_frame_max, write_frame, Request, Response};
 use crate::starter::task::{self, ContainerInfo};
 
 /// The signals passed on to a job by its starter and to an entered command (those
@@ -218,7 +218,8 @@ fn receive_stdio(stream: &UnixStream) -> Result<[OwnedFd; 3], PoolError> {
 /// Passes the client's `Signal` messages to the helper; kills it when the client is gone.
 fn relay_signals(reader: &mut BufReader<UnixStream>, pid: Pid, reaped: &Mutex<bool>) {
     loop {
-        let signal = match read_frame::<Request>(reader) {
+        // A signal is a few bytes: nothing larger is read on this connection.
+        let signal = match read_frame_max::<Request>(reader, 4096) {
             Ok(Some(Request::Signal { signal })) if FORWARDED.contains(&signal) => signal,
             Ok(Some(_)) => continue,
             Ok(None) | Err(_) => SIGKILL,

@@ -1,7 +1,9 @@
 //! The daemon's API: JSON messages over a Unix socket, each framed by a 4-byte big-endian
 //! length. The peer's uid comes from the kernel (`SO_PEERCRED`), never from a message.
 
-use std::io::{Read, Write};
+use std::io::{BufReader, ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
 
 use petrel_submit::JobAd;
 use serde::{Deserialize, Serialize};
@@ -236,6 +238,11 @@ enum SubmitOp {
 
 /// Reads one frame; `Ok(None)` at a clean end of stream.
 pub fn read_frame<T: Frame>(r: &mut impl Read) -> Result<Option<T>, PoolError> {
+    read_frame_max(r, MAX_FRAME)
+}
+
+/// [`read_frame`] of a message no longer than `max` bytes.
+pub fn read_frame_max<T: Frame>(r: &mut impl Read, max: usize) -> Result<Option<T>, PoolError> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len) {
         Ok(()) => {}
@@ -243,11 +250,8 @@ pub fn read_frame<T: Frame>(r: &mut impl Read) -> Result<Option<T>, PoolError> {
         Err(e) => return Err(PoolError::io("reading from the pool socket", e)),
     }
     let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_FRAME {
-        return Err(PoolError::Protocol(format!(
-            "message length {len} exceeds the {} MiB limit",
-            MAX_FRAME >> 20
-        )));
+    if len > max {
+        return Err(too_long(len, max));
     }
     let mut body = Vec::new();
     r.take(len as u64)
@@ -261,6 +265,126 @@ pub fn read_frame<T: Frame>(r: &mut impl Read) -> Result<Option<T>, PoolError> {
     T::decode(&body)
         .map(Some)
         .map_err(|e| PoolError::Protocol(format!("malformed request: {e}")))
+}
+
+fn too_long(len: usize, max: usize) -> PoolError {
+    PoolError::Protocol(format!(
+        "message length {len} exceeds the limit of {max} bytes"
+    ))
+}
+
+/// Ends the daemon's answer to a connection it closes for being idle; the client knows
+/// from it that its request was not read, and may send it again on a new connection.
+const IDLE_CLOSED: &str = "the idle connection is closed";
+
+/// Whether an error message is the daemon's word that it closed an idle connection.
+pub fn is_idle_close(message: &str) -> bool {
+    message.ends_with(IDLE_CLOSED)
+}
+
+/// How the daemon reads a client's messages: bounded in size and in time.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    /// The longest wait for a message to begin.
+    pub idle: Duration,
+    /// The longest a message may take to arrive once begun.
+    pub message: Duration,
+    /// The largest message.
+    pub max: usize,
+}
+
+/// Reads one message from a client that may be hostile: it must begin within
+/// `limits.idle` and arrive whole within `limits.message`, and `reserve` is asked for
+/// its length before any of its body is kept (the caller's per-user budget; the guard
+/// it returns is held while the message is decoded). The body grows only as bytes
+/// arrive, so a length that is never sent costs nothing. `Ok(None)` at a clean end of
+/// stream.
+pub fn read_request<G>(
+    r: &mut BufReader<UnixStream>,
+    limits: &ReadLimits,
+    reserve: impl FnOnce(usize) -> Result<G, PoolError>,
+) -> Result<Option<Request>, PoolError> {
+    let mut len = [0u8; 4];
+    set_timeout(r, limits.idle)?;
+    let first = loop {
+        match r.read(&mut len) {
+            Ok(0) => return Ok(None),
+            Ok(n) => break n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if timed_out(&e) => {
+                return Err(PoolError::Protocol(format!(
+                    "no request for {} s; {IDLE_CLOSED}",
+                    limits.idle.as_secs()
+                )))
+            }
+            Err(e) => return Err(PoolError::io("reading from the pool socket", e)),
+        }
+    };
+    let deadline = Instant::now() + limits.message;
+    let mut filled = first;
+    while filled < len.len() {
+        filled += read_some(r, &mut len[filled..], deadline, limits)?;
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > limits.max {
+        return Err(too_long(len, limits.max));
+    }
+    let _reserved = reserve(len)?;
+    let mut body = Vec::new();
+    let mut chunk = vec![0u8; len.min(64 << 10)];
+    while body.len() < len {
+        let want = (len - body.len()).min(chunk.len());
+        let n = read_some(r, &mut chunk[..want], deadline, limits)?;
+        body.extend_from_slice(&chunk[..n]);
+    }
+    drop(chunk);
+    Request::decode(&body)
+        .map(Some)
+        .map_err(|e| PoolError::Protocol(format!("malformed request: {e}")))
+}
+
+/// Reads some bytes of a message before `deadline`; at least one.
+fn read_some(
+    r: &mut BufReader<UnixStream>,
+    buf: &mut [u8],
+    deadline: Instant,
+    limits: &ReadLimits,
+) -> Result<usize, PoolError> {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let slow = || {
+            PoolError::Protocol(format!(
+                "a message took longer than {} s to arrive; the connection is closed",
+                limits.message.as_secs()
+            ))
+        };
+        if left.is_zero() {
+            return Err(slow());
+        }
+        set_timeout(r, left)?;
+        match r.read(buf) {
+            Ok(0) => {
+                return Err(PoolError::Protocol(
+                    "connection closed in the middle of a message".into(),
+                ))
+            }
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if timed_out(&e) => return Err(slow()),
+            Err(e) => return Err(PoolError::io("reading from the pool socket", e)),
+        }
+    }
+}
+
+fn set_timeout(r: &BufReader<UnixStream>, t: Duration) -> Result<(), PoolError> {
+    // A zero timeout would mean none at all.
+    r.get_ref()
+        .set_read_timeout(Some(t.max(Duration::from_millis(1))))
+        .map_err(|e| PoolError::io("setting the socket's timeout", e))
+}
+
+fn timed_out(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
 #[cfg(test)]
@@ -342,5 +466,59 @@ mod tests {
         );
         assert!(decode(r#"{"op":"submit","cluster":"x","cluster_ad":[],"procs":[]}"#).is_err());
         assert!(decode(r#"{"op":"query","cluster":1,"cluster_ad":[],"procs":[]}"#).is_err());
+    }
+
+    fn limits(max: usize) -> ReadLimits {
+        ReadLimits {
+            idle: Duration::from_millis(300),
+            message: Duration::from_millis(500),
+            max,
+        }
+    }
+
+    #[test]
+    fn a_client_message_is_bounded_in_size_time_and_budget() {
+        let pair = || {
+            let (a, b) = UnixStream::pair().unwrap();
+            (a, BufReader::new(b))
+        };
+        let free = |_: usize| Ok(());
+        // A whole message in time is read.
+        let (mut a, mut r) = pair();
+        write_frame(&mut a, &Request::Status).unwrap();
+        let got = read_request(&mut r, &limits(1 << 20), free).unwrap();
+        assert!(matches!(got, Some(Request::Status)));
+        drop(a);
+        assert!(read_request(&mut r, &limits(1 << 20), free)
+            .unwrap()
+            .is_none());
+
+        // An idle connection is closed.
+        let (_a, mut r) = pair();
+        let e = read_request(&mut r, &limits(1 << 20), free).unwrap_err();
+        assert!(e.to_string().contains("no request for"), "{e}");
+        assert!(is_idle_close(&e.to_string()), "{e}");
+
+        // A message that does not finish in time is dropped.
+        let (mut a, mut r) = pair();
+        a.write_all(&(1000u32).to_be_bytes()).unwrap();
+        a.write_all(b"{\"op\":").unwrap();
+        let t = Instant::now();
+        let e = read_request(&mut r, &limits(1 << 20), free).unwrap_err();
+        assert!(e.to_string().contains("longer than"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(3));
+
+        // Too long a message, and one over the caller's budget, before any body is read.
+        let (mut a, mut r) = pair();
+        a.write_all(&(2000u32).to_be_bytes()).unwrap();
+        let e = read_request(&mut r, &limits(1000), free).unwrap_err();
+        assert!(e.to_string().contains("exceeds the limit"), "{e}");
+        let (mut a, mut r) = pair();
+        a.write_all(&(500u32).to_be_bytes()).unwrap();
+        let e = read_request(&mut r, &limits(1000), |n| {
+            Err::<(), _>(PoolError::Refused(format!("no room for {n}")))
+        })
+        .unwrap_err();
+        assert_eq!(e.to_string(), "no room for 500");
     }
 }

@@ -135,9 +135,12 @@ impl Job {
         }
     }
 
-    /// The job owner's gid (recorded at submit), else the uid's number.
+    /// The job owner's gid (recorded at submit), else the uid's number. Read from the
+    /// cluster ad alone: the daemon wrote it there, and a proc ad may not name it.
     pub fn owner_gid(&self) -> u32 {
-        self.lookup_value("PetrelOwnerGid")
+        self.cluster
+            .ad
+            .eval_attr("PetrelOwnerGid")
             .as_int()
             .map(|g| g as u32)
             .unwrap_or(self.cluster.owner_uid)

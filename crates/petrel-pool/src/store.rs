@@ -36,6 +36,64 @@ pub struct Store {
     conn: Connection,
 }
 
+/// Makes `path` a file only its owner may read, as a new empty file when there is none;
+/// an existing empty file (a pool whose queue was truncated) is refused. SQLite gives
+/// the `-wal` and `-shm` files the database's mode, and those of an older pool are
+/// narrowed here too: they hold every job's environment and arguments.
+fn prepare_file(path: &Path) -> Result<(), PoolError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let private = || std::fs::Permissions::from_mode(0o600);
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| PoolError::io(format!("creating {}", path.display()), e))?;
+            // A new file has no schema yet: SQLite writes it below.
+            return Ok(());
+        }
+        Err(e) => return Err(PoolError::io(format!("reading {}", path.display()), e)),
+        Ok(meta) if !meta.is_file() => {
+            return Err(PoolError::Config(format!(
+                "the queue database {} is not a regular file; it was left as it is",
+                path.display()
+            )))
+        }
+        Ok(meta) if meta.len() == 0 && !wal_of(path).exists() => {
+            return Err(PoolError::Config(format!(
+                "the queue database {} is empty (0 bytes): its jobs and history are gone. \
+                 It was left as it is: restore it from a backup, or remove it to start an \
+                 empty pool",
+                path.display()
+            )))
+        }
+        Ok(_) => {}
+    }
+    for p in [path.to_path_buf(), wal_of(path), shm_of(path)] {
+        match std::fs::set_permissions(&p, private()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(PoolError::io(format!("making {} private", p.display()), e))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn wal_of(path: &Path) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push("-wal");
+    p.into()
+}
+
+fn shm_of(path: &Path) -> std::path::PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push("-shm");
+    p.into()
+}
+
 /// What a restart reads back.
 pub struct Loaded {
     /// `(cluster, owner uid, cluster ad text)`.
@@ -46,8 +104,26 @@ pub struct Loaded {
 }
 
 impl Store {
+    /// Opens the queue at `path`, creating it (readable by the daemon's user alone) when
+    /// there is none. A file that is there but is not a queue is refused and left as it
+    /// is: an empty pool in its place would silently lose every job and the history.
     pub fn open(path: &Path) -> Result<Store, PoolError> {
-        let conn = Connection::open(path)?;
+        prepare_file(path)?;
+        Store::open_prepared(path).map_err(|e| match e {
+            PoolError::Database(e) => PoolError::Config(format!(
+                "the queue database {} cannot be read ({e}); it was left as it is: \
+                 restore it from a backup, or move it away to start an empty pool",
+                path.display()
+            )),
+            other => other,
+        })
+    }
+
+    fn open_prepared(path: &Path) -> Result<Store, PoolError> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // NORMAL in WAL mode survives any process crash (kill -9 included); only a power
         // cut can lose the last commits, never corrupt the store.
@@ -320,5 +396,48 @@ mod tests {
         let last = &jobs[jobs.len() - 1];
         assert_eq!(last.0, JobId::new(3, 2 * BATCH as i64 + 2));
         assert_eq!(last.1, format!("ProcId = {}", 2 * BATCH + 2));
+    }
+
+    #[test]
+    fn the_queue_and_its_journal_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        {
+            let mut s = Store::open(&path).unwrap();
+            s.new_cluster_id().unwrap();
+            for p in [path.clone(), wal_of(&path), shm_of(&path)] {
+                assert_eq!(mode(&p), 0o600, "{}", p.display());
+            }
+        }
+        // An older pool's world-readable files are narrowed when it opens.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _s = Store::open(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    #[test]
+    fn an_empty_or_corrupt_queue_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        std::fs::write(&path, b"").unwrap();
+        let e = Store::open(&path).err().unwrap().to_string();
+        assert!(e.contains("empty (0 bytes)") && e.contains("q.db"), "{e}");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+
+        let junk = vec![0x5a_u8; 8192];
+        std::fs::write(&path, &junk).unwrap();
+        let e = Store::open(&path).err().unwrap().to_string();
+        assert!(
+            e.contains("cannot be read") && e.contains("left as it is"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), junk);
+
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let e = Store::open(&path).err().unwrap().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 }

@@ -17,6 +17,7 @@ use crate::error::PoolError;
 use crate::events::Record;
 use crate::job::JobId;
 use crate::proc_ads::{ProcAd, ProcAds};
+use crate::protected;
 use crate::proto::AdText;
 use crate::queue::{literal_int, Cluster};
 
@@ -39,8 +40,10 @@ impl Core {
                 "a submit needs at least one proc".into(),
             ));
         }
+        self.check_job_limits(peer, procs.len())?;
         let mut ad = parse_ad(cluster_ad.iter().map(|(k, v)| (&**k, &**v)), "cluster ad")?;
-        // The owner is who the kernel says connected, whatever the ad claims.
+        protected::check_cluster_ad(&mut ad)?;
+        // The owner is who the kernel says connected, whatever the ad claimed.
         ad.insert_value("Owner", Value::string(peer.name.as_str()));
         ad.insert_value(
             "User",
@@ -50,9 +53,7 @@ impl Core {
         // The job runs with the submitter's primary group, as the kernel reported it.
         ad.insert_value("PetrelOwnerGid", i64::from(peer.gid));
         let at = now();
-        if !ad.contains("QDate") {
-            ad.insert_value("QDate", at);
-        }
+        ad.insert_value("QDate", at);
         let mut builder = ProcBuilder::new(&ad, at);
         let mut parsed = Vec::with_capacity(procs.len());
         let mut texts = Vec::with_capacity(procs.len());
@@ -110,6 +111,40 @@ impl Core {
     }
 }
 
+impl Core {
+    /// Refuses a submit that would take the queue, or the submitter's share of it, past
+    /// its limit (HTCondor's `MAX_JOBS_SUBMITTED` and `MAX_JOBS_PER_OWNER`). Root, the
+    /// pool's own user and the super users answer for the pool and have no share.
+    fn check_job_limits(&self, peer: &Peer, adding: usize) -> Result<(), PoolError> {
+        let limits = &self.config.clients;
+        let queued = self.queue.jobs.len();
+        if queued.saturating_add(adding) > limits.jobs_submitted {
+            return Err(PoolError::Refused(format!(
+                "the queue holds {queued} jobs; {adding} more would pass the pool's limit \
+                 of {} (MAX_JOBS_SUBMITTED). Nothing was queued",
+                limits.jobs_submitted
+            )));
+        }
+        if peer.admin {
+            return Ok(());
+        }
+        let mine = self
+            .queue
+            .jobs
+            .values()
+            .filter(|j| j.cluster.owner_uid == peer.uid)
+            .count();
+        if mine.saturating_add(adding) > limits.jobs_per_owner {
+            return Err(PoolError::Refused(format!(
+                "{} has {mine} jobs in the queue; {adding} more would pass the limit of {} \
+                 jobs per user (MAX_JOBS_PER_OWNER). Nothing was queued",
+                peer.name, limits.jobs_per_owner
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Makes the proc ads of one submit (see the module docs).
 struct ProcBuilder {
     /// The cluster ad's `JobStatus`, for procs that do not set their own.
@@ -162,7 +197,11 @@ impl ProcBuilder {
                 }
             }
         }
-        let pad = parse_ad(text.iter(), &what())?;
+        let what = what();
+        for name in text.names() {
+            protected::check_proc_name(&what, name)?;
+        }
+        let pad = parse_ad(text.iter(), &what)?;
         let proc = pad
             .eval_attr("ProcId")
             .as_int()
@@ -398,5 +437,155 @@ mod tests {
                 .unwrap(),
             2
         );
+    }
+
+    #[test]
+    fn every_protected_name_is_refused_or_overwritten_at_both_levels() {
+        use crate::protected::{Rule, PROTECTED};
+        let forged = |name: &str| match name {
+            "Owner" | "User" => "\"mallory\"".to_string(),
+            _ => "424242".to_string(),
+        };
+        let mut names: Vec<(String, Rule)> =
+            PROTECTED.iter().map(|(n, r)| (n.to_string(), *r)).collect();
+        names.push(("PetrelSomethingNew".into(), Rule::Refused));
+        // Any spelling: ClassAd names ignore case.
+        let lower: Vec<_> = names
+            .iter()
+            .map(|(n, r)| (n.to_ascii_lowercase(), *r))
+            .collect();
+        names.extend(lower);
+        for (name, rule) in names {
+            if rule == Rule::Checked {
+                continue;
+            }
+            // Proc level: always refused.
+            let (_dir, mut core, peer, cluster) = pool();
+            let proc = vec![
+                ("ProcId".to_string(), "0".to_string()),
+                (name.clone(), forged(&name)),
+            ];
+            let cmd = text(&[("Cmd", "\"/bin/true\"")]);
+            let e = core
+                .submit(&peer, cluster, cmd, procs(&[proc]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&name) && e.contains("set by the pool"), "{e}");
+            assert!(core.queue.jobs.is_empty());
+
+            // Cluster level: refused, or the daemon's value in the queued job.
+            let cluster_ad = text(&[("Cmd", "\"/bin/true\""), (&name, &forged(&name))]);
+            let one = vec![vec![("ProcId".to_string(), "0".to_string())]];
+            let r = core.submit(&peer, cluster, cluster_ad, procs(&one));
+            if rule == Rule::Refused {
+                let e = r.unwrap_err().to_string();
+                assert!(e.contains(&name) && e.contains("set by the pool"), "{e}");
+                assert!(core.queue.jobs.is_empty());
+                continue;
+            }
+            r.unwrap_or_else(|e| panic!("{name}: {e}"));
+            let job = core.queue.get(JobId::new(cluster, 0)).unwrap();
+            let ad = job.full_ad();
+            let value = ad.eval_attr(&name);
+            assert!(
+                !ad.to_old_syntax().contains("424242") && !ad.to_old_syntax().contains("mallory"),
+                "{name}: {}",
+                ad.to_old_syntax()
+            );
+            match rule {
+                Rule::Initial(start) => assert_eq!(value, Value::from(start), "{name}"),
+                _ => assert!(!value.is_undefined(), "{name}"),
+            }
+            assert_eq!(job.owner_gid(), peer.gid);
+            assert_eq!(ad.eval_attr("Owner").as_str(), Some(peer.name.as_str()));
+            assert_eq!(ad.eval_attr("ClusterId").as_int(), Some(cluster));
+        }
+    }
+
+    #[test]
+    fn a_submit_on_hold_keeps_its_status_and_reason() {
+        let (_dir, mut core, peer, cluster) = pool();
+        let cluster_ad = text(&[
+            ("Cmd", "\"/bin/true\""),
+            ("JobStatus", "5"),
+            ("HoldReason", "\"submitted on hold at user's request\""),
+            ("HoldReasonCode", "15"),
+            ("QDate", "1"),
+        ]);
+        let one = vec![vec![("ProcId".to_string(), "0".to_string())]];
+        core.submit(&peer, cluster, cluster_ad, procs(&one))
+            .unwrap();
+        let job = core.queue.get(JobId::new(cluster, 0)).unwrap();
+        assert_eq!(job.status, crate::job::JobStatus::Held);
+        assert_eq!(job.int("HoldReasonCode"), Some(15));
+        assert!(job.int("QDate").unwrap() > 1);
+    }
+
+    #[test]
+    fn a_submit_past_the_job_limits_is_refused_whole() {
+        let (_dir, mut core, mut peer, cluster) = pool();
+        core.config.clients.jobs_per_owner = 3;
+        core.config.clients.jobs_submitted = 5;
+        let list = |n: i64| -> Procs {
+            (0..n)
+                .map(|p| vec![("ProcId".to_string(), p.to_string())])
+                .collect()
+        };
+        let cmd = text(&[("Cmd", "\"/bin/true\"")]);
+        peer.admin = false;
+        let e = core
+            .submit(&peer, cluster, cmd.clone(), procs(&list(4)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("MAX_JOBS_PER_OWNER") && e.contains("0 jobs"),
+            "{e}"
+        );
+        assert!(core.queue.jobs.is_empty());
+        assert_eq!(
+            core.submit(&peer, cluster, cmd.clone(), procs(&list(3)))
+                .unwrap(),
+            3
+        );
+        let next = core.new_cluster(&peer).unwrap();
+        let e = core
+            .submit(&peer, next, cmd.clone(), procs(&list(1)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("has 3 jobs"), "{e}");
+        // The pool's own user has no share, but the pool's limit holds for all.
+        peer.admin = true;
+        assert_eq!(
+            core.submit(&peer, next, cmd.clone(), procs(&list(2)))
+                .unwrap(),
+            2
+        );
+        let last = core.new_cluster(&peer).unwrap();
+        let e = core
+            .submit(&peer, last, cmd, procs(&list(1)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("MAX_JOBS_SUBMITTED"), "{e}");
+        assert_eq!(core.queue.jobs.len(), 5);
+    }
+
+    #[test]
+    fn a_forged_owner_stored_by_an_older_pool_is_not_believed() {
+        let (dir, mut core, peer, cluster) = pool();
+        let one = vec![vec![("ProcId".to_string(), "0".to_string())]];
+        let cmd = text(&[("Cmd", "\"/bin/true\""), ("JobStatus", "5")]);
+        core.submit(&peer, cluster, cmd, procs(&one)).unwrap();
+        let id = JobId::new(cluster, 0);
+        let forged = format!(
+            "{}\nOwner = \"mallory\"\nPetrelOwnerGid = 4242\nUser = \"mallory@x\"",
+            core.queue.get(id).unwrap().ad.to_old_syntax()
+        );
+        core.store.update_job(id, &forged).unwrap();
+        drop(core);
+        let core = open(dir.path());
+        let job = core.queue.get(id).unwrap();
+        assert_eq!(job.string("Owner").as_deref(), Some(peer.name.as_str()));
+        assert_eq!(job.owner_gid(), peer.gid);
+        assert!(!job.full_ad().to_old_syntax().contains("mallory"));
     }
 }

@@ -60,6 +60,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         PoolCommand::Stop => {
             let mut c = match pc::connect_running() {
                 Ok(c) => c,
+                // A pool this user may not trust is not theirs to stop: say why.
+                Err(e) if pc::is_refusal(&e) => return Err(e),
                 Err(_) => {
                     println!("pool in {} is not running", dir.display());
                     return Ok(0);
@@ -79,6 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             let (running, pid) =
                 match pc::connect_running().and_then(|mut c| Ok(c.call(&Request::Hello)?)) {
                     Ok(Response::Hello { pid, .. }) => (true, Some(pid)),
+                    Err(e) if pc::is_refusal(&e) => return Err(e),
                     _ => (false, None),
                 };
             if json {

@@ -83,6 +83,15 @@ pub fn connect_running() -> anyhow::Result<Client> {
     Ok(Client::connect(&petrel_pool::PoolPaths::new(dir))?)
 }
 
+/// Whether `e` is the pool's refusal (an untrusted pool, a request it turned down)
+/// rather than a pool that is not there.
+pub fn is_refusal(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<petrel_pool::PoolError>(),
+        Some(petrel_pool::PoolError::Refused(_))
+    )
+}
+
 /// Ads matching a query, parsed.
 pub fn query(
     client: &mut Client,
