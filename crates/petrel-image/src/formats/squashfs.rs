@@ -7,7 +7,8 @@
 //!    [`PreparedImage`] lives: no copy at all;
 //! 2. **kernel squashfs** — as root, `mount -t squashfs -o ro,nosuid,nodev,loop,offset=N`;
 //! 3. **extract** — `unsquashfs` into the store, once per file identity
-//!    (path, device, inode, size, mtime, offset); later prepares reuse it.
+//!    (device, inode, size, mtime, offset); later prepares reuse it. Devices, setuid/setgid
+//!    bits and file capabilities are taken out of the extracted tree, as for layers.
 //!
 //! The choice is in [`PreparedImage::method`]. `PETREL_SQUASHFS=auto|squashfuse|kernel|extract`
 //! forces one. `import` always extracts, so the image outlives the file.
@@ -52,6 +53,17 @@ pub struct Mount {
     dir: PathBuf,
     fuse: bool,
     lock: Option<FileLock>,
+}
+
+impl Mount {
+    /// A mount (not FUSE) at `dir`, alive while `lock` is held.
+    pub(crate) fn new(dir: PathBuf, lock: Option<FileLock>) -> Mount {
+        Mount {
+            dir,
+            fuse: false,
+            lock,
+        }
+    }
 }
 
 impl Drop for Mount {
@@ -108,12 +120,12 @@ pub(crate) fn clean_stale_mounts(mounts: &Path) {
 fn locate(image: &ImageRef) -> Result<(PathBuf, u64, Option<u64>, &'static str)> {
     match image {
         ImageRef::Sif(p) => {
-            let p = std::fs::canonicalize(p).ctx("open SIF file", p)?;
+            let p = super::source_path(p, "open SIF file")?;
             let part = super::sif::find_root_partition(&p)?;
             Ok((p, part.offset, Some(part.size), "sif"))
         }
         ImageRef::Squashfs(p) => Ok((
-            std::fs::canonicalize(p).ctx("open squashfs file", p)?,
+            super::source_path(p, "open squashfs file")?,
             0,
             None,
             "squashfs",
@@ -124,12 +136,12 @@ fn locate(image: &ImageRef) -> Result<(PathBuf, u64, Option<u64>, &'static str)>
     }
 }
 
-/// A digest of the file's identity, so an unchanged file is extracted once.
+/// A digest of the file's identity, so an unchanged file is extracted once. Not its
+/// name: a file may be reached by a descriptor path, different each time.
 fn identity(file: &Path, offset: u64) -> Result<Digest> {
     let m = std::fs::metadata(file).ctx("stat", file)?;
     let key = format!(
-        "squashfs\0{}\0{}\0{}\0{}\0{}.{}\0{offset}",
-        file.display(),
+        "squashfs\0{}\0{}\0{}\0{}.{}\0{offset}",
         m.dev(),
         m.ino(),
         m.len(),
@@ -266,9 +278,10 @@ fn try_mount(
         lock,
     };
     let status = if how == "squashfuse" {
+        // As root, a FUSE mount would honour setuid bits and devices unless told not to.
         Command::new("squashfuse")
             .arg("-o")
-            .arg(format!("offset={offset}"))
+            .arg(format!("offset={offset},nosuid,nodev"))
             .arg(file)
             .arg(&dir)
             .output()
@@ -347,7 +360,17 @@ pub(crate) fn extract(
                 ),
             ));
         }
+        // unsquashfs (as root) made the image's devices, setuid programs and file
+        // capabilities as they were: take them out before the image is stored.
+        let dropped = crate::unpack::defuse_tree(&rootfs)?;
         let size = du(&rootfs);
+        let cap = store.options().unpack.max_bytes;
+        if size > cap {
+            return Err(Error::TooLarge {
+                what: format!("{kind} image {} (unpacked, {size} bytes)", file.display()),
+                limit: cap,
+            });
+        }
         let meta = ImageMeta {
             digest: key.clone(),
             source: image.to_string(),
@@ -358,6 +381,7 @@ pub(crate) fn extract(
                 file: file.clone(),
                 offset,
             },
+            dropped,
         };
         let json =
             serde_json::to_vec_pretty(&meta).map_err(|e| Error::format("image metadata", e))?;
