@@ -376,7 +376,7 @@ fn store_directories_are_not_listable_by_others() {
         std::fs::Permissions::from_mode(0o755),
     )
     .unwrap();
-    let s = store(s.root());
+    let _reopened = store(s.root());
     assert_eq!(mode(""), 0o711);
     assert_eq!(mode("layers"), 0o700);
 }
