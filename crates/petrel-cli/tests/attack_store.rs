@@ -20,7 +20,11 @@ const SECRET: &str = "root-only-marker-5f1c";
 
 /// A root pool whose daemon (and so every starter) uses the image store `store`.
 fn root_pool() -> Option<(Pool, PathBuf)> {
-    let pool = Pool::as_root("")?;
+    root_pool_with("")
+}
+
+fn root_pool_with(config: &str) -> Option<(Pool, PathBuf)> {
+    let pool = Pool::as_root(config)?;
     if !need(
         common::test_user().is_some() && common::other_user().is_some(),
         "creating the unprivileged test users",
@@ -32,6 +36,10 @@ fn root_pool() -> Option<(Pool, PathBuf)> {
         .args(["q"])
         .env("PETREL_POOL_DIR", &pool.dir)
         .env("PETREL_IMAGE_STORE", &store)
+        // Squashfs files are extracted (through the descriptor opened as the user) and
+        // so go through the store's own checks. (Mounted with squashfuse, a user's job
+        // is refused /srv by the embedded runtime; that is not about this store.)
+        .env("PETREL_SQUASHFS", "extract")
         .current_dir(&pool.work)
         .output()
         .expect("run petrel")
@@ -573,5 +581,106 @@ fn setuid_programs_and_devices_from_a_jobs_image_never_reach_the_store() {
         "device node dev/evilsda",
     ] {
         assert!(inspect.stdout.contains(want), "{want}: {}", inspect.stdout);
+    }
+}
+
+/// Every runtime reaches a user's own image (a directory, through a symlink; a squashfs
+/// file) through what was opened as the user, and none reaches a root-only one.
+#[test]
+fn every_runtime_runs_the_users_own_images_and_none_reaches_root_only_ones() {
+    for (runtime, tool) in [
+        ("embedded", None),
+        ("runc", Some("runc")),
+        ("charliecloud", Some("ch-run")),
+    ] {
+        if let Some(t) = tool {
+            if !need(common::which(t).is_some(), t) {
+                continue;
+            }
+        }
+        let Some((pool, store)) = root_pool_with(&format!("CONTAINER_RUNTIMES = {runtime}\n"))
+        else {
+            return;
+        };
+        if !need(common::which("mksquashfs").is_some(), "mksquashfs") {
+            return;
+        }
+        pool.until_slot("ContainerRuntimes", runtime, 60);
+        let secret = secret_dir(&pool);
+        let st = Command::new("mksquashfs")
+            .arg(secret.join("img"))
+            .arg(secret.join("img.sqfs"))
+            .args(["-noappend", "-quiet", "-no-progress", "-all-root"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let alice = home(&pool, As::User);
+        let own = alice.join("own");
+        assert!(Command::new("cp")
+            .arg("-a")
+            .arg(&pool.rootfs)
+            .arg(&own)
+            .status()
+            .unwrap()
+            .success());
+        fs::write(own.join("MINE"), "alice's image\n").unwrap();
+        let st = Command::new("mksquashfs")
+            .arg(&own)
+            .arg(alice.join("own.sqfs"))
+            .args(["-noappend", "-quiet", "-no-progress", "-all-root"])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        give_to_user(&alice, As::User);
+        std::os::unix::fs::symlink("own", alice.join("own-link")).unwrap();
+        let job = |image: &str, file: &str| {
+            format!(
+                "universe = container\nexecutable = /bin/cat\ntransfer_executable = false\n\
+                 arguments = {file}\noutput = {alice}/out\ncontainer_image = {image}\nqueue\n",
+                alice = alice.display()
+            )
+        };
+        // A squashfs job only matches a slot whose runtime runs squashfs files.
+        let has_sqfs = pool.cmd(&["status", "-af", "HasSquashfs"]).stdout.trim() == "true";
+        let mut own_images = vec!["own", "own-link"];
+        if has_sqfs {
+            own_images.push("own.sqfs");
+        }
+        for image in own_images {
+            let _ = fs::remove_file(alice.join("out"));
+            let c = cluster_of(&submit_as(
+                &pool,
+                As::User,
+                &alice,
+                "own.sub",
+                &job(image, "/MINE"),
+            ));
+            let held = settle(&pool, c, 1);
+            assert!(
+                held.is_empty(),
+                "{runtime} {image}: {held:?}\n{}",
+                pool.diagnose()
+            );
+            assert_eq!(
+                fs::read_to_string(alice.join("out")).unwrap(),
+                "alice's image\n",
+                "{runtime} {image}"
+            );
+        }
+        let used = pool.af(true, "true", &["ContainerRuntimeUsed"]);
+        assert!(
+            !used.is_empty() && used.iter().all(|r| r[0] == runtime),
+            "{runtime}: {used:?}"
+        );
+        let mut root_only = vec![secret.join("img").display().to_string()];
+        if has_sqfs {
+            root_only.push(secret.join("img.sqfs").display().to_string());
+        }
+        for image in root_only {
+            let outcome = attempt(&pool, As::User, &alice, &job(&image, "/SECRET"));
+            no_secret(&outcome, &format!("{runtime} {image}"));
+        }
+        no_leak_in(&alice);
+        assert_eq!(count_dirs(&store.join("mounts")), 0, "{runtime}");
     }
 }

@@ -278,10 +278,16 @@ fn try_mount(
         lock,
     };
     let status = if how == "squashfuse" {
-        // As root, a FUSE mount would honour setuid bits and devices unless told not to.
+        // As root, a FUSE mount would honour setuid bits and devices unless told not to,
+        // and only root could enter it: the job runs as its owner, so others may, with
+        // the kernel checking the image's own modes.
+        let mut o = format!("offset={offset},nosuid,nodev");
+        if root {
+            o.push_str(",allow_other,default_permissions");
+        }
         Command::new("squashfuse")
             .arg("-o")
-            .arg(format!("offset={offset},nosuid,nodev"))
+            .arg(o)
             .arg(file)
             .arg(&dir)
             .output()
