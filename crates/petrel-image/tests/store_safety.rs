@@ -380,3 +380,73 @@ fn store_directories_are_not_listable_by_others() {
     assert_eq!(mode(""), 0o711);
     assert_eq!(mode("layers"), 0o700);
 }
+
+/// What a root starter hands the store for a job's OCI layout or archive: a descriptor
+/// path. It is read as it is (never resolved to a name again), and nothing in the
+/// layout can send the store's reads outside it.
+#[test]
+fn layouts_and_archives_are_read_through_descriptors_and_never_outside() {
+    use std::os::fd::AsRawFd;
+    let tmp = tempfile::tempdir().unwrap();
+    let s = store(&tmp.path().join("store"));
+    let layout = tmp.path().join("layout");
+    layout_with(&layout, &[(busybox_layer(), Comp::Gzip)]);
+    let dir = std::fs::File::open(&layout).unwrap();
+    let via_fd = std::path::PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
+    let out = s
+        .import(
+            &ImageRef::OciLayout {
+                path: via_fd.clone(),
+                tag: Some("v1".into()),
+            },
+            None,
+            &NoProgress,
+        )
+        .unwrap();
+    assert!(out.info.source.contains("/proc/self/fd/"), "{}", out.info.source);
+    // A layout whose index and blobs are symlinks to files elsewhere is refused.
+    let evil = tmp.path().join("evil");
+    layout_with(&evil, &[(Layer::new().file("x", b"y").tar(), Comp::None)]);
+    let outside = tmp.path().join("outside.json");
+    std::fs::copy(evil.join("index.json"), &outside).unwrap();
+    std::fs::remove_file(evil.join("index.json")).unwrap();
+    std::os::unix::fs::symlink(&outside, evil.join("index.json")).unwrap();
+    let err = s
+        .import(
+            &ImageRef::OciLayout {
+                path: evil.clone(),
+                tag: Some("v1".into()),
+            },
+            None,
+            &NoProgress,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("index.json"), "{err}");
+    std::fs::remove_file(evil.join("index.json")).unwrap();
+    std::fs::copy(&outside, evil.join("index.json")).unwrap();
+    for e in std::fs::read_dir(evil.join("blobs/sha256")).unwrap().flatten() {
+        let moved = tmp.path().join(e.file_name());
+        std::fs::rename(e.path(), &moved).unwrap();
+        std::os::unix::fs::symlink(&moved, e.path()).unwrap();
+    }
+    assert!(s
+        .import(
+            &ImageRef::OciLayout {
+                path: evil,
+                tag: Some("v1".into())
+            },
+            None,
+            &NoProgress
+        )
+        .is_err());
+    // An archive through a descriptor, likewise.
+    let archive = tmp.path().join("a.tar");
+    archive_claiming_busybox(&archive);
+    let f = std::fs::File::open(&archive).unwrap();
+    let p = s
+        .prepare(&ImageRef::DockerArchive(
+            format!("/proc/self/fd/{}", f.as_raw_fd()).into(),
+        ))
+        .unwrap();
+    assert!(p.rootfs.join("owned-by-a").is_file());
+}
