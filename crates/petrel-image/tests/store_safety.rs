@@ -227,6 +227,28 @@ fn an_image_over_the_unpacked_size_cap_is_refused_and_leaves_nothing() {
         "{err}"
     );
     store_holds_no_image(&s);
+    // A squashfs file likewise, before anything is extracted.
+    if require("mksquashfs", "cap") && require("unsquashfs", "cap") {
+        let tree = tmp.path().join("tree");
+        std::fs::create_dir(&tree).unwrap();
+        std::fs::write(tree.join("zeros"), vec![0u8; 16 << 20]).unwrap();
+        let sqfs = tmp.path().join("bomb.sqfs");
+        let st = Command::new("mksquashfs")
+            .arg(&tree)
+            .arg(&sqfs)
+            .args(["-noappend", "-quiet", "-no-progress"])
+            .output()
+            .unwrap();
+        assert!(st.status.success());
+        assert!(std::fs::metadata(&sqfs).unwrap().len() < 1 << 20);
+        let sq = store_with(&tmp.path().join("store-sq"), |o| {
+            o.unpack.max_bytes = 4 << 20;
+            o.squashfs = petrel_image::formats::squashfs::SquashfsMode::Extract;
+        });
+        let err = sq.prepare(&ImageRef::Squashfs(sqfs)).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+        store_holds_no_image(&sq);
+    }
     // Several layers under the cap each, over it together.
     let layout2 = tmp.path().join("layout2");
     let image2 = layout_with(
@@ -403,7 +425,11 @@ fn layouts_and_archives_are_read_through_descriptors_and_never_outside() {
             &NoProgress,
         )
         .unwrap();
-    assert!(out.info.source.contains("/proc/self/fd/"), "{}", out.info.source);
+    assert!(
+        out.info.source.contains("/proc/self/fd/"),
+        "{}",
+        out.info.source
+    );
     // A layout whose index and blobs are symlinks to files elsewhere is refused.
     let evil = tmp.path().join("evil");
     layout_with(&evil, &[(Layer::new().file("x", b"y").tar(), Comp::None)]);
@@ -424,7 +450,10 @@ fn layouts_and_archives_are_read_through_descriptors_and_never_outside() {
     assert!(err.to_string().contains("index.json"), "{err}");
     std::fs::remove_file(evil.join("index.json")).unwrap();
     std::fs::copy(&outside, evil.join("index.json")).unwrap();
-    for e in std::fs::read_dir(evil.join("blobs/sha256")).unwrap().flatten() {
+    for e in std::fs::read_dir(evil.join("blobs/sha256"))
+        .unwrap()
+        .flatten()
+    {
         let moved = tmp.path().join(e.file_name());
         std::fs::rename(e.path(), &moved).unwrap();
         std::os::unix::fs::symlink(&moved, e.path()).unwrap();

@@ -339,6 +339,15 @@ pub(crate) fn extract(
                     .into(),
             ));
         }
+        // A small squashfs can hold far more than it takes: refuse it before writing.
+        let listed = listed_size(&file, offset)?;
+        let cap = store.options().unpack.max_bytes;
+        if listed > cap {
+            return Err(Error::TooLarge {
+                what: format!("{kind} image {} (unpacked, {listed} bytes)", file.display()),
+                limit: cap,
+            });
+        }
         progress.note(&format!("extracting {} with unsquashfs", file.display()));
         let staging = store.staging("squashfs")?;
         let img = staging.path().join("image");
@@ -417,6 +426,38 @@ pub(crate) fn import(
     extract(store, image, names, progress)
 }
 
+/// The bytes of regular-file content a squashfs lists (`unsquashfs -lls`).
+fn listed_size(file: &Path, offset: u64) -> Result<u64> {
+    let mut cmd = Command::new("unsquashfs");
+    cmd.arg("-lls");
+    if offset > 0 {
+        cmd.args(["-o", &offset.to_string()]);
+    }
+    let out = cmd
+        .arg(file)
+        .output()
+        .map_err(|e| Error::io("run unsquashfs", e))?;
+    if !out.status.success() {
+        return Err(Error::format(
+            format!("squashfs {}", file.display()),
+            format!(
+                "unsquashfs cannot list it: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    Ok(sum_listing(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Sums the sizes of regular files in an `unsquashfs -lls` listing
+/// (`-rw-r--r-- root/root 3000000 2024-01-01 00:00 squashfs-root/zeros`).
+fn sum_listing(text: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with('-'))
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok())
+        .fold(0u64, u64::saturating_add)
+}
+
 fn du(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
@@ -435,4 +476,16 @@ fn du(dir: &Path) -> u64 {
         }
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn listing_sizes_add_up_regular_files_only() {
+        let text = "drwxr-xr-x root/root                33 2026-12-05 09:23 squashfs-root\n\
+                    -rw-r--r-- root/root           3000000 2026-12-05 09:23 squashfs-root/d/zeros\n\
+                    lrwxrwxrwx root/root                 7 2026-12-05 09:23 squashfs-root/l -> busybox\n\
+                    -rwxr-xr-x root/root                 3 2026-12-05 09:23 squashfs-root/x\n";
+        assert_eq!(super::sum_listing(text), 3_000_003);
+    }
 }
