@@ -24,6 +24,11 @@ fn root_pool() -> Option<(Pool, PathBuf)> {
 }
 
 fn root_pool_with(config: &str) -> Option<(Pool, PathBuf)> {
+    root_pool_env(config, &[])
+}
+
+/// A root pool whose daemon also has `env`.
+fn root_pool_env(config: &str, env: &[(&str, &str)]) -> Option<(Pool, PathBuf)> {
     let pool = Pool::as_root(config)?;
     if !need(
         common::test_user().is_some() && common::other_user().is_some(),
@@ -40,6 +45,7 @@ fn root_pool_with(config: &str) -> Option<(Pool, PathBuf)> {
         // so go through the store's own checks. (Mounted with squashfuse, a user's job
         // is refused /srv by the embedded runtime; that is not about this store.)
         .env("PETREL_SQUASHFS", "extract")
+        .envs(env.iter().copied())
         .current_dir(&pool.work)
         .output()
         .expect("run petrel")
@@ -683,4 +689,34 @@ fn every_runtime_runs_the_users_own_images_and_none_reaches_root_only_ones() {
         no_leak_in(&alice);
         assert_eq!(count_dirs(&store.join("mounts")), 0, "{runtime}");
     }
+}
+
+/// An image far larger unpacked than its archive is refused with the cap stated, and
+/// nothing of it stays in root's store.
+#[test]
+fn an_image_over_the_unpacked_size_cap_is_held_and_leaves_nothing() {
+    let Some((pool, store)) = root_pool_env("", &[("PETREL_IMAGE_MAX_UNPACKED_SIZE", "8M")]) else {
+        return;
+    };
+    let alice = home(&pool, As::User);
+    let zeros = vec![0u8; 32 << 20];
+    archive(&pool.rootfs, &alice.join("bomb.tar"), "bomb:1", |b| {
+        add_file(b, "zeros", &zeros, 0o644)
+    });
+    give_to_user(&alice, As::User);
+    let outcome = attempt(
+        &pool,
+        As::User,
+        &alice,
+        "universe = container\ncontainer_image = bomb.tar\nexecutable = /bin/true\n\
+         transfer_executable = false\nqueue\n",
+    );
+    let reason = outcome.unwrap_or_else(|e| panic!("refused at submit: {e}"));
+    assert!(
+        reason.contains("exceeds the limit of 8388608 bytes"),
+        "{reason}"
+    );
+    assert_eq!(count_dirs(&store.join("images")), 0);
+    assert_eq!(count_dirs(&store.join("layers")), 0);
+    assert_eq!(count_dirs(&store.join("tmp")), 0);
 }
