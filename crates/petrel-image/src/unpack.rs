@@ -11,11 +11,19 @@
 //!
 //! Whiteouts (`.wh.NAME`) and opaque-directory markers (`.wh..wh..opq`) are not created;
 //! they are returned in [`Whiteouts`] and applied when layers are stacked
-//! (`store::rootfs`). Device nodes are created only when privileged (else skipped and
-//! listed in the report); xattrs are applied where the kernel allows, failures counted.
-//! Ownership is kept when `preserve_owner` (root); otherwise everything belongs to the
-//! invoking user and directories get `u+rwx` so the user can always delete the tree.
-//! Modes, including setuid/setgid bits, are kept: image mounts are `nosuid`.
+//! (`store::rootfs`). Ownership is kept when `preserve_owner` (root); otherwise everything
+//! belongs to the invoking user and directories get `u+rwx` so the user can always delete
+//! the tree.
+//!
+//! **Nothing privileged lands on the host.** The store is a directory on the host, and a
+//! root store is unpacked by root: a `-rwsr-xr-x root` program or a `crw-rw-rw-` device
+//! node from a layer would sit there for any local user who can reach it (the
+//! CVE-2021-41091 class). So, as rootless Podman and Charliecloud do, setuid and setgid
+//! bits are cleared, file capabilities (`security.capability`) are not applied, and
+//! block and character devices are not created; each one is listed in
+//! [`UnpackReport::dropped`] (and so in `image inspect`). Jobs get their `/dev` from the
+//! runtime, so nothing they need is lost. Other xattrs are applied where the kernel
+//! allows, failures counted.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, BufRead, BufReader, Read};
@@ -35,21 +43,48 @@ use crate::error::{Error, IoContext, Result};
 pub struct UnpackOptions {
     /// Keep the uid/gid recorded in the tarball (only meaningful as root).
     pub preserve_owner: bool,
-    /// Create block/char device nodes (needs CAP_MKNOD); otherwise they are skipped.
-    pub allow_devices: bool,
-    /// Refuse a layer whose decompressed stream exceeds this many bytes.
+    /// Refuse a layer whose decompressed stream exceeds this many bytes; the store also
+    /// refuses an image whose layers together unpack to more.
     pub max_bytes: u64,
 }
+
+/// The default cap on an image's unpacked size.
+pub const DEFAULT_MAX_UNPACKED_BYTES: u64 = 64 << 30;
+
+/// The environment variable that sets the cap (bytes, or with a K/M/G/T suffix).
+pub const MAX_UNPACKED_ENV: &str = "PETREL_IMAGE_MAX_UNPACKED_SIZE";
 
 impl Default for UnpackOptions {
     fn default() -> Self {
         let root = rustix::process::geteuid().is_root();
+        let max_bytes = match std::env::var(MAX_UNPACKED_ENV) {
+            Ok(v) => parse_size(&v).unwrap_or_else(|| {
+                tracing::warn!(
+                    "{MAX_UNPACKED_ENV}={v:?} is not a size; using {DEFAULT_MAX_UNPACKED_BYTES}"
+                );
+                DEFAULT_MAX_UNPACKED_BYTES
+            }),
+            Err(_) => DEFAULT_MAX_UNPACKED_BYTES,
+        };
         UnpackOptions {
             preserve_owner: root,
-            allow_devices: root,
-            max_bytes: 64 << 30,
+            max_bytes,
         }
     }
+}
+
+/// A size in bytes, optionally with a binary K, M, G or T suffix (`512M`, `20G`).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, shift) = match s.char_indices().last()? {
+        (i, 'k' | 'K') => (&s[..i], 10),
+        (i, 'm' | 'M') => (&s[..i], 20),
+        (i, 'g' | 'G') => (&s[..i], 30),
+        (i, 't' | 'T') => (&s[..i], 40),
+        _ => (s, 0),
+    };
+    let n: u64 = num.trim().parse().ok()?;
+    n.checked_mul(1u64 << shift).filter(|&b| b > 0)
 }
 
 /// Whiteouts found in a layer, as paths relative to the root.
@@ -70,8 +105,9 @@ pub struct UnpackReport {
     pub bytes: u64,
     /// Whiteouts to apply to the layers below.
     pub whiteouts: Whiteouts,
-    /// Device nodes not created (unprivileged), by path.
-    pub skipped_devices: Vec<String>,
+    /// What was not stored as the layer had it: device nodes not created, setuid/setgid
+    /// bits cleared, file capabilities not applied; one line each, naming the path.
+    pub dropped: Vec<String>,
     /// Extended attributes the kernel refused.
     pub xattr_failures: u64,
 }
@@ -293,7 +329,7 @@ impl Unpacker<'_> {
         };
         let header = entry.header();
         let kind = header.entry_type();
-        let mode = header.mode().unwrap_or(0o644) & 0o7777;
+        let mut mode = header.mode().unwrap_or(0o644) & 0o7777;
         let uid = header.uid().unwrap_or(0);
         let gid = header.gid().unwrap_or(0);
         let mtime = header.mtime().unwrap_or(0);
@@ -343,6 +379,7 @@ impl Unpacker<'_> {
                 if kind == T::GNUSparse {
                     return Err(self.refuse(&path, "GNU sparse files are not supported"));
                 }
+                mode = self.without_setid(&path, mode);
                 let flags = OFlags::WRONLY
                     | OFlags::CREATE
                     | OFlags::EXCL
@@ -443,27 +480,17 @@ impl Unpacker<'_> {
                 rfs::linkat(&tparent, tname.as_os_str(), &parent, n, AtFlags::empty())
                     .map_err(|e| self.io_err(&path, "create hardlink", e))?;
             }
-            T::Char | T::Block | T::Fifo => {
-                let (ft, dev) = match kind {
-                    T::Fifo => (FileType::Fifo, 0),
-                    _ => {
-                        if !self.opts.allow_devices {
-                            tracing::info!(layer = self.layer, entry = %path.display(), "device node skipped (unprivileged)");
-                            self.report.skipped_devices.push(path.display().to_string());
-                            return Ok(());
-                        }
-                        let major = header.device_major().ok().flatten().unwrap_or(0);
-                        let minor = header.device_minor().ok().flatten().unwrap_or(0);
-                        let ft = if kind == T::Char {
-                            FileType::CharacterDevice
-                        } else {
-                            FileType::BlockDevice
-                        };
-                        (ft, rfs::makedev(major, minor))
-                    }
-                };
+            T::Char | T::Block => {
+                tracing::info!(layer = self.layer, entry = %path.display(), "device node not stored");
+                self.report
+                    .dropped
+                    .push(format!("device node {}", path.display()));
+                return Ok(());
+            }
+            T::Fifo => {
+                mode = self.without_setid(&path, mode);
                 self.clear(&path, &parent, &comps, false)?;
-                rfs::mknodat(&parent, n, ft, Mode::from_raw_mode(mode), dev)
+                rfs::mknodat(&parent, n, FileType::Fifo, Mode::from_raw_mode(mode), 0)
                     .map_err(|e| self.io_err(&path, "create special file", e))?;
                 if self.opts.preserve_owner {
                     rfs::chownat(
@@ -486,6 +513,22 @@ impl Unpacker<'_> {
         }
         self.report.entries += 1;
         Ok(())
+    }
+
+    /// `mode` without its setuid and setgid bits, noting the entry when it had any.
+    fn without_setid(&mut self, path: &Path, mode: u32) -> u32 {
+        let setid = mode & 0o6000;
+        if setid != 0 {
+            let what = match setid {
+                0o4000 => "setuid bit",
+                0o2000 => "setgid bit",
+                _ => "setuid and setgid bits",
+            };
+            self.report
+                .dropped
+                .push(format!("{what} of {}", path.display()));
+        }
+        mode & !0o6000
     }
 
     /// Like [`Self::set_owner_mode`], skipping calls that would change nothing;
@@ -528,6 +571,7 @@ impl Unpacker<'_> {
     }
 
     fn apply_xattrs<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, fd: &OwnedFd) {
+        let shown = entry_path_lossy(entry);
         let Ok(Some(exts)) = entry.pax_extensions() else {
             return;
         };
@@ -535,6 +579,12 @@ impl Unpacker<'_> {
             let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") else {
                 continue;
             };
+            if name == b"security.capability" {
+                self.report
+                    .dropped
+                    .push(format!("file capabilities of {shown}"));
+                continue;
+            }
             let name = OsStr::from_bytes(name);
             if rfs::fsetxattr(
                 fd.as_fd(),
@@ -571,6 +621,60 @@ impl Unpacker<'_> {
         }
         Ok(())
     }
+}
+
+/// Takes out of a tree another tool unpacked (`unsquashfs`) what [`unpack_layer`] never
+/// creates: device nodes are removed, setuid/setgid bits cleared, file capabilities
+/// removed. Symlinks are never followed. Returns what was dropped, one line each.
+pub(crate) fn defuse_tree(root: &Path) -> Result<Vec<String>> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let mut dropped = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).ctx("read", &dir)? {
+            let e = e.ctx("read", &dir)?;
+            let p = e.path();
+            let shown = p.strip_prefix(root).unwrap_or(&p).display().to_string();
+            let ft = e.file_type().ctx("stat", &p)?;
+            if ft.is_symlink() {
+                continue;
+            }
+            if ft.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if ft.is_block_device() || ft.is_char_device() {
+                std::fs::remove_file(&p).ctx("remove device node", &p)?;
+                dropped.push(format!("device node {shown}"));
+                continue;
+            }
+            let mode = std::fs::symlink_metadata(&p)
+                .ctx("stat", &p)?
+                .permissions()
+                .mode();
+            if mode & 0o6000 != 0 {
+                let what = match mode & 0o6000 {
+                    0o4000 => "setuid bit",
+                    0o2000 => "setgid bit",
+                    _ => "setuid and setgid bits",
+                };
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode & 0o1777))
+                    .ctx("chmod", &p)?;
+                dropped.push(format!("{what} of {shown}"));
+            }
+            let mut probe: [u8; 0] = [];
+            if rfs::lgetxattr(&p, "security.capability", &mut probe[..]).is_ok() {
+                rfs::lremovexattr(&p, "security.capability").ctx("remove file capabilities", &p)?;
+                dropped.push(format!("file capabilities of {shown}"));
+            }
+        }
+    }
+    dropped.sort();
+    Ok(dropped)
+}
+
+fn entry_path_lossy<R: Read>(entry: &tar::Entry<'_, R>) -> String {
+    String::from_utf8_lossy(&entry.path_bytes()).into_owned()
 }
 
 /// The umask, read without changing it (`umask(2)` would race with other threads).
@@ -613,5 +717,16 @@ mod tests {
         assert!(components(Path::new("/etc/passwd")).is_err());
         assert!(components(Path::new("a/../../b")).is_err());
         assert_eq!(components(Path::new("./a/b")).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(parse_size("1024"), Some(1024));
+        assert_eq!(parse_size("4K"), Some(4096));
+        assert_eq!(parse_size(" 20G "), Some(20 << 30));
+        assert_eq!(parse_size("1t"), Some(1 << 40));
+        assert_eq!(parse_size("0"), None);
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("99999999999T"), None);
     }
 }

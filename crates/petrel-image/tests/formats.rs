@@ -46,7 +46,10 @@ fn oci_layout_import_and_prepare() {
             &NoProgress,
         )
         .unwrap();
-    assert_eq!(out.info.names, vec!["docker.io/library/mine:1".to_string()]);
+    assert_eq!(
+        out.info.names,
+        vec!["local/docker.io/library/mine:1".to_string()]
+    );
     // A layout directory given as a path is recognised, and its tag is the only one.
     let p = s
         .prepare(&ImageRef::parse(layout.to_str().unwrap()).unwrap())
@@ -159,7 +162,15 @@ fn docker_archive_import() {
     let image = ImageRef::parse(archive.to_str().unwrap()).unwrap();
     assert!(matches!(image, ImageRef::DockerArchive(_)));
     let out = s.import(&image, None, &NoProgress).unwrap();
-    assert_eq!(out.info.names, vec!["docker.io/saved/app:2".to_string()]);
+    // The archive's own tag is a local name, never the registry's.
+    assert_eq!(
+        out.info.names,
+        vec!["local/docker.io/saved/app:2".to_string()]
+    );
+    assert!(s
+        .resolve(&ImageRef::parse("docker://saved/app:2").unwrap())
+        .unwrap()
+        .is_none());
     let p = s.prepare(&ImageRef::parse("saved/app:2").unwrap()).unwrap();
     assert_eq!(
         p.config.entrypoint,

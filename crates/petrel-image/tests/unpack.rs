@@ -170,7 +170,13 @@ fn ordinary_layer_unpacks_with_links_modes_and_whiteouts() {
         .tar();
     let report = unpack(&tar, Comp::Zstd, &s.root, &UnpackOptions::default()).unwrap();
     let su = std::fs::metadata(s.root.join("usr/bin/su")).unwrap();
-    assert_eq!(su.permissions().mode() & 0o7777, 0o4755, "setuid bit kept");
+    // A stored image holds no setuid program: the bit is cleared and reported.
+    assert_eq!(
+        su.permissions().mode() & 0o7777,
+        0o755,
+        "setuid bit cleared"
+    );
+    assert_eq!(report.dropped, vec!["setuid bit of usr/bin/su".to_string()]);
     assert_eq!(
         su.ino(),
         std::fs::metadata(s.root.join("usr/bin/su2")).unwrap().ino()
@@ -197,7 +203,6 @@ fn rootless_mode_skips_devices_and_keeps_dirs_deletable() {
     let s = sandbox();
     let opts = UnpackOptions {
         preserve_owner: false,
-        allow_devices: false,
         ..UnpackOptions::default()
     };
     let tar = Layer::new()
@@ -207,7 +212,7 @@ fn rootless_mode_skips_devices_and_keeps_dirs_deletable() {
         .file("locked/f", b"x")
         .tar();
     let report = unpack(&tar, Comp::None, &s.root, &opts).unwrap();
-    assert_eq!(report.skipped_devices, vec!["dev/null".to_string()]);
+    assert_eq!(report.dropped, vec!["device node dev/null".to_string()]);
     assert!(!s.root.join("dev/null").exists());
     let mode = std::fs::metadata(s.root.join("locked"))
         .unwrap()
@@ -228,15 +233,16 @@ fn ownership_is_kept_as_root() {
         return;
     }
     let s = sandbox();
-    let tar = Layer::new().file_owned("owned", b"x", 0o2755, 1234).tar();
+    let tar = Layer::new()
+        .file_owned("owned", b"x", 0o2755, 1234)
+        .file_owned("sticky", b"x", 0o1755, 1234)
+        .tar();
     unpack(&tar, Comp::Gzip, &s.root, &UnpackOptions::default()).unwrap();
     let m = std::fs::metadata(s.root.join("owned")).unwrap();
     assert_eq!((m.uid(), m.gid()), (1234, 1234));
-    assert_eq!(
-        m.permissions().mode() & 0o7777,
-        0o2755,
-        "setgid survives chown"
-    );
+    assert_eq!(m.permissions().mode() & 0o7777, 0o755, "setgid cleared");
+    let m = std::fs::metadata(s.root.join("sticky")).unwrap();
+    assert_eq!(m.permissions().mode() & 0o7777, 0o1755, "other bits kept");
 }
 
 #[test]

@@ -45,7 +45,9 @@ enum Command {
     Pull(PullArgs),
     /// List stored images: names, digest, size, last use.
     Ls(LsArgs),
-    /// Show an image's config (Env, Entrypoint, Cmd, WorkingDir, User, Labels) as JSON.
+    /// Show an image's config (Env, Entrypoint, Cmd, WorkingDir, User, Labels) as JSON,
+    /// and what storing it left out (`dropped`: setuid/setgid bits, file capabilities,
+    /// device nodes).
     Inspect {
         /// Image reference (a stored name, digest prefix, or any reference to fetch).
         reference: String,
@@ -62,7 +64,9 @@ enum Command {
     Import {
         /// File or directory to import.
         path: String,
-        /// Name to give the image (e.g. `mytools:1`).
+        /// Name to give the image (e.g. `mytools:1`). Imported images are named under
+        /// `local/` (as are an archive's own tags): a `docker://` reference never means
+        /// them, only content pulled from that registry.
         #[arg(long)]
         name: Option<String>,
         /// No progress output.

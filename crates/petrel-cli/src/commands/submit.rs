@@ -202,6 +202,7 @@ fn submit_to_pool(file: &str, mut opts: SubmitOptions) -> anyhow::Result<u8> {
         eprintln!("WARNING: {w}");
     }
     let result = sub.expand().map_err(|e| anyhow::anyhow!("{e}"))?;
+    check_logs(&result)?;
     let request = SubmitRef::new(id, &result.cluster_ad, &result.procs);
     match client.call(&request)? {
         Response::Submitted { cluster, count } => {
@@ -211,6 +212,54 @@ fn submit_to_pool(file: &str, mut opts: SubmitOptions) -> anyhow::Result<u8> {
         }
         other => bail!("unexpected answer from the pool: {other:?}"),
     }
+}
+
+/// Refuses the submit when a job's `log` cannot be written by the submitter (this
+/// process runs as them): the daemon writes it with their rights only, so a log it
+/// could not open would otherwise be lost silently, noted only in its own log. An
+/// existing file is opened for appending; a missing one needs a writable directory, and
+/// is not created here.
+fn check_logs(result: &petrel_submit::SubmitResult) -> anyhow::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for ad in result.full_ads() {
+        let Some(log) = ad.get_string("UserLog").filter(|l| !l.is_empty()) else {
+            continue;
+        };
+        let mut path = std::path::PathBuf::from(&log);
+        if path.is_relative() {
+            if let Some(iwd) = ad.get_string("Iwd") {
+                path = std::path::Path::new(&iwd).join(path);
+            }
+        }
+        if !seen.insert(path.clone()) {
+            continue;
+        }
+        let writable = match std::fs::symlink_metadata(&path) {
+            Ok(_) => std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map(drop),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let dir = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."));
+                rustix::fs::access(
+                    dir,
+                    rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+                )
+                .map_err(std::io::Error::from)
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = writable {
+            bail!(
+                "cannot write the job's log file '{}' (log = {log}): {e}; nothing was submitted",
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `-dump`: each fully expanded ad in the long form, a blank line between ads.

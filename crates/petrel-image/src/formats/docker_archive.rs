@@ -86,9 +86,10 @@ pub(crate) fn import(
     store: &Store,
     path: &Path,
     mut names: Vec<String>,
+    own_tags: bool,
     progress: &dyn Progress,
 ) -> Result<PullOutcome> {
-    let path = std::fs::canonicalize(path).ctx("open archive", path)?;
+    let path = super::source_path(path, "open archive")?;
     let mut ar = Archive::open(&path)?;
     let what = format!("manifest.json in {}", path.display());
     let bytes = super::read_capped(ar.member("manifest.json")?, MAX_METADATA_BYTES, &what)?;
@@ -141,8 +142,11 @@ pub(crate) fn import(
     }
     let (manifest_bytes, digest) =
         super::synth_manifest((&config_digest, config.len() as u64), &layers)?;
-    for t in entry.repo_tags.unwrap_or_default() {
-        names.push(super::normalise_name(&t));
+    // `RepoTags` is whatever the archive's maker wrote: never a registry name.
+    if own_tags {
+        for t in entry.repo_tags.unwrap_or_default() {
+            names.push(super::normalise_name(&t));
+        }
     }
     let resolved = Resolved {
         manifest_bytes,

@@ -9,7 +9,7 @@ use oci_spec::image::ImageIndex;
 use crate::config::Progress;
 use crate::digest::{from_oci, Digest};
 use crate::distribution::manifest::{self, ManifestKind};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::store::{BlobSource, PullOutcome, Resolved, Store, MAX_METADATA_BYTES};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -21,8 +21,7 @@ pub(crate) struct Layout {
 
 impl BlobSource for Layout {
     fn open_blob(&self, digest: &Digest, _size: Option<u64>) -> Result<Box<dyn Read + Send + '_>> {
-        let p = self.dir.join("blobs/sha256").join(digest.hex());
-        let f = std::fs::File::open(&p).ctx("open blob", &p)?;
+        let f = super::open_beneath(&self.dir, &format!("blobs/sha256/{}", digest.hex()))?;
         Ok(Box::new(f))
     }
 }
@@ -44,7 +43,7 @@ pub(crate) fn resolve(
     };
     let index_path = dir.join("index.json");
     let bytes = super::read_capped(
-        std::fs::File::open(&index_path).ctx("open", &index_path)?,
+        super::open_beneath(dir, "index.json")?,
         MAX_METADATA_BYTES,
         &index_path.display().to_string(),
     )?;
@@ -117,8 +116,12 @@ pub(crate) fn import(
     names: Vec<String>,
     progress: &dyn Progress,
 ) -> Result<PullOutcome> {
-    let dir = std::fs::canonicalize(dir).ctx("open OCI layout", dir)?;
-    if !dir.join("oci-layout").is_file() {
+    let dir = super::source_path(dir, "open OCI layout")?;
+    if !super::open_beneath(&dir, "oci-layout")
+        .ok()
+        .and_then(|f| f.metadata().ok())
+        .is_some_and(|m| m.is_file())
+    {
         return Err(Error::format(
             format!("OCI layout {}", dir.display()),
             "no oci-layout file",

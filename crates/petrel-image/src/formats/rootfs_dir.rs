@@ -2,12 +2,15 @@
 //! Used in place by `Store::prepare`; `import` copies one into the store as a one-layer image.
 
 use std::io::{BufWriter, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
+
+use rustix::mount::MountFlags;
 
 use crate::config::{ImageConfig, Progress};
 use crate::digest::{Digest, Hasher};
 use crate::error::{Error, IoContext, Result};
-use crate::store::{BlobSource, PreparedImage, PullOutcome, Resolved, Store};
+use crate::store::{BlobSource, PreparedImage, PullOutcome, Resolved, Staging, Store};
 
 /// Returns the directory as it is, with an empty config and no lease.
 pub(crate) fn prepare(path: &Path) -> Result<PreparedImage> {
@@ -26,6 +29,40 @@ pub(crate) fn prepare(path: &Path) -> Result<PreparedImage> {
         method: "directory",
         _lease: None,
         _mount: None,
+    })
+}
+
+/// A directory used in place that the caller opened (a root starter opens a job's image
+/// as the job's owner, so only what the owner may read is reached). It is bind-mounted
+/// read-only, `nosuid`, `nodev` from the descriptor onto a mount point under the store's
+/// `mounts/`: the runtime gets a path no user controls, naming exactly the directory that
+/// was opened (no symlink swapped in between), and the mount goes when the returned image
+/// is dropped (or, after a crash, when the store is next opened). Needs root.
+pub fn prepare_fd(store: &Store, dir: BorrowedFd<'_>, source: String) -> Result<PreparedImage> {
+    let st = rustix::fs::fstat(dir).map_err(|e| Error::io(format!("stat {source}"), e.into()))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::Directory {
+        return Err(Error::format(&source, "not a directory"));
+    }
+    let (point, lock) = Staging::new(&store.root().join("mounts"), "dir")?.into_parts();
+    // Dropping it unmounts (nothing mounted yet is fine) and removes the mount point.
+    let mount = crate::formats::squashfs::Mount::new(point.clone(), lock);
+    let from = format!("/proc/self/fd/{}", dir.as_fd().as_raw_fd());
+    rustix::mount::mount_bind(from.as_str(), &point)
+        .map_err(|e| Error::io(format!("bind-mount {source}"), e.into()))?;
+    rustix::mount::mount_remount(
+        &point,
+        MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,
+        "",
+    )
+    .map_err(|e| Error::io(format!("make the mount of {source} read-only"), e.into()))?;
+    Ok(PreparedImage {
+        rootfs: point,
+        config: ImageConfig::default(),
+        digest: None,
+        source,
+        method: "directory",
+        _lease: None,
+        _mount: Some(mount),
     })
 }
 

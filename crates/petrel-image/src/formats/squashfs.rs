@@ -7,7 +7,8 @@
 //!    [`PreparedImage`] lives: no copy at all;
 //! 2. **kernel squashfs** — as root, `mount -t squashfs -o ro,nosuid,nodev,loop,offset=N`;
 //! 3. **extract** — `unsquashfs` into the store, once per file identity
-//!    (path, device, inode, size, mtime, offset); later prepares reuse it.
+//!    (device, inode, size, mtime, offset); later prepares reuse it. Devices, setuid/setgid
+//!    bits and file capabilities are taken out of the extracted tree, as for layers.
 //!
 //! The choice is in [`PreparedImage::method`]. `PETREL_SQUASHFS=auto|squashfuse|kernel|extract`
 //! forces one. `import` always extracts, so the image outlives the file.
@@ -52,6 +53,17 @@ pub struct Mount {
     dir: PathBuf,
     fuse: bool,
     lock: Option<FileLock>,
+}
+
+impl Mount {
+    /// A mount (not FUSE) at `dir`, alive while `lock` is held.
+    pub(crate) fn new(dir: PathBuf, lock: Option<FileLock>) -> Mount {
+        Mount {
+            dir,
+            fuse: false,
+            lock,
+        }
+    }
 }
 
 impl Drop for Mount {
@@ -108,12 +120,12 @@ pub(crate) fn clean_stale_mounts(mounts: &Path) {
 fn locate(image: &ImageRef) -> Result<(PathBuf, u64, Option<u64>, &'static str)> {
     match image {
         ImageRef::Sif(p) => {
-            let p = std::fs::canonicalize(p).ctx("open SIF file", p)?;
+            let p = super::source_path(p, "open SIF file")?;
             let part = super::sif::find_root_partition(&p)?;
             Ok((p, part.offset, Some(part.size), "sif"))
         }
         ImageRef::Squashfs(p) => Ok((
-            std::fs::canonicalize(p).ctx("open squashfs file", p)?,
+            super::source_path(p, "open squashfs file")?,
             0,
             None,
             "squashfs",
@@ -124,12 +136,12 @@ fn locate(image: &ImageRef) -> Result<(PathBuf, u64, Option<u64>, &'static str)>
     }
 }
 
-/// A digest of the file's identity, so an unchanged file is extracted once.
+/// A digest of the file's identity, so an unchanged file is extracted once. Not its
+/// name: a file may be reached by a descriptor path, different each time.
 fn identity(file: &Path, offset: u64) -> Result<Digest> {
     let m = std::fs::metadata(file).ctx("stat", file)?;
     let key = format!(
-        "squashfs\0{}\0{}\0{}\0{}\0{}.{}\0{offset}",
-        file.display(),
+        "squashfs\0{}\0{}\0{}\0{}.{}\0{offset}",
         m.dev(),
         m.ino(),
         m.len(),
@@ -266,9 +278,16 @@ fn try_mount(
         lock,
     };
     let status = if how == "squashfuse" {
+        // As root, a FUSE mount would honour setuid bits and devices unless told not to,
+        // and only root could enter it: the job runs as its owner, so others may, with
+        // the kernel checking the image's own modes.
+        let mut o = format!("offset={offset},nosuid,nodev");
+        if root {
+            o.push_str(",allow_other,default_permissions");
+        }
         Command::new("squashfuse")
             .arg("-o")
-            .arg(format!("offset={offset}"))
+            .arg(o)
             .arg(file)
             .arg(&dir)
             .output()
@@ -320,6 +339,15 @@ pub(crate) fn extract(
                     .into(),
             ));
         }
+        // A small squashfs can hold far more than it takes: refuse it before writing.
+        let listed = listed_size(&file, offset)?;
+        let cap = store.options().unpack.max_bytes;
+        if listed > cap {
+            return Err(Error::TooLarge {
+                what: format!("{kind} image {} (unpacked, {listed} bytes)", file.display()),
+                limit: cap,
+            });
+        }
         progress.note(&format!("extracting {} with unsquashfs", file.display()));
         let staging = store.staging("squashfs")?;
         let img = staging.path().join("image");
@@ -347,7 +375,17 @@ pub(crate) fn extract(
                 ),
             ));
         }
+        // unsquashfs (as root) made the image's devices, setuid programs and file
+        // capabilities as they were: take them out before the image is stored.
+        let dropped = crate::unpack::defuse_tree(&rootfs)?;
         let size = du(&rootfs);
+        let cap = store.options().unpack.max_bytes;
+        if size > cap {
+            return Err(Error::TooLarge {
+                what: format!("{kind} image {} (unpacked, {size} bytes)", file.display()),
+                limit: cap,
+            });
+        }
         let meta = ImageMeta {
             digest: key.clone(),
             source: image.to_string(),
@@ -358,6 +396,7 @@ pub(crate) fn extract(
                 file: file.clone(),
                 offset,
             },
+            dropped,
         };
         let json =
             serde_json::to_vec_pretty(&meta).map_err(|e| Error::format("image metadata", e))?;
@@ -387,6 +426,38 @@ pub(crate) fn import(
     extract(store, image, names, progress)
 }
 
+/// The bytes of regular-file content a squashfs lists (`unsquashfs -lls`).
+fn listed_size(file: &Path, offset: u64) -> Result<u64> {
+    let mut cmd = Command::new("unsquashfs");
+    cmd.arg("-lls");
+    if offset > 0 {
+        cmd.args(["-o", &offset.to_string()]);
+    }
+    let out = cmd
+        .arg(file)
+        .output()
+        .map_err(|e| Error::io("run unsquashfs", e))?;
+    if !out.status.success() {
+        return Err(Error::format(
+            format!("squashfs {}", file.display()),
+            format!(
+                "unsquashfs cannot list it: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
+    }
+    Ok(sum_listing(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Sums the sizes of regular files in an `unsquashfs -lls` listing
+/// (`-rw-r--r-- root/root 3000000 2024-01-01 00:00 squashfs-root/zeros`).
+fn sum_listing(text: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with('-'))
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok())
+        .fold(0u64, u64::saturating_add)
+}
+
 fn du(dir: &Path) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
@@ -405,4 +476,16 @@ fn du(dir: &Path) -> u64 {
         }
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn listing_sizes_add_up_regular_files_only() {
+        let text = "drwxr-xr-x root/root                33 2026-12-05 09:23 squashfs-root\n\
+                    -rw-r--r-- root/root           3000000 2026-12-05 09:23 squashfs-root/d/zeros\n\
+                    lrwxrwxrwx root/root                 7 2026-12-05 09:23 squashfs-root/l -> busybox\n\
+                    -rwxr-xr-x root/root                 3 2026-12-05 09:23 squashfs-root/x\n";
+        assert_eq!(super::sum_listing(text), 3_000_003);
+    }
 }

@@ -28,6 +28,9 @@ pub struct LayerMeta {
     pub unpacked_size: u64,
     /// Media type as distributed.
     pub media_type: String,
+    /// What unpacking left out (device nodes, setuid/setgid bits, file capabilities).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
 }
 
 /// What a stored image is made of.
@@ -65,6 +68,26 @@ pub struct ImageMeta {
     pub created: u64,
     /// How it is stored.
     pub kind: ImageKind,
+    /// What storing left out of a squashfs image (layers record their own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
+}
+
+impl ImageMeta {
+    /// Everything left out of the image, layer by layer.
+    pub fn all_dropped(&self) -> Vec<String> {
+        let mut out = self.dropped.clone();
+        if let ImageKind::Layers { layers, .. } = &self.kind {
+            for l in layers {
+                out.extend(
+                    l.dropped
+                        .iter()
+                        .map(|d| format!("layer {}: {d}", l.digest.short())),
+                );
+            }
+        }
+        out
+    }
 }
 
 /// An image as `ls` and `inspect` show it.
@@ -88,6 +111,9 @@ pub struct ImageInfo {
     pub config: ImageConfig,
     /// How it is stored.
     pub kind: ImageKind,
+    /// What storing left out so that nothing privileged sits on the host: device nodes,
+    /// setuid/setgid bits, file capabilities.
+    pub dropped: Vec<String>,
 }
 
 pub(crate) fn now_secs() -> u64 {

@@ -122,6 +122,16 @@ impl Store {
         let fetched = AtomicU64::new(0);
         let unpacked = AtomicUsize::new(0);
         let records = self.ensure_layers(&jobs, src, progress, &fetched, &unpacked)?;
+        // Each layer was capped while it unpacked; the image as a whole is capped too,
+        // before anything of it is built.
+        let total: u64 = records.iter().map(|rec| rec.layer.unpacked_size).sum();
+        let cap = self.opts.unpack.max_bytes;
+        if total > cap {
+            return Err(Error::TooLarge {
+                what: format!("image {} (unpacked, {total} bytes)", r.source),
+                limit: cap,
+            });
+        }
 
         // Flatten into a staged image directory, then rename it in.
         let staging = self.staging("image")?;
@@ -150,6 +160,7 @@ impl Store {
                 config_digest,
                 layers: records.into_iter().map(|rec| rec.layer).collect(),
             },
+            dropped: Vec::new(),
         };
         let meta_json =
             serde_json::to_vec_pretty(&meta).map_err(|e| Error::format("image metadata", e))?;
@@ -352,11 +363,8 @@ impl Store {
         if !have_blob {
             fetched.fetch_add(n, Ordering::Relaxed);
         }
-        for dev in &report.skipped_devices {
-            progress.note(&format!(
-                "layer {}: device node {dev} skipped (unprivileged)",
-                digest.short()
-            ));
+        for d in &report.dropped {
+            progress.note(&format!("layer {}: {d} not stored", digest.short()));
         }
         let rec = LayerRecord {
             layer: LayerMeta {
@@ -365,6 +373,7 @@ impl Store {
                 size,
                 unpacked_size: report.bytes,
                 media_type: media_type.to_string(),
+                dropped: report.dropped,
             },
             whiteouts: report.whiteouts,
         };

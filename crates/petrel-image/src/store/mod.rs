@@ -4,7 +4,10 @@
 //! <root>/blobs/sha256/<hex>        content-addressed blobs (manifests, configs, layers)
 //! <root>/layers/<diff_id hex>/     unpack cache: root/ (one layer, unpacked) + meta.json
 //! <root>/images/<digest hex>/      rootfs/ (layers flattened with hardlinks), meta.json, last-used
-//! <root>/names/<name>              the digest a name (tag) points at
+//! <root>/names/<name>              the digest a name (tag) points at: a registry name
+//!                                  (`docker.io/library/busybox:latest`) only ever for
+//!                                  content pulled from that registry; everything else
+//!                                  under `local/` (see [`LOCAL_PREFIX`])
 //! <root>/locks/                    flock files: store.lock, image-*, install-*, layer-*
 //! <root>/tmp/                      staging directories, each with a held .lock
 //! <root>/mounts/                   squashfs mount points (when mounting is used)
@@ -14,6 +17,12 @@
 //! into `blobs/`, `layers/` or `images/` last, so a `kill -9` at any point leaves
 //! either the whole thing or an unlocked staging directory, which the next
 //! [`Store::open`] removes. A blob is renamed in only after its digest matched.
+//!
+//! **Permissions.** A root store is shared by every local user's jobs, so it keeps what
+//! users must not browse to itself: the root, `images/` and `mounts/` are `0711` (a job
+//! running as its owner, e.g. under `ch-run`, reaches its image's `rootfs` by a path it
+//! is given but cannot list what else is stored), everything else `0700`. Stored
+//! images hold no setuid/setgid bits and no device nodes (see [`crate::unpack`]).
 //!
 //! **Concurrency.** `locks/store.lock` is held shared by pulls and prepares and
 //! exclusively by GC and `rm`. Installing an image holds `install-<digest>`, and
@@ -55,6 +64,17 @@ use crate::distribution::RegistryOptions;
 use crate::error::{Error, IoContext, Result};
 use crate::reference::{DockerRef, ImageRef};
 use crate::unpack::UnpackOptions;
+
+/// Where names that do not come from a registry live: `--name`, an archive's `RepoTags`,
+/// a layout's tags. No `docker://` reference resolves here (a registry reference's
+/// canonical form always starts with its registry, and `local` is not one).
+pub const LOCAL_PREFIX: &str = "local/";
+
+/// `name` in the local namespace.
+pub fn local_name(name: &str) -> String {
+    let bare = name.strip_prefix(LOCAL_PREFIX).unwrap_or(name);
+    format!("{LOCAL_PREFIX}{bare}")
+}
 
 /// Options of a [`Store`].
 #[derive(Debug, Clone, Default)]
@@ -122,6 +142,7 @@ impl Store {
 
     /// Opens a store with explicit options.
     pub fn open_with(root: &Path, opts: StoreOptions) -> Result<Store> {
+        use std::os::unix::fs::PermissionsExt;
         for sub in [
             "blobs/sha256",
             "layers",
@@ -133,6 +154,21 @@ impl Store {
         ] {
             let p = root.join(sub);
             std::fs::create_dir_all(&p).ctx("create store directory", &p)?;
+        }
+        // Set on every open, so a store made before these modes were kept gets them too.
+        for (sub, mode) in [
+            ("", 0o711),
+            ("images", 0o711),
+            ("mounts", 0o711),
+            ("blobs", 0o700),
+            ("layers", 0o700),
+            ("names", 0o700),
+            ("locks", 0o700),
+            ("tmp", 0o700),
+        ] {
+            let p = root.join(sub);
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+                .ctx("set the mode of store directory", &p)?;
         }
         let store = Store {
             root: root.to_path_buf(),
@@ -188,7 +224,8 @@ impl Store {
     }
 
     /// Imports an OCI layout, a `docker save` archive, a SIF or a squashfs file into the
-    /// store, naming it `name` if given.
+    /// store, naming it `local/<name>` if given and an archive's own tags `local/<tag>`:
+    /// a name a user chose, or an archive claims, never answers a registry reference.
     pub fn import(
         &self,
         image: &ImageRef,
@@ -226,7 +263,10 @@ impl Store {
                 crate::formats::squashfs::prepare(self, image, progress)
             }
             ImageRef::OciLayout { .. } | ImageRef::DockerArchive(_) => {
-                let d = self.import(image, None, progress)?.info.digest;
+                // Stored by digest alone: what a job brings names nothing for anyone else.
+                let d = crate::formats::import_unnamed(self, image, progress)?
+                    .info
+                    .digest;
                 self.lease(&d, image.to_string())
             }
         }
@@ -263,17 +303,21 @@ impl Store {
     pub fn resolve(&self, image: &ImageRef) -> Result<Option<Digest>> {
         let candidates: Vec<String> = match image {
             ImageRef::Docker(r) => {
-                // A pinned manifest digest is the image itself; a pinned index digest
-                // was stored under its name.
+                // A pinned manifest digest is the image itself (its content verified
+                // by that digest, whoever brought it); a pinned index digest was stored
+                // under its name. A squashfs image's digest names a file, not content,
+                // so it never answers.
                 if let Some(d) = &r.digest {
-                    if self.image_dir(d).join("meta.json").exists() {
+                    if matches!(self.meta(d), Ok(m) if matches!(m.kind, ImageKind::Layers { .. })) {
                         return Ok(Some(d.clone()));
                     }
                 }
                 vec![r.to_string()]
             }
             ImageRef::Stored(n) => {
-                let mut c = vec![n.clone()];
+                // A bare name is first what the user (or root) imported under it, then
+                // what was pulled under it.
+                let mut c = vec![n.clone(), local_name(n), crate::formats::normalise_name(n)];
                 if let Ok(r) = DockerRef::parse(n) {
                     c.push(r.to_string());
                 }
@@ -383,6 +427,7 @@ impl Store {
                     .collect();
                 n.sort();
                 ImageInfo {
+                    dropped: m.all_dropped(),
                     last_used: index::mtime_secs(&self.image_dir(&m.digest).join("last-used")),
                     names: n,
                     blob_size,
@@ -423,6 +468,8 @@ impl Store {
             let matches_name = match image {
                 ImageRef::Stored(s) => {
                     n == s
+                        || *n == local_name(s)
+                        || crate::formats::normalise_name(s) == *n
                         || DockerRef::parse(s)
                             .map(|r| r.to_string() == *n)
                             .unwrap_or(false)

@@ -124,6 +124,9 @@ impl Layer {
     pub fn chardev(&mut self, path: &str) -> &mut Self {
         self.raw(path, tar::EntryType::Char, 0o666, b"", None)
     }
+    pub fn blockdev(&mut self, path: &str) -> &mut Self {
+        self.raw(path, tar::EntryType::Block, 0o660, b"", None)
+    }
     pub fn whiteout(&mut self, path: &str) -> &mut Self {
         self.raw(path, tar::EntryType::Regular, 0o644, b"", None)
     }

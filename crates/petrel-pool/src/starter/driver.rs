@@ -1,6 +1,7 @@
 //! Running the job with one of the site's runtimes (runc, crun, Docker, Podman,
 //! Apptainer, Charliecloud) through `petrel-drivers`.
 
+use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,6 +41,64 @@ pub(crate) fn prepare(
         }
         ImageSource::Dir(dir) => petrel_image::ImageRef::Dir(dir),
         ImageSource::Store(r) => r,
+        ImageSource::OwnerDir(o) => {
+            let store = super::job::open_store()?;
+            let prepared =
+                petrel_image::formats::rootfs_dir::prepare_fd(&store, o.fd.as_fd(), name.into())
+                    .map_err(|e| image_hold(name, &o.explain(&e.to_string())))?;
+            let image = JobImage::Rootfs(prepared.rootfs.clone());
+            if !runtime.accepts(&image) {
+                return Err(image_hold(
+                    name,
+                    &format!("{} cannot run a directory image", runtime.name()),
+                ));
+            }
+            return Ok(Image {
+                image,
+                config: ImageConfig::default(),
+                _prepared: Some(PreparedJobImage {
+                    image: JobImage::Rootfs(prepared.rootfs.clone()),
+                    prepared: Some(prepared),
+                }),
+            });
+        }
+        ImageSource::OwnerFile(o) => {
+            // Runtimes that take a SIF or squashfs file as it is (Apptainer,
+            // Charliecloud) run as the job's owner, and so open the user's own path
+            // with the user's rights; anything else the store reads through the
+            // descriptor opened as the owner.
+            let direct = match &o.named {
+                petrel_image::ImageRef::Sif(p) => Some(JobImage::Sif(p.clone())),
+                petrel_image::ImageRef::Squashfs(p) => Some(JobImage::Squashfs(p.clone())),
+                _ => None,
+            };
+            if let Some(image) = direct.filter(|i| runtime.accepts(i)) {
+                return Ok(Image {
+                    image,
+                    config: ImageConfig::default(),
+                    _prepared: None,
+                });
+            }
+            let store = super::job::open_store()?;
+            let prepared = store
+                .prepare(&o.via_fd)
+                .map_err(|e| image_hold(name, &o.explain(&e.to_string())))?;
+            let image = JobImage::Rootfs(prepared.rootfs.clone());
+            if !runtime.accepts(&image) {
+                return Err(image_hold(
+                    name,
+                    &format!("{} cannot run this image", runtime.name()),
+                ));
+            }
+            return Ok(Image {
+                image: image.clone(),
+                config: prepared.config.clone(),
+                _prepared: Some(PreparedJobImage {
+                    image,
+                    prepared: Some(prepared),
+                }),
+            });
+        }
     };
     let store = super::job::open_store()?;
     let prepared = petrel_drivers::prepare_image(runtime, &image_ref, &store).map_err(|e| {
@@ -59,6 +118,14 @@ pub(crate) fn prepare(
         config,
         _prepared: Some(prepared),
     })
+}
+
+fn image_hold(name: &str, why: &str) -> Ending {
+    hold(
+        holdcodes::INVALID_DOCKER_IMAGE,
+        0,
+        format!("cannot get container image '{name}': {why}"),
+    )
 }
 
 /// The runtime-neutral spec of the job's container (also what validation scripts run in,

@@ -2,6 +2,7 @@
 //! the one whose failures say exactly what went wrong (command missing or not
 //! executable, with its errno, for HTCondor's hold subcodes).
 
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -32,6 +33,43 @@ pub(crate) fn prepare(name: &str, source: ImageSource) -> Result<Image, Ending> 
                 config: ImageConfig::default(),
                 _prepared: None,
             })
+        }
+        ImageSource::OwnerDir(o) => {
+            let store = super::job::open_store()?;
+            let prepared =
+                petrel_image::formats::rootfs_dir::prepare_fd(&store, o.fd.as_fd(), name.into())
+                    .map_err(|e| {
+                        hold(
+                            holdcodes::INVALID_DOCKER_IMAGE,
+                            0,
+                            format!(
+                                "cannot get container image '{name}': {}",
+                                o.explain(&e.to_string())
+                            ),
+                        )
+                    })?;
+            return Ok(Image {
+                rootfs: prepared.rootfs.clone(),
+                config: prepared.config.clone(),
+                _prepared: Some(prepared),
+            });
+        }
+        ImageSource::OwnerFile(o) => {
+            let prepared = super::job::open_store()?.prepare(&o.via_fd).map_err(|e| {
+                hold(
+                    holdcodes::INVALID_DOCKER_IMAGE,
+                    0,
+                    format!(
+                        "cannot get container image '{name}': {}",
+                        o.explain(&e.to_string())
+                    ),
+                )
+            })?;
+            return Ok(Image {
+                rootfs: prepared.rootfs.clone(),
+                config: prepared.config.clone(),
+                _prepared: Some(prepared),
+            });
         }
         ImageSource::Store(r) => r,
         ImageSource::Engine(_) => {

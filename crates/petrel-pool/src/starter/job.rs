@@ -10,6 +10,7 @@ use petrel_image::{ImageConfig, ImageRef, Store};
 use petrel_transfer::{StdMode, TransferPlan};
 
 use super::in_scratch;
+use super::owner_image::{OwnedPath, Resolved};
 use super::task::{Ending, StarterTask, Usage};
 use crate::holdcodes::{self, Hold};
 
@@ -187,8 +188,14 @@ impl RuntimeReport {
 pub(crate) enum ImageSource {
     /// A directory used in place as the root file system.
     Dir(PathBuf),
+    /// A directory a root starter opened as the job's owner, used in place through its
+    /// descriptor.
+    OwnerDir(OwnedPath),
     /// Anything the image store turns into a root file system.
     Store(ImageRef),
+    /// A file or OCI layout a root starter opened as the job's owner, which the store
+    /// reads through its descriptor.
+    OwnerFile(OwnedPath),
     /// An image the Docker engine resolves itself (`universe = docker`, `docker_image`).
     Engine(String),
 }
@@ -220,11 +227,15 @@ fn locate_image(
     name: &str,
     location: &Path,
     iwd: &Path,
+    task: &StarterTask,
 ) -> Result<ImageSource, Ending> {
     if docker_universe(ad) {
         return Ok(ImageSource::Engine(
             name.trim().trim_start_matches("docker://").to_string(),
         ));
+    }
+    if rustix::process::geteuid().is_root() && task.uid != 0 {
+        return locate_as_owner(name, location, iwd, task);
     }
     let location = location.to_string_lossy();
     let local = if location.contains("://") || location.starts_with('/') {
@@ -255,14 +266,42 @@ fn locate_image(
         })
 }
 
+/// [`locate_image`] in a root starter: every path is resolved and opened with the owner's
+/// ids (see [`super::owner_image`]), so a hold reason says only what the owner could
+/// have found out by trying.
+fn locate_as_owner(
+    name: &str,
+    location: &Path,
+    iwd: &Path,
+    task: &StarterTask,
+) -> Result<ImageSource, Ending> {
+    let location = location.to_string_lossy();
+    let found = crate::creds::as_user(task.uid, task.gid, || {
+        super::owner_image::resolve(&location, iwd)
+    })
+    .map_err(|e| Ending::Requeue {
+        reason: format!("cannot act as the job's owner: {e}"),
+    })?;
+    match found {
+        Ok(Resolved::Dir(o)) => Ok(ImageSource::OwnerDir(o)),
+        Ok(Resolved::Store(o)) => Ok(ImageSource::OwnerFile(o)),
+        Ok(Resolved::Name(r)) => Ok(ImageSource::Store(r)),
+        Err(e) => Err(hold(
+            holdcodes::INVALID_DOCKER_IMAGE,
+            0,
+            format!("cannot get container image '{name}': {e}"),
+        )),
+    }
+}
+
 impl ImageSource {
     /// The kind the slot must run, by HTCondor's rule for the name the user wrote where
     /// it decides (`WantSandboxImage` for a bare name), else by what the image is.
     fn kind(&self, name: &str) -> ImageKind {
         match self {
-            ImageSource::Dir(_) => ImageKind::SandboxDir,
+            ImageSource::Dir(_) | ImageSource::OwnerDir(_) => ImageKind::SandboxDir,
             ImageSource::Engine(_) => ImageKind::DockerUrl,
-            ImageSource::Store(r) => match r {
+            ImageSource::Store(r) | ImageSource::OwnerFile(OwnedPath { named: r, .. }) => match r {
                 ImageRef::Docker(_) | ImageRef::DockerArchive(_) => ImageKind::DockerUrl,
                 ImageRef::Stored(_) => ImageKind::from_container_image(name),
                 ImageRef::Dir(_) => ImageKind::SandboxDir,
@@ -326,7 +365,7 @@ pub fn run_container(
                 .into(),
         ));
     };
-    let source = locate_image(ad, &name, &location, &plan.iwd)?;
+    let source = locate_image(ad, &name, &location, &plan.iwd, task)?;
     let kind = source.kind(&name);
     let runtimes: Vec<Box<dyn Runtime>> = task
         .runtimes

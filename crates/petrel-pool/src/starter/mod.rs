@@ -19,6 +19,7 @@ mod embedded;
 pub mod hooks;
 mod host;
 pub mod job;
+mod owner_image;
 pub mod task;
 mod validate;
 
