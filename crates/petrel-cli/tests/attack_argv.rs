@@ -62,7 +62,11 @@ fn user_dir(pool: &Pool, name: &str) -> PathBuf {
 /// Submits `text` as the unprivileged user from `dir`.
 fn submit_as_user(pool: &Pool, dir: &std::path::Path, text: &str) -> Ran {
     let file = dir.join("job.sub");
-    fs::write(&file, text.replace("@ROOTFS@", &pool.rootfs.to_string_lossy())).unwrap();
+    fs::write(
+        &file,
+        text.replace("@ROOTFS@", &pool.rootfs.to_string_lossy()),
+    )
+    .unwrap();
     common::give_to_user(&file, As::User);
     common::petrel(As::User)
         .args(["submit", "job.sub"])

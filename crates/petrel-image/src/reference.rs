@@ -73,6 +73,9 @@ impl DockerRef {
             reason: reason.to_string(),
         };
         check_text(input).map_err(|r| bad(&r))?;
+        if input.contains(char::is_whitespace) {
+            return Err(bad("a name holds no whitespace"));
+        }
         let (rest, digest) = match input.split_once('@') {
             Some((r, d)) => (r, Some(Digest::parse(d).map_err(|e| bad(&e.to_string()))?)),
             None => (input, None),
