@@ -233,3 +233,166 @@ fn docker_image_option_sent_as_a_raw_attribute_is_held_not_run() {
         assert_eq!(pool.cmd(&["rm", &c.to_string()]).code, Some(0));
     }
 }
+
+/// Waits for job `c.0` to finish and returns its exit code from the history.
+fn exit_code(pool: &Pool, c: i64) -> String {
+    let (status, code, reason) = settle(pool, c, 120);
+    assert_eq!(
+        status, "4",
+        "job {c}.0 did not complete: held {code} {reason}"
+    );
+    pool.af(
+        true,
+        &format!("ClusterId == {c} && ProcId == 0"),
+        &["ExitCode"],
+    )
+    .first()
+    .and_then(|r| r.first().cloned())
+    .unwrap_or_default()
+}
+
+/// Option-looking arguments, environment and executable run only as the job's own
+/// command, as its owner, with no host root file system: in the docker universe and in
+/// the container universe with each runtime that builds a command line.
+#[test]
+fn option_like_command_environment_and_paths_are_only_data() {
+    let Some(pool) = Pool::as_root("CONTAINER_RUNTIMES = docker, runc, charliecloud\n") else {
+        return;
+    };
+    if !common::need(docker_works(), "a running Docker Engine")
+        || !common::need(common::which("runc").is_some(), "runc")
+        || !common::need(common::which("skopeo").is_some(), "skopeo")
+        || !common::need(common::which("ch-run").is_some(), "ch-run (charliecloud)")
+        || !common::need(common::test_user().is_some(), "the unprivileged test user")
+    {
+        return;
+    }
+    let image = DockerImage::import(&pool.rootfs, "argv");
+    let layout = pool.work.join("layout");
+    let copied = Command::new("skopeo")
+        .arg("copy")
+        .arg(format!("docker-daemon:{}", image.0))
+        .arg(format!("oci:{}:v1", layout.display()))
+        .output()
+        .expect("run skopeo");
+    assert!(
+        copied.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    let layout = layout.display().to_string();
+    pool.until_slot("ContainerRuntimes", "docker,runc,charliecloud", 120);
+    let uid = As::User.uid().to_string();
+    let hostile_args = "\"-c 'id -u; cat /host/etc/shadow; echo done' --volume=/:/host \
+                        --user=0:0 --privileged -v /:/host --bind=/:/host\"";
+    let hostile_env = "\"X=--privileged Y='--volume=/:/host' Z=-v\"";
+    let universes = [
+        format!("universe = docker\ndocker_image = {}\n", image.0),
+        // Docker runs registry and OCI-layout images, not directories.
+        format!(
+            "universe = container\ncontainer_image = {}\ncontainer_runtime = docker\n",
+            layout
+        ),
+        "universe = container\ncontainer_image = @ROOTFS@\ncontainer_runtime = runc\n".into(),
+        "universe = container\ncontainer_image = @ROOTFS@\ncontainer_runtime = charliecloud\n"
+            .into(),
+    ];
+    for (i, head) in universes.iter().enumerate() {
+        let what = head.lines().last().unwrap_or_default();
+        // The command itself: option-looking words after the image are its arguments.
+        let dir = user_dir(&pool, &format!("args{i}"));
+        let c = cluster_of(&submit_as_user(
+            &pool,
+            &dir,
+            &format!(
+                "{head}executable = /bin/sh\ntransfer_executable = false\n\
+                 arguments = {hostile_args}\nenvironment = {hostile_env}\n\
+                 output = out\nerror = err\nlog = log\nqueue\n"
+            ),
+        ));
+        exit_code(&pool, c);
+        let out = fs::read_to_string(dir.join("out")).unwrap_or_default();
+        assert_eq!(out, format!("{uid}\ndone\n"), "{what}: {}", outputs(&dir));
+        assert_no_host_root(&dir, what);
+
+        // An option as the executable is a command the image lacks: held, never run.
+        let dir = user_dir(&pool, &format!("exe{i}"));
+        let c = cluster_of(&submit_as_user(
+            &pool,
+            &dir,
+            &format!(
+                "{head}executable = --user=0:0\ntransfer_executable = false\n\
+                 arguments = \"--privileged /bin/sh -c 'id -u; cat /host/etc/shadow'\"\n\
+                 output = out\nerror = err\nlog = log\nqueue\n"
+            ),
+        ));
+        let (status, code, reason) = settle(&pool, c, 120);
+        assert_no_host_root(&dir, what);
+        if status == "4" {
+            assert_ne!(exit_code(&pool, c), "0", "{what}: --user=0:0 ran");
+        } else {
+            assert_eq!(
+                (status.as_str(), code.as_str()),
+                ("5", "6"),
+                "{what}: {reason}"
+            );
+            assert!(reason.contains("--user=0:0"), "{what}: {reason}");
+            assert_eq!(pool.cmd(&["rm", &c.to_string()]).code, Some(0));
+        }
+
+        // A target directory that a mount option would split into more mounts.
+        for target in ["/srv:/host", "/srv,/:/host"] {
+            let dir = user_dir(&pool, &format!("target{i}"));
+            let c = cluster_of(&submit_as_user(
+                &pool,
+                &dir,
+                &format!(
+                    "{head}executable = /bin/sh\ntransfer_executable = false\n\
+                     arguments = \"-c 'id -u; cat /host/etc/shadow'\"\n\
+                     +ContainerTargetDir = \"{target}\"\n\
+                     output = out\nerror = err\nlog = log\nqueue\n"
+                ),
+            ));
+            let (status, code, reason) = settle(&pool, c, 120);
+            assert_eq!(
+                (status.as_str(), code.as_str()),
+                ("5", "6"),
+                "{what} {target}: {reason}"
+            );
+            assert!(
+                reason.contains("target dir") && reason.contains(target),
+                "{reason}"
+            );
+            assert_no_host_root(&dir, what);
+            assert_eq!(pool.cmd(&["rm", &c.to_string()]).code, Some(0));
+        }
+    }
+    // A container image that is an option, sent past submit's check.
+    for rt in ["docker", "runc", "charliecloud"] {
+        let dir = user_dir(&pool, &format!("img-{rt}"));
+        let c = cluster_of(&submit_as_user(
+            &pool,
+            &dir,
+            &format!(
+                "universe = container\ncontainer_image = {img}\ncontainer_runtime = {rt}\n\
+                 +ContainerImage = \"--volume=/:/host\"\nexecutable = /bin/sh\n\
+                 transfer_executable = false\narguments = \"-c 'cat /host/etc/shadow'\"\n\
+                 output = out\nerror = err\nlog = log\nqueue\n",
+                img = if rt == "docker" {
+                    layout.as_str()
+                } else {
+                    "@ROOTFS@"
+                }
+            ),
+        ));
+        let (status, code, reason) = settle(&pool, c, 120);
+        assert_eq!(
+            (status.as_str(), code.as_str()),
+            ("5", "35"),
+            "{rt}: {reason}"
+        );
+        assert!(reason.contains("--volume=/:/host"), "{rt}: {reason}");
+        assert_no_host_root(&dir, rt);
+        assert_eq!(pool.cmd(&["rm", &c.to_string()]).code, Some(0));
+    }
+}
