@@ -396,3 +396,147 @@ fn option_like_command_environment_and_paths_are_only_data() {
         assert_eq!(pool.cmd(&["rm", &c.to_string()]).code, Some(0));
     }
 }
+
+/// `petrel ssh JOB -- --option ...` by the job's owner: the words are the command run in
+/// the container (which has no such program), never options of `docker exec`,
+/// `runc exec` or `nsenter`; a plain command runs as the owner.
+#[test]
+fn ssh_commands_that_look_like_options_are_only_commands() {
+    let Some(pool) = Pool::as_root("CONTAINER_RUNTIMES = docker, runc, charliecloud\n") else {
+        return;
+    };
+    if !common::need(docker_works(), "a running Docker Engine")
+        || !common::need(common::which("runc").is_some(), "runc")
+        || !common::need(common::which("ch-run").is_some(), "ch-run (charliecloud)")
+        || !common::need(common::test_user().is_some(), "the unprivileged test user")
+    {
+        return;
+    }
+    let image = DockerImage::import(&pool.rootfs, "ssh");
+    pool.until_slot("ContainerRuntimes", "docker,runc,charliecloud", 120);
+    let uid = As::User.uid().to_string();
+    let heads = [
+        format!("universe = docker\ndocker_image = {}\n", image.0),
+        "universe = container\ncontainer_image = @ROOTFS@\ncontainer_runtime = runc\n".into(),
+        "universe = container\ncontainer_image = @ROOTFS@\ncontainer_runtime = charliecloud\n"
+            .into(),
+    ];
+    for (i, head) in heads.iter().enumerate() {
+        let what = head.lines().last().unwrap_or_default();
+        let dir = user_dir(&pool, &format!("ssh{i}"));
+        let c = cluster_of(&submit_as_user(
+            &pool,
+            &dir,
+            &format!(
+                "{head}executable = /bin/sh\ntransfer_executable = false\n\
+                 arguments = \"-c 'sleep 120'\"\noutput = out\nerror = err\nlog = log\nqueue\n"
+            ),
+        ));
+        pool.until_q(&format!("ClusterId == {c} && JobStatus == 2"), 1, 60);
+        let job = format!("{c}.0");
+        let ssh = |args: &[&str]| {
+            let mut all = vec!["ssh", job.as_str()];
+            all.extend_from_slice(args);
+            pool.cmd_as(As::User, &all)
+        };
+        // The container is up a moment after the job is marked running.
+        let start = Instant::now();
+        let plain = loop {
+            let r = ssh(&["id", "-u"]);
+            if r.code == Some(0) || start.elapsed() > Duration::from_secs(30) {
+                break r;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert_eq!(
+            plain.code,
+            Some(0),
+            "{what}: {}{}",
+            plain.stdout,
+            plain.stderr
+        );
+        assert_eq!(plain.stdout.trim(), uid, "{what}");
+        for attack in [
+            &["--", "--user=0:0", "id", "-u"][..],
+            &["--", "--privileged", "cat", "/host/etc/shadow"],
+            &["--", "-u", "0", "id", "-u"],
+            &["--", "--root=/", "cat", "/etc/shadow"],
+            &["--", "--setuid=0", "id", "-u"],
+            &["--", "-v", "/:/host", "cat", "/host/etc/shadow"],
+        ] {
+            let r = ssh(attack);
+            assert_ne!(
+                r.code,
+                Some(0),
+                "{what} {attack:?}: {}{}",
+                r.stdout,
+                r.stderr
+            );
+            let said = format!("{}{}", r.stdout, r.stderr);
+            assert!(
+                !said.contains(SHADOW_MARK) && !said.lines().any(|l| l.trim() == "0"),
+                "{what} {attack:?}: {said}"
+            );
+        }
+        assert_eq!(pool.cmd(&["rm", &job]).code, Some(0));
+    }
+}
+
+/// Hooks get the job's text only in their environment: a hostile image name is
+/// `PETREL_IMAGE`, never an argument, and the job is then held for it.
+#[test]
+fn hooks_get_job_text_only_in_their_environment() {
+    let tmp = common::open_tempdir();
+    let hooks = tmp.path().join("hooks");
+    fs::create_dir(&hooks).unwrap();
+    let script = hooks.join("hook.sh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s|%s|%s\\n' \"$#\" \"$*\" \"$PETREL_IMAGE\" >> {}/seen.$PETREL_JOB_ID\n",
+            hooks.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&hooks, fs::Permissions::from_mode(0o1777)).unwrap();
+    let Some(pool) = Pool::as_root(&format!(
+        "HOOK_PREPARE_JOB = {s}\nHOOK_JOB_EXIT = {s}\n",
+        s = script.display()
+    )) else {
+        return;
+    };
+    if !common::need(common::test_user().is_some(), "the unprivileged test user") {
+        return;
+    }
+    // Root's pool runs before its users submit.
+    pool.until_slot("HasContainer", "true", 60);
+    let dir = user_dir(&pool, "hook");
+    let c = cluster_of(&submit_as_user(
+        &pool,
+        &dir,
+        "universe = container\ncontainer_image = @ROOTFS@\n\
+         +ContainerImage = \"--volume=/:/host\"\nexecutable = /bin/sh\n\
+         transfer_executable = false\narguments = \"-c 'id -u'\"\n\
+         output = out\nerror = err\nlog = log\nqueue\n",
+    ));
+    let (status, code, reason) = settle(&pool, c, 60);
+    assert_eq!((status.as_str(), code.as_str()), ("5", "35"), "{reason}");
+    let seen = hooks.join(format!("seen.{c}.0"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_to_string(&seen)
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "hooks did not run: {seen:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        fs::read_to_string(&seen).unwrap(),
+        "0||--volume=/:/host\n1|hold|--volume=/:/host\n"
+    );
+    assert_no_host_root(&dir, "hooks");
+}
