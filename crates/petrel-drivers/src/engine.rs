@@ -728,8 +728,16 @@ mod tests {
         ];
         spec.env = vec!["X=--privileged".into(), "Y= --volume=/:/host".into()];
         spec.target_dir = "/work".into();
-        let engine = EngineRuntime::new(EngineFlavor::Docker);
-        let args = engine.create_args(&spec, &image("anyimage:latest"), None);
+        for flavor in [EngineFlavor::Docker, EngineFlavor::Podman] {
+            let engine = EngineRuntime::new(flavor);
+            hostile_create_args(
+                &engine.create_args(&spec, &image("anyimage:latest"), None),
+                &spec,
+            );
+        }
+    }
+
+    fn hostile_create_args(args: &[String], spec: &JobSpec) {
         let end = args.iter().position(|a| a == "--").unwrap();
         assert_eq!(args[end + 1], "anyimage:latest");
         assert_eq!(args[end + 2..], spec.argv[..]);
