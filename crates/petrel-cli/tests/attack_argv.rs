@@ -540,3 +540,75 @@ fn hooks_get_job_text_only_in_their_environment() {
     );
     assert_no_host_root(&dir, "hooks");
 }
+
+/// Validation scripts run in the job's container with the job's text only in their
+/// environment (their argv is their own path), and a job whose text a runtime could
+/// read as more mounts is held before any script runs.
+#[test]
+fn validation_scripts_get_job_text_only_in_their_environment() {
+    let tmp = common::open_tempdir();
+    let script = tmp.path().join("check.sh");
+    fs::write(
+        &script,
+        "#!/bin/sh\nprintf '%s|%s|%s\\n' \"$#\" \"$*\" \"$X\" > \"$_CONDOR_SCRATCH_DIR/seen\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let Some(pool) = Pool::as_root(&format!(
+        "CONTAINER_RUNTIMES = runc\nCONTAINER_VALIDATION_SCRIPTS = {}\n",
+        script.display()
+    )) else {
+        return;
+    };
+    if !common::need(common::which("runc").is_some(), "runc")
+        || !common::need(common::test_user().is_some(), "the unprivileged test user")
+    {
+        return;
+    }
+    pool.until_slot("ContainerRuntimes", "runc", 120);
+    // (ch-run binds nothing read-only, so it runs no validation scripts.)
+    let rt = "runc";
+    let dir = user_dir(&pool, &format!("validate-{rt}"));
+    let c = cluster_of(&submit_as_user(
+        &pool,
+        &dir,
+        &format!(
+            "universe = container\ncontainer_image = @ROOTFS@\ncontainer_runtime = {rt}\n\
+             executable = /bin/sh\ntransfer_executable = false\n\
+             arguments = \"-c 'cat seen' --volume=/:/host --privileged\"\n\
+             environment = \"X='--volume=/:/host --privileged'\"\n\
+             output = out\nerror = err\nlog = log\nqueue\n"
+        ),
+    ));
+    exit_code(&pool, c);
+    assert_eq!(
+        fs::read_to_string(dir.join("out")).unwrap_or_default(),
+        "0||--volume=/:/host --privileged\n",
+        "{rt}: {}",
+        outputs(&dir)
+    );
+    assert_no_host_root(&dir, rt);
+
+    let dir = user_dir(&pool, &format!("validate-target-{rt}"));
+    let c = cluster_of(&submit_as_user(
+        &pool,
+        &dir,
+        &format!(
+            "universe = container\ncontainer_image = @ROOTFS@\ncontainer_runtime = {rt}\n\
+             executable = /bin/sh\ntransfer_executable = false\n\
+             arguments = \"-c 'cat /host/etc/shadow'\"\n\
+             +ContainerTargetDir = \"/srv,/:/host\"\n\
+             output = out\nerror = err\nlog = log\nqueue\n"
+        ),
+    ));
+    let (status, code, reason) = settle(&pool, c, 120);
+    assert_eq!(
+        (status.as_str(), code.as_str()),
+        ("5", "6"),
+        "{rt}: {reason}"
+    );
+    assert!(reason.contains("target dir"), "{rt}: {reason}");
+    assert_no_host_root(&dir, rt);
+    assert_eq!(pool.cmd(&["rm", &c.to_string()]).code, Some(0));
+}
