@@ -61,12 +61,15 @@ impl Apptainer {
         process::require_program(self.flavor.name(), &self.program)
     }
 
-    /// The arguments for `spec`, reading the environment from `env_file`.
+    /// The arguments for `spec`, reading the environment from `env_file`. Values ride in
+    /// their options' own arguments (`--bind=…`) and `--` ends the options before the
+    /// image (an absolute path), so the job's argv after it is only ever the command.
     pub fn args(
         &self,
         spec: &JobSpec,
         env_file: &std::path::Path,
     ) -> Result<Vec<String>, DriverError> {
+        spec.validate()?;
         let image = match &spec.image {
             JobImage::Rootfs(p) | JobImage::Sif(p) | JobImage::Squashfs(p) => p,
             other => {
@@ -102,6 +105,7 @@ impl Apptainer {
         if spec.gpus {
             a.push("--nv".to_string());
         }
+        a.push("--".to_string());
         a.push(image.display().to_string());
         a.extend(spec.argv.iter().cloned());
         Ok(a)
@@ -238,6 +242,7 @@ mod tests {
                 "--bind=/scratch/7.0:/srv",
                 "--bind=/cvmfs:/cvmfs:ro",
                 "--pwd=/srv",
+                "--",
                 "/images/bb.sif",
                 "/bin/sh",
                 "-c",
@@ -265,13 +270,14 @@ mod tests {
                 "--uts",
                 "--hostname=node1",
                 "--nv",
+                "--",
                 "/sandbox",
                 "/bin/sh",
                 "-c",
                 "exit 3"
             ]
         );
-        spec.image = JobImage::Engine("busybox".into());
+        spec.image = JobImage::Engine(crate::EngineRef::parse("busybox").unwrap());
         assert_eq!(
             Apptainer::new(ApptainerFlavor::Apptainer)
                 .args(&spec, Path::new("/e"))
@@ -287,5 +293,42 @@ mod tests {
             "FATAL:   \"nope\": executable file not found in $PATH"
         ));
         assert!(!diagnostic("job output"));
+    }
+
+    /// Hostile text from the job lands only as data: after `--` and the image, or inside
+    /// one option's own argument; an image path that could read as an option, a mount
+    /// target that would split into more mounts, a non-shell variable name are refused.
+    #[test]
+    fn hostile_job_text_is_only_data() {
+        let apptainer = Apptainer::new(ApptainerFlavor::Apptainer);
+        let mut spec = sample();
+        spec.argv = vec![
+            "--bind=/:/host".into(),
+            "--fakeroot".into(),
+            "-B".into(),
+            "/:/h".into(),
+        ];
+        let args = apptainer.args(&spec, Path::new("/e")).unwrap();
+        let end = args.iter().position(|a| a == "--").unwrap();
+        assert_eq!(args[end + 1], "/images/bb.sif");
+        assert_eq!(args[end + 2..], spec.argv[..]);
+        assert!(args[..end].iter().all(|a| !a.contains("/:/")), "{args:?}");
+
+        for image in [
+            JobImage::Sif("--bind=/:/host".into()),
+            JobImage::Rootfs("-B".into()),
+            JobImage::Squashfs("relative.sqfs".into()),
+        ] {
+            let mut spec = sample();
+            spec.image = image;
+            let err = apptainer.args(&spec, Path::new("/e")).unwrap_err();
+            assert!(err.message.contains("absolute"), "{}", err.message);
+        }
+        let mut spec = sample();
+        spec.target_dir = "/srv,/:/host".into();
+        assert!(apptainer.args(&spec, Path::new("/e")).is_err());
+        spec.target_dir = "/srv".into();
+        spec.hostname = Some("--writable".into());
+        assert!(apptainer.args(&spec, Path::new("/e")).is_err());
     }
 }

@@ -19,6 +19,14 @@ use crate::runtime::{Handle, JobStatus, RunningJob};
 /// Starts `spec`'s command on the host.
 pub fn start(spec: &JobSpec) -> Result<Box<dyn Handle>, DriverError> {
     spec.validate()?;
+    if spec.argv[0].starts_with('-') {
+        // The gate's shell runs it with `exec "$@"`; bash's `exec` would read it as an
+        // option (`-a NAME`, `-c`), and no program is named so.
+        return Err(DriverError::job(
+            ErrorKind::Command,
+            format!("executable '{}' starts with '-'", spec.argv[0]),
+        ));
+    }
     let cwd = match (&spec.cwd, &spec.scratch) {
         (Some(dir), _) => PathBuf::from(dir),
         (None, Some(scratch)) => scratch.clone(),
@@ -137,6 +145,16 @@ mod tests {
         let exit = start(&s).unwrap().wait().unwrap();
         assert!(exit.oom_killed, "{exit:?}");
         assert_eq!(exit.memory_limit_bytes, Some(64 << 20));
+    }
+
+    #[test]
+    fn an_option_is_no_executable() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = spec(dir.path(), "petrel_bare_1_4_slot1", "true");
+        s.argv = vec!["-a".into(), "x".into(), "/bin/sh".into()];
+        let e = start(&s).err().expect("refused");
+        assert_eq!((e.blame, e.kind), (crate::Blame::Job, ErrorKind::Command));
+        assert!(e.message.contains("'-a'"), "{}", e.message);
     }
 
     #[test]

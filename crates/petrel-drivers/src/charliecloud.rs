@@ -65,6 +65,9 @@ fn args_as(
     env_file: &std::path::Path,
     caller: User,
 ) -> Result<Vec<String>, DriverError> {
+    // The image is an absolute path and every value rides in its option's argument;
+    // the job's argv follows the image and `--`.
+    spec.validate()?;
     let image = match &spec.image {
         JobImage::Rootfs(p) | JobImage::Squashfs(p) => p,
         other => {
@@ -333,5 +336,32 @@ mod tests {
         assert!(!diagnostic("ch-run[12]: warning: something"));
         assert_eq!(user_name(0), "root");
         assert_eq!(user_name(4_000_000_000), "4000000000");
+    }
+
+    #[test]
+    fn hostile_job_text_is_only_data() {
+        let mut spec = JobSpec::new(
+            "j",
+            JobImage::Rootfs("/images/bb".into()),
+            vec![
+                "--bind=/:/host".into(),
+                "--uid=0".into(),
+                "-b".into(),
+                "/:/h".into(),
+            ],
+        );
+        spec.env.push("X=--bind=/:/host".into());
+        let args = Charliecloud::new().args(&spec, Path::new("/e")).unwrap();
+        let end = args.iter().position(|a| a == "--").unwrap();
+        assert_eq!(args[end - 1], "/images/bb");
+        assert_eq!(args[end + 1..], spec.argv[..]);
+        assert!(args[..end]
+            .iter()
+            .all(|a| !a.contains("/:/") && a != "--uid=0"));
+        spec.image = JobImage::Rootfs("--bind=/:/host".into());
+        assert!(Charliecloud::new().args(&spec, Path::new("/e")).is_err());
+        spec.image = JobImage::Rootfs("/images/bb".into());
+        spec.target_dir = "/srv:/host".into();
+        assert!(Charliecloud::new().args(&spec, Path::new("/e")).is_err());
     }
 }

@@ -19,7 +19,7 @@ use sha2::Digest as _;
 use crate::cgroupfs::CgroupPath;
 use crate::error::{one_line, DriverError, ErrorKind};
 use crate::handle::{init_diagnostic, init_exec_error, Ended, JobProcess};
-use crate::job_spec::{JobImage, JobSpec, NetMode, Stdio, User};
+use crate::job_spec::{EngineRef, JobImage, JobSpec, NetMode, Stdio, User};
 use crate::process::{self, run_captured, Child, Feeder, SHORT};
 use crate::runtime::{Capabilities, ExitInfo, Handle, ImageKind, JobStatus, Runtime, Stats};
 
@@ -168,11 +168,12 @@ impl EngineRuntime {
 
     /// Imports the root file system `rootfs` into the engine (once; later calls find the
     /// tag) and returns the image name.
-    pub fn import_rootfs(&self, rootfs: &Path) -> Result<String, DriverError> {
+    pub fn import_rootfs(&self, rootfs: &Path) -> Result<EngineRef, DriverError> {
         let shared = self.shared()?;
         let tag = self.import_tag(rootfs)?;
+        let image = EngineRef::parse(&tag)?;
         if shared.image_exists(&tag) {
-            return Ok(tag);
+            return Ok(image);
         }
         let dir = rootfs.to_path_buf();
         let feeder: Feeder = Box::new(move |w| {
@@ -197,19 +198,23 @@ impl EngineRuntime {
                 ),
             ));
         }
-        Ok(tag)
+        Ok(image)
     }
 
     /// The arguments of `create` for `spec` with image `image` (already resolved).
+    ///
+    /// Every value rides in its option's own argument (`--opt=value`), and `--` ends the
+    /// options before the image, so nothing from the job can be read as an option: the
+    /// image is a checked reference and the job's argv comes after it.
     pub fn create_args(
         &self,
         spec: &JobSpec,
-        image: &str,
+        image: &EngineRef,
         cgroup_parent: Option<&str>,
     ) -> Vec<String> {
         let user = spec.effective_user();
-        let mut a: Vec<String> = vec!["create".into(), "--name".into(), spec.name.clone()];
-        a.extend(["--label".into(), "org.petrel.job=1".into()]);
+        let mut a: Vec<String> = vec!["create".into(), format!("--name={}", spec.name)];
+        a.push("--label=org.petrel.job=1".into());
         if spec.init {
             a.push("--init".into());
             if let Some(init) = &self.init_path {
@@ -221,11 +226,14 @@ impl EngineRuntime {
         }
         for bind in spec.all_binds() {
             let mode = if bind.read_only { "ro" } else { "rw" };
-            a.push("--volume".into());
-            a.push(format!("{}:{}:{mode}", bind.source.display(), bind.target));
+            a.push(format!(
+                "--volume={}:{}:{mode}",
+                bind.source.display(),
+                bind.target
+            ));
         }
-        a.extend(["--workdir".into(), spec.workdir().to_string()]);
-        a.extend(["--user".into(), format!("{}:{}", user.uid, user.gid)]);
+        a.push(format!("--workdir={}", spec.workdir()));
+        a.push(format!("--user={}:{}", user.uid, user.gid));
         if let Some(bytes) = spec.limits.memory_bytes {
             a.push(format!("--memory={bytes}"));
             a.push(format!("--memory-swap={bytes}"));
@@ -244,10 +252,10 @@ impl EngineRuntime {
             .into(),
         );
         if let Some(host) = &spec.hostname {
-            a.extend(["--hostname".into(), host.clone()]);
+            a.push(format!("--hostname={host}"));
         }
         if spec.gpus {
-            a.extend(["--gpus".into(), "all".into()]);
+            a.push("--gpus=all".into());
         }
         if let Some(parent) = cgroup_parent {
             a.push(format!("--cgroup-parent={parent}"));
@@ -258,10 +266,10 @@ impl EngineRuntime {
             // The argv is the whole command: an image's ENTRYPOINT must not wrap it.
             "--entrypoint=".into(),
         ]);
-        for kv in &spec.env {
-            a.extend(["--env".into(), kv.clone()]);
-        }
-        a.push(image.to_string());
+        // Always NAME=VALUE (validated): a bare NAME would copy petrel's own variable.
+        a.extend(spec.env.iter().map(|kv| format!("--env={kv}")));
+        a.push("--".into());
+        a.push(image.as_str().to_string());
         a.extend(spec.argv.iter().cloned());
         a
     }
@@ -326,6 +334,7 @@ impl Runtime for EngineRuntime {
         }
         cmd.arg(format!("--user={}:{}", job.user.uid, job.user.gid))
             .arg(format!("--workdir={}", job.workdir))
+            .arg("--")
             .arg(&job.name)
             .args(argv);
         process::run_interactive(cmd)
@@ -335,7 +344,7 @@ impl Runtime for EngineRuntime {
         spec.validate()?;
         let shared = self.shared()?;
         let image = match &spec.image {
-            JobImage::Engine(name) => name.clone(),
+            JobImage::Engine(image) => image.clone(),
             JobImage::Rootfs(dir) => self.import_rootfs(dir)?,
             other => {
                 return Err(DriverError::job(
@@ -557,7 +566,7 @@ impl Handle for EngineHandle {
         if tty {
             cmd.arg("--tty");
         }
-        cmd.arg(&self.job.name).args(argv);
+        cmd.arg("--").arg(&self.job.name).args(argv);
         process::run_interactive(cmd)
     }
 
@@ -589,10 +598,14 @@ mod tests {
     use super::*;
     use crate::job_spec::{Bind, Limits};
 
+    fn image(name: &str) -> EngineRef {
+        EngineRef::parse(name).unwrap()
+    }
+
     fn sample() -> JobSpec {
         let mut spec = JobSpec::new(
             "petrel_7_0_slot1",
-            JobImage::Engine("busybox:1.36".into()),
+            JobImage::Engine(EngineRef::parse("busybox:1.36").unwrap()),
             vec!["/bin/sh".into(), "-c".into(), "exit 3".into()],
         );
         spec.env = vec!["PATH=/bin".into(), "A=1 2".into()];
@@ -619,19 +632,13 @@ mod tests {
     fn create_args_for_a_sample_job() {
         let expected = [
             "create",
-            "--name",
-            "petrel_7_0_slot1",
-            "--label",
-            "org.petrel.job=1",
+            "--name=petrel_7_0_slot1",
+            "--label=org.petrel.job=1",
             "--init",
-            "--volume",
-            "/scratch/7.0:/srv:rw",
-            "--volume",
-            "/data:/in:ro",
-            "--workdir",
-            "/srv",
-            "--user",
-            "1000:100",
+            "--volume=/scratch/7.0:/srv:rw",
+            "--volume=/data:/in:ro",
+            "--workdir=/srv",
+            "--user=1000:100",
             "--memory=67108864",
             "--memory-swap=67108864",
             "--cpus=1.5",
@@ -641,10 +648,9 @@ mod tests {
             "--cap-drop=ALL",
             "--security-opt=no-new-privileges",
             "--entrypoint=",
-            "--env",
-            "PATH=/bin",
-            "--env",
-            "A=1 2",
+            "--env=PATH=/bin",
+            "--env=A=1 2",
+            "--",
             "busybox:1.36",
             "/bin/sh",
             "-c",
@@ -653,7 +659,11 @@ mod tests {
         for flavor in [EngineFlavor::Docker, EngineFlavor::Podman] {
             let engine = EngineRuntime::new(flavor).with_init_path(None);
             assert_eq!(
-                engine.create_args(&sample(), "busybox:1.36", Some("/petrel/petrel_7_0_slot1")),
+                engine.create_args(
+                    &sample(),
+                    &image("busybox:1.36"),
+                    Some("/petrel/petrel_7_0_slot1")
+                ),
                 expected,
                 "{flavor:?}"
             );
@@ -669,19 +679,17 @@ mod tests {
         spec.init = false;
         let podman = EngineRuntime::new(EngineFlavor::Podman)
             .with_init_path(Some("/usr/bin/tini-static".into()));
-        let args = podman.create_args(&spec, "img", None);
+        let args = podman.create_args(&spec, &image("img"), None);
         assert!(args.contains(&"--interactive".to_string()));
         assert!(!args.contains(&"--init".to_string()));
         assert!(!args.iter().any(|a| a.starts_with("--init-path")));
         spec.init = true;
-        let args = podman.create_args(&spec, "img", None);
+        let args = podman.create_args(&spec, &image("img"), None);
         let at = args.iter().position(|a| a == "--init").unwrap();
         assert_eq!(args[at + 1], "--init-path=/usr/bin/tini-static");
         spec.init = false;
-        let at = args.iter().position(|a| a == "--gpus").unwrap();
-        assert_eq!(args[at + 1], "all");
-        let at = args.iter().position(|a| a == "--hostname").unwrap();
-        assert_eq!(args[at + 1], "node");
+        assert!(args.contains(&"--gpus=all".to_string()));
+        assert!(args.contains(&"--hostname=node".to_string()));
         assert!(!args.iter().any(|a| a.starts_with("--cgroup-parent")));
     }
 
@@ -704,5 +712,52 @@ mod tests {
             .import_tag(Path::new("/nonexistent/rootfs"))
             .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Image);
+    }
+
+    /// The job's own text (argv, environment values, mount targets) lands only as data:
+    /// in its option's argument or after `--` and the image, never as an option.
+    #[test]
+    fn hostile_job_text_is_only_data() {
+        let mut spec = sample();
+        spec.argv = vec![
+            "--user=0:0".into(),
+            "--volume=/:/host".into(),
+            "--privileged".into(),
+            "-v".into(),
+            "/:/host".into(),
+        ];
+        spec.env = vec!["X=--privileged".into(), "Y= --volume=/:/host".into()];
+        spec.target_dir = "/work".into();
+        for flavor in [EngineFlavor::Docker, EngineFlavor::Podman] {
+            let engine = EngineRuntime::new(flavor);
+            hostile_create_args(
+                &engine.create_args(&spec, &image("anyimage:latest"), None),
+                &spec,
+            );
+        }
+    }
+
+    fn hostile_create_args(args: &[String], spec: &JobSpec) {
+        let end = args.iter().position(|a| a == "--").unwrap();
+        assert_eq!(args[end + 1], "anyimage:latest");
+        assert_eq!(args[end + 2..], spec.argv[..]);
+        for a in &args[1..end] {
+            // Each option before `--` is one of petrel's own, its value joined by `=`.
+            assert!(a.starts_with("--"), "{a}");
+            assert!(
+                !["--privileged", "-v", "--user=0:0", "--volume=/:/host"].contains(&a.as_str()),
+                "{a} before the image"
+            );
+        }
+        assert!(args.contains(&"--env=X=--privileged".to_string()));
+        assert!(args.contains(&"--env=Y= --volume=/:/host".to_string()));
+        assert_eq!(
+            args[..end]
+                .iter()
+                .filter(|a| a.starts_with("--user"))
+                .count(),
+            1
+        );
+        assert!(args[..end].iter().all(|a| !a.starts_with("--volume=/:")));
     }
 }

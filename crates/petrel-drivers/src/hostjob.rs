@@ -358,6 +358,13 @@ pub(crate) fn write_env_file(path: &Path, env: &[String], quote: bool) -> Result
                 format!("environment variable {k} holds a newline, which this runtime cannot pass"),
             ));
         }
+        if quote && !shell_name(k) {
+            // The file is read as shell assignments: any other name would be code.
+            return Err(DriverError::job(
+                ErrorKind::Spec,
+                format!("environment variable name {k:?} is not a shell variable name, which this runtime needs"),
+            ));
+        }
         if quote {
             text.push_str(&format!("{k}='{}'\n", v.replace('\'', "'\\''")));
         } else {
@@ -366,6 +373,15 @@ pub(crate) fn write_env_file(path: &Path, env: &[String], quote: bool) -> Result
     }
     std::fs::write(path, text)
         .map_err(|e| DriverError::io(format!("writing {}", path.display()), e))
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`.
+fn shell_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// What a host job's process needs when petrel is root and the job is another user.
@@ -393,6 +409,12 @@ mod tests {
         write_env_file(&f, &["A=1 2".into()], false).unwrap();
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "A=1 2\n");
         assert!(write_env_file(&f, &["A=x\ny".into()], false).is_err());
+        for name in ["$(id)", "A;B", "1A", "A B", "A.B"] {
+            assert!(
+                write_env_file(&f, &[format!("{name}=x")], true).is_err(),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -24,7 +24,35 @@ pub enum JobImage {
     OciLayout { path: PathBuf, tag: Option<String> },
     /// An image name the engine resolves in its own store (`busybox:1.36`,
     /// `localhost/petrel_rootfs:…`): only Docker and Podman take these.
-    Engine(String),
+    Engine(EngineRef),
+}
+
+/// An image name for Docker or Podman, built only by [`EngineRef::parse`], which holds it
+/// to Docker's reference grammar: it never starts with `-` and holds no whitespace, so the
+/// engine's CLI can never read it as an option (HTCondor's `docker_image` is one reference).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineRef(String);
+
+impl EngineRef {
+    /// Checks `text` (a `docker://` prefix is dropped) and keeps it as written, for the
+    /// engine to resolve by its own rules (Podman's search registries, say).
+    pub fn parse(text: &str) -> Result<EngineRef, crate::DriverError> {
+        let text = text.trim();
+        let text = text.strip_prefix("docker://").unwrap_or(text);
+        petrel_image::DockerRef::parse(text)
+            .map_err(|e| crate::DriverError::job(crate::ErrorKind::Image, e.to_string()))?;
+        Ok(EngineRef(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for EngineRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl JobImage {
@@ -241,27 +269,78 @@ impl JobSpec {
                 ),
             ));
         }
-        if !self.target_dir.starts_with('/') {
-            return Err(DriverError::job(
-                ErrorKind::Spec,
-                format!("target dir '{}' is not an absolute path", self.target_dir),
-            ));
-        }
-        for bind in &self.binds {
-            if !bind.target.starts_with('/') {
+        let spec_err = |m: String| Err(DriverError::job(ErrorKind::Spec, m));
+        if let Some(path) = self.image.path() {
+            // A relative path could start with `-` and be read as a runtime's option.
+            if !path.is_absolute() {
                 return Err(DriverError::job(
-                    ErrorKind::Spec,
-                    format!("bind target '{}' is not an absolute path", bind.target),
+                    ErrorKind::Image,
+                    format!("{} is not an absolute path", self.image.describe()),
                 ));
             }
         }
-        if let Some(kv) = self.env.iter().find(|kv| !kv.contains('=')) {
-            return Err(DriverError::job(
-                ErrorKind::Spec,
-                format!("environment entry '{kv}' is not KEY=VALUE"),
-            ));
+        check_mount_path("target dir", &self.target_dir)?;
+        if let Some(cwd) = &self.cwd {
+            check_mount_path("working directory", cwd)?;
+        }
+        for bind in &self.binds {
+            check_mount_path("bind target", &bind.target)?;
+            check_mount_path("bind source", &bind.source.to_string_lossy())?;
+        }
+        if let Some(source) = &self.scratch {
+            check_mount_path("scratch directory", &source.to_string_lossy())?;
+        }
+        for kv in &self.env {
+            let Some((key, value)) = kv.split_once('=') else {
+                return spec_err(format!("environment entry '{kv}' is not KEY=VALUE"));
+            };
+            if key.is_empty() || key.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return spec_err(format!(
+                    "environment variable name {key:?} is empty or holds whitespace or \
+                     control characters"
+                ));
+            }
+            if value.contains('\0') {
+                return spec_err(format!("environment variable {key} holds a NUL byte"));
+            }
+        }
+        if let Some(argv0) = self.argv.iter().find(|a| a.contains('\0')) {
+            return spec_err(format!("command argument {argv0:?} holds a NUL byte"));
+        }
+        if let Some(host) = &self.hostname {
+            let ok = !host.is_empty()
+                && host.len() <= 64
+                && host.as_bytes()[0].is_ascii_alphanumeric()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !ok {
+                return spec_err(format!("hostname {host:?} is not a host name"));
+            }
         }
         Ok(())
+    }
+}
+
+/// A path a runtime's mount option carries (`--volume=SRC:DST:ro`, `--bind=SRC:DST,…`):
+/// absolute, and without the characters those options split on (`:`, `,`) or any
+/// control character, so no part of it can become another mount or option.
+fn check_mount_path(what: &str, path: &str) -> Result<(), crate::DriverError> {
+    let bad = if !path.starts_with('/') {
+        Some("is not an absolute path")
+    } else if path.contains([':', ',']) {
+        Some("holds ':' or ',', which runtimes read as mount separators")
+    } else if path.chars().any(char::is_control) {
+        Some("holds a control character")
+    } else {
+        None
+    };
+    match bad {
+        Some(why) => Err(crate::DriverError::job(
+            crate::ErrorKind::Spec,
+            format!("{what} {path:?} {why}"),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -292,6 +371,10 @@ fn valid_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn engine(name: &str) -> JobImage {
+        JobImage::Engine(EngineRef::parse(name).unwrap())
+    }
+
     #[test]
     fn names() {
         assert_eq!(container_name(12, 3, "slot1_2"), "petrel_12_3_slot1_2");
@@ -304,7 +387,7 @@ mod tests {
 
     #[test]
     fn workdir_defaults_to_the_scratch_target() {
-        let mut spec = JobSpec::new("j", JobImage::Engine("x".into()), vec!["true".into()]);
+        let mut spec = JobSpec::new("j", engine("x"), vec!["true".into()]);
         assert_eq!(spec.workdir(), "/");
         spec.scratch = Some("/tmp/s".into());
         assert_eq!(spec.workdir(), "/srv");
@@ -315,10 +398,71 @@ mod tests {
 
     #[test]
     fn validation_names_the_problem() {
-        let mut spec = JobSpec::new("j", JobImage::Engine("x".into()), vec![]);
+        let mut spec = JobSpec::new("j", engine("x"), vec![]);
         assert!(spec.validate().unwrap_err().message.contains("no command"));
         spec.argv = vec!["true".into()];
         spec.env.push("NOEQUALS".into());
         assert!(spec.validate().unwrap_err().message.contains("NOEQUALS"));
+    }
+
+    #[test]
+    fn engine_refs_are_references_not_options() {
+        assert_eq!(
+            EngineRef::parse(" docker://busybox:1.36 ")
+                .unwrap()
+                .as_str(),
+            "busybox:1.36"
+        );
+        for bad in ["--volume=/:/host", "-v", "--privileged", "a b", "", "x\ny"] {
+            let err = EngineRef::parse(bad).unwrap_err();
+            assert_eq!(
+                (err.blame, err.kind),
+                (crate::Blame::Job, crate::ErrorKind::Image),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn validation_refuses_what_a_runtime_could_read_as_more() {
+        let ok = || {
+            let mut spec = JobSpec::new("j", JobImage::Rootfs("/r".into()), vec!["true".into()]);
+            spec.scratch = Some("/scratch/1".into());
+            spec
+        };
+        assert!(ok().validate().is_ok());
+        let mut cases: Vec<(JobSpec, &str)> = Vec::new();
+        let mut s = ok();
+        s.image = JobImage::Sif("--bind=/:/host".into());
+        cases.push((s, "absolute"));
+        let mut s = ok();
+        s.target_dir = "/srv,/:/host".into();
+        cases.push((s, "separators"));
+        let mut s = ok();
+        s.target_dir = "/srv:/host".into();
+        cases.push((s, "separators"));
+        let mut s = ok();
+        s.cwd = Some("/x\n".into());
+        cases.push((s, "control"));
+        let mut s = ok();
+        s.binds.push(Bind {
+            source: "/a".into(),
+            target: "relative".into(),
+            read_only: true,
+        });
+        cases.push((s, "absolute"));
+        let mut s = ok();
+        s.env.push("=x".into());
+        cases.push((s, "name"));
+        let mut s = ok();
+        s.env.push("A\nB=x".into());
+        cases.push((s, "name"));
+        let mut s = ok();
+        s.hostname = Some("--privileged".into());
+        cases.push((s, "host name"));
+        for (spec, said) in cases {
+            let err = spec.validate().unwrap_err();
+            assert!(err.message.contains(said), "{said}: {}", err.message);
+        }
     }
 }

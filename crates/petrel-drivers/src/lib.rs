@@ -71,7 +71,8 @@ pub mod runtime;
 pub use attrs::{slot_ad, slot_attributes};
 pub use error::{one_line, Blame, DriverError, ErrorKind};
 pub use job_spec::{
-    container_name, Bind, JobImage, JobSpec, Limits, NetMode, Stdio, User, DEFAULT_TARGET_DIR,
+    container_name, Bind, EngineRef, JobImage, JobSpec, Limits, NetMode, Stdio, User,
+    DEFAULT_TARGET_DIR,
 };
 pub use probe::{probe_all, Check, Health, Probe, ProbeContext, PROBE_EXIT_STATUS};
 pub use registry::{

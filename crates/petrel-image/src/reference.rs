@@ -63,11 +63,19 @@ pub struct DockerRef {
 impl DockerRef {
     /// Parses a Docker-style name (`busybox`, `ghcr.io/o/r:1`, `host:5000/r@sha256:…`),
     /// normalised as Docker does (`docker.io/library/…`).
+    ///
+    /// This is the one check an image name passes before any program sees it: Docker's
+    /// grammar (`distribution/reference`), so a name never starts with `-`, holds no
+    /// whitespace or control character, and is at most [`NAME_MAX`] bytes before its tag.
     pub fn parse(input: &str) -> Result<DockerRef> {
         let bad = |reason: &str| Error::Reference {
             input: input.to_string(),
             reason: reason.to_string(),
         };
+        check_text(input).map_err(|r| bad(&r))?;
+        if input.contains(char::is_whitespace) {
+            return Err(bad("a name holds no whitespace"));
+        }
         let (rest, digest) = match input.split_once('@') {
             Some((r, d)) => (r, Some(Digest::parse(d).map_err(|e| bad(&e.to_string()))?)),
             None => (input, None),
@@ -83,10 +91,16 @@ impl DockerRef {
         if name.is_empty() {
             return Err(bad("empty name"));
         }
+        if name.len() > NAME_MAX {
+            return Err(bad(&format!("name longer than {NAME_MAX} bytes")));
+        }
         let (registry, repository) = match name.split_once('/') {
             Some((first, rest))
                 if first.contains('.') || first.contains(':') || first == "localhost" =>
             {
+                if !valid_domain(first) {
+                    return Err(bad("invalid registry host"));
+                }
                 (first.to_string(), rest.to_string())
             }
             _ => (DOCKER_HUB.to_string(), name.to_string()),
@@ -96,23 +110,24 @@ impl DockerRef {
         } else {
             repository
         };
-        let repo_ok = repository.split('/').all(|c| {
-            !c.is_empty()
-                && c.bytes()
-                    .all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-'))
-        });
-        if !repo_ok {
+        if !repository.split('/').all(valid_component) {
             return Err(bad(
-                "repository must be lowercase letters, digits, '.', '_', '-' and '/'",
+                "each part of the repository must be lowercase letters and digits, \
+                 joined by '.', '_', '__' or dashes",
             ));
         }
         if let Some(t) = &tag {
-            let tag_ok = !t.is_empty()
-                && t.len() <= 128
+            let tag_ok = t.len() <= 128
+                && t.bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
                 && t.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
             if !tag_ok {
-                return Err(bad("invalid tag"));
+                return Err(bad(
+                    "invalid tag (up to 128 letters, digits, '_', '.', '-', not starting \
+                     with '.' or '-')",
+                ));
             }
         }
         let tag = if tag.is_none() && digest.is_none() {
@@ -167,10 +182,12 @@ impl ImageRef {
         if input.is_empty() {
             return Err(bad("empty reference".into()));
         }
+        check_text(input).map_err(&bad)?;
         if let Some(rest) = input.strip_prefix("docker://") {
             return Ok(ImageRef::Docker(DockerRef::parse(rest)?));
         }
         if let Some(rest) = input.strip_prefix("oci:") {
+            check_text(rest).map_err(&bad)?;
             let (path, tag) = split_layout_tag(rest);
             return Ok(ImageRef::OciLayout {
                 path: PathBuf::from(path),
@@ -178,10 +195,12 @@ impl ImageRef {
             });
         }
         if let Some(rest) = input.strip_prefix("docker-archive:") {
+            check_text(rest).map_err(&bad)?;
             return Ok(ImageRef::DockerArchive(PathBuf::from(rest)));
         }
         for prefix in ["sif:", "squashfs:", "dir:"] {
             if let Some(rest) = input.strip_prefix(prefix) {
+                check_text(rest).map_err(&bad)?;
                 let p = PathBuf::from(rest);
                 return Ok(match prefix {
                     "sif:" => ImageRef::Sif(p),
@@ -250,6 +269,84 @@ impl ImageRef {
     pub fn is_path(&self) -> bool {
         !matches!(self, ImageRef::Docker(_) | ImageRef::Stored(_))
     }
+}
+
+/// The longest repository name (with its registry) Docker accepts.
+pub const NAME_MAX: usize = 255;
+
+/// The longest reference text petrel takes at all (a path, a name with tag and digest).
+pub const REFERENCE_MAX: usize = 4096;
+
+/// What every reference, and every path in one, must be: not empty, not too long, not
+/// starting with `-` (a program given it would read an option), and free of control
+/// characters.
+fn check_text(text: &str) -> std::result::Result<(), String> {
+    if text.is_empty() {
+        return Err("empty reference".into());
+    }
+    if text.len() > REFERENCE_MAX {
+        return Err(format!("longer than {REFERENCE_MAX} bytes"));
+    }
+    if text.starts_with('-') {
+        return Err("a reference cannot start with '-'".into());
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(format!("control character {c:?}"));
+    }
+    Ok(())
+}
+
+/// A path component of a repository: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+fn valid_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    let mut i = 0;
+    loop {
+        let start = i;
+        while i < b.len() && alnum(b[i]) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        if i == b.len() {
+            return true;
+        }
+        let sep = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let ok = match &b[sep..i] {
+            b"." | b"_" | b"__" => true,
+            s => s.iter().all(|&x| x == b'-'),
+        };
+        if !ok {
+            return false;
+        }
+    }
+}
+
+/// A registry host: DNS labels (letters, digits, inner dashes) joined by dots, or a
+/// bracketed IPv6 address, with an optional numeric port.
+fn valid_domain(d: &str) -> bool {
+    let (host, port) = match d.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') && !p.contains(']') => (h, Some(p)),
+        _ => (d, None),
+    };
+    if port.is_some_and(|p| p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return false;
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return !v6.is_empty() && v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':');
+    }
+    !host.is_empty()
+        && host.split('.').all(|label| {
+            let b = label.as_bytes();
+            !b.is_empty()
+                && b[0].is_ascii_alphanumeric()
+                && b[b.len() - 1].is_ascii_alphanumeric()
+                && b.iter().all(|x| x.is_ascii_alphanumeric() || *x == b'-')
+        })
 }
 
 fn split_layout_tag(s: &str) -> (&str, Option<String>) {
@@ -331,5 +428,59 @@ mod tests {
         ));
         assert!(ImageRef::parse("/nonexistent/path.sif").is_err());
         assert!(ImageRef::parse("ftp://x").is_err());
+    }
+
+    #[test]
+    fn option_like_and_malformed_names_are_refused() {
+        for bad in [
+            "--volume=/:/host",
+            "-v",
+            "--privileged",
+            "-",
+            "busybox --volume=/:/host",
+            "busybox\n",
+            "busy\tbox",
+            "docker.io/-x",
+            "a/-b",
+            "a-/b",
+            "a..b",
+            "a___b",
+            "busybox:-x",
+            "busybox:.x",
+            "-host.io/x",
+            "host-.io/x",
+            "ho_st.io/x",
+            "host.io:/x",
+            "host.io:5x/x",
+        ] {
+            assert!(DockerRef::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(DockerRef::parse(&"a".repeat(NAME_MAX + 1)).is_err());
+        for good in [
+            "busybox",
+            "busybox:1.36",
+            "a-b--c/d__e.f_g:_t",
+            "petrel_rootfs:0123abcd",
+            "localhost/petrel_rootfs:0123abcd",
+            "127.0.0.1:5000/a/b:v1",
+            "[::1]:5000/a",
+            "Registry.Example.com/x",
+        ] {
+            assert!(DockerRef::parse(good).is_ok(), "{good:?} was refused");
+        }
+        for bad in [
+            "--bind=/:/host",
+            "-x",
+            "sif:--bind=/:/host",
+            "oci:-x",
+            "docker-archive:-x",
+            "dir:-x",
+            "docker://--privileged",
+            "x\u{7}y",
+        ] {
+            let err = ImageRef::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("invalid image reference"), "{bad:?}: {err}");
+        }
+        assert!(ImageRef::parse(&format!("/{}", "a".repeat(REFERENCE_MAX))).is_err());
     }
 }

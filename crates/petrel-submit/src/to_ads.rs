@@ -476,12 +476,22 @@ pub fn canonical_runtime(name: &str) -> Option<&'static str> {
 
 fn check_image(v: &str, key: &str) -> R<String> {
     let t = v.trim().trim_matches('"').trim();
-    if t.is_empty() || t.contains(char::is_whitespace) {
+    let expected = if t.is_empty() || t.contains(char::is_whitespace) {
+        Some("one image reference without spaces")
+    } else if t.starts_with('-') {
+        // A runtime given it would read an option (`--volume=/:/host`), not an image.
+        Some("an image reference, which never starts with '-'")
+    } else if t.contains(char::is_control) {
+        Some("an image reference without control characters")
+    } else {
+        None
+    };
+    if let Some(expected) = expected {
         return err(
             ErrorKind::BadValue {
                 command: key.into(),
                 value: v.into(),
-                expected: "one image reference without spaces".into(),
+                expected: expected.into(),
             },
             key,
         );

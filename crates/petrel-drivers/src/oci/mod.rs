@@ -260,9 +260,10 @@ impl Shared {
         if tty {
             cmd.arg("--tty");
         }
-        cmd.args(["--cwd", workdir])
-            .arg("--user")
-            .arg(format!("{}:{}", user.uid, user.gid))
+        // Values in their options' own arguments; the container's name is petrel's
+        // (`valid_name`), and runc reads everything after it as the command.
+        cmd.arg(format!("--cwd={workdir}"))
+            .arg(format!("--user={}:{}", user.uid, user.gid))
             .arg(name)
             .args(argv);
         cmd

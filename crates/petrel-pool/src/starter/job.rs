@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use petrel_classad::ClassAd;
-use petrel_drivers::{ImageKind, JobImage, Runtime};
+use petrel_drivers::{EngineRef, ImageKind, JobImage, Runtime};
 use petrel_image::{ImageConfig, ImageRef, Store};
 use petrel_transfer::{StdMode, TransferPlan};
 
@@ -197,7 +197,7 @@ pub(crate) enum ImageSource {
     /// reads through its descriptor.
     OwnerFile(OwnedPath),
     /// An image the Docker engine resolves itself (`universe = docker`, `docker_image`).
-    Engine(String),
+    Engine(EngineRef),
 }
 
 /// What to run, in no runtime's terms.
@@ -229,10 +229,19 @@ fn locate_image(
     iwd: &Path,
     task: &StarterTask,
 ) -> Result<ImageSource, Ending> {
+    let invalid = |e: &dyn std::fmt::Display| {
+        hold(
+            holdcodes::INVALID_DOCKER_IMAGE,
+            0,
+            format!("invalid image name '{name}': {e}"),
+        )
+    };
     if docker_universe(ad) {
-        return Ok(ImageSource::Engine(
-            name.trim().trim_start_matches("docker://").to_string(),
-        ));
+        // The ad may come from any client: this, not condor_submit's check, is what
+        // keeps an option out of the engine's command line.
+        return EngineRef::parse(name)
+            .map(ImageSource::Engine)
+            .map_err(|e| invalid(&e.message));
     }
     if rustix::process::geteuid().is_root() && task.uid != 0 {
         return locate_as_owner(name, location, iwd, task);
@@ -247,6 +256,12 @@ fn locate_image(
         Some(p) if p.exists() => p.clone(),
         _ => PathBuf::from(location.as_ref()),
     };
+    if path.exists() && !path.is_absolute() {
+        // Relative to the starter, not to the job: nothing the user could mean.
+        return Err(invalid(
+            &"a local image must be named by an absolute path or one in the job's directory",
+        ));
+    }
     if path.is_dir() && !path.join("oci-layout").exists() {
         return Ok(ImageSource::Dir(path));
     }
@@ -257,13 +272,7 @@ fn locate_image(
     };
     ImageRef::parse(&reference)
         .map(ImageSource::Store)
-        .map_err(|e| {
-            hold(
-                holdcodes::INVALID_DOCKER_IMAGE,
-                0,
-                format!("invalid image name '{name}': {e}"),
-            )
-        })
+        .map_err(|e| invalid(&e))
 }
 
 /// [`locate_image`] in a root starter: every path is resolved and opened with the owner's
@@ -389,6 +398,24 @@ pub fn run_container(
     } else {
         let image = super::driver::prepare(runtime, &name, source)?;
         let launch = build_launch(task, ad, plan, &name, &image.config, target_dir)?;
+        // What the runtime's command line would carry (mount targets, names, the image
+        // path), checked before a validation script or the job runs in it.
+        super::driver::job_spec(task, &launch, image.image.clone())
+            .validate()
+            .map_err(|e| {
+                let code = match e.kind {
+                    petrel_drivers::ErrorKind::Image => holdcodes::INVALID_DOCKER_IMAGE,
+                    _ => holdcodes::FAILED_TO_CREATE_PROCESS,
+                };
+                hold(
+                    code,
+                    0,
+                    format!(
+                        "cannot run the job in container image '{name}': {}",
+                        e.message
+                    ),
+                )
+            })?;
         super::validate::run(spool, task, runtime, &launch, image.image.clone(), report)?;
         super::driver::run(spool, task, plan, runtime, &launch, &image, usage, report)
     }
