@@ -109,7 +109,16 @@ pub struct PoolConfig {
     /// How long a slot refuses an image after a validation script failed in it
     /// (`CONTAINER_VALIDATION_BLOCK_TIME`, s; default 600).
     pub validation_block: Duration,
+    /// The most processes and threads one job may have at once (`JOB_PIDS_LIMIT`; 0: no
+    /// limit). HTCondor sets none; petrel does, so that a fork bomb in one job cannot take
+    /// the host's pid space from every other user. The default leaves room for any real
+    /// job (parallel builds, thread pools of a many-core node) while staying far below the
+    /// kernel's usual `pid_max` (32768 to 4194304).
+    pub job_pids_limit: Option<u64>,
 }
+
+/// `JOB_PIDS_LIMIT` when the configuration does not set it.
+pub const DEFAULT_JOB_PIDS_LIMIT: u64 = 4096;
 
 /// Programs the starter runs around a job, all host paths.
 ///
@@ -207,6 +216,10 @@ impl PoolConfig {
             validation_block: Duration::from_secs(
                 number("CONTAINER_VALIDATION_BLOCK_TIME")?.unwrap_or(600),
             ),
+            job_pids_limit: match number("JOB_PIDS_LIMIT")?.unwrap_or(DEFAULT_JOB_PIDS_LIMIT) {
+                0 => None,
+                n => Some(n),
+            },
         })
     }
 }

@@ -205,6 +205,10 @@ pub(crate) struct Launch {
     pub user: Option<(u32, u32)>,
     pub memory_bytes: Option<u64>,
     pub cpus: f64,
+    /// The most processes and threads the job may have.
+    pub pids: Option<u64>,
+    /// The scratch space the job may use (its explicit `request_disk`), KiB.
+    pub disk_limit_kib: Option<u64>,
     /// `petrel_<cluster>_<proc>_<slot>`.
     pub name: String,
 }
@@ -446,6 +450,8 @@ pub(crate) fn build_launch(
         user: as_owner.then_some((task.uid, task.gid)),
         memory_bytes: (task.memory_mib > 0).then_some(task.memory_mib << 20),
         cpus: f64::from(task.cpus.max(1)),
+        pids: task.pids_limit,
+        disk_limit_kib: super::explicit_disk_request(ad),
         name: format!(
             "petrel_{}_{}_{}",
             task.job.cluster, task.job.proc, task.slot

@@ -43,6 +43,9 @@ pub struct StarterTask {
     /// Execute-side hooks and validation scripts.
     #[serde(default)]
     pub hooks: ExecuteHooks,
+    /// The most processes and threads the job may have (`JOB_PIDS_LIMIT`); `None`: none.
+    #[serde(default)]
+    pub pids_limit: Option<u64>,
 }
 
 /// How the job ended, from the starter's point of view.
