@@ -126,11 +126,17 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("petrel: {err:#}");
+            // Errors quote what they were given (a daemon's refusal, a parser's); however
+            // long that was, the message stays readable.
+            let message = petrel_classad::excerpt(&format!("{err:#}"), ERROR_LIMIT);
+            eprintln!("petrel: {message}");
             ExitCode::from(commands::EXIT_PETREL_ERROR)
         }
     }
 }
+
+/// The most characters of an error message `petrel` prints.
+const ERROR_LIMIT: usize = 4096;
 
 /// Output into a pipe whose reader has gone (`petrel history -long | head -1`) ends the
 /// command quietly and successfully, as Unix tools end; Rust ignores SIGPIPE, so the write
