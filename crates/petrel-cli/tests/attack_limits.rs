@@ -85,15 +85,27 @@ const FORK_LIMIT: u64 = 40;
 const FORK_BOMB: &str = "n=0; while [ $n -lt 300 ]; do sleep 120 & n=$((n+1)); echo $n > count; \
                          done; echo all-started";
 
+/// The fork bomb as the user's job run by `runtimes` (`host`: a job with no container,
+/// run on the host by the bare runner in a cgroup of petrel's).
 fn fork_bomb_is_contained(runtimes: &str) {
+    let engines = if runtimes == "host" {
+        "embedded"
+    } else {
+        runtimes
+    };
     let Some(pool) = root_pool(&format!(
-        "JOB_PIDS_LIMIT = {FORK_LIMIT}\nCONTAINER_RUNTIMES = {runtimes}\n"
+        "JOB_PIDS_LIMIT = {FORK_LIMIT}\nCONTAINER_RUNTIMES = {engines}\n"
     )) else {
         return;
     };
-    if runtimes != "embedded" {
+    if runtimes != "embedded" && runtimes != "host" {
         pool.until_slot("ContainerRuntimes", runtimes, 60);
     }
+    let image = if runtimes == "host" {
+        ""
+    } else {
+        "universe = container\ncontainer_image = @ROOTFS@\n"
+    };
     let dir = user_dir(&pool);
     let before = host_pids();
     let cluster = user_submit(
@@ -101,7 +113,7 @@ fn fork_bomb_is_contained(runtimes: &str) {
         &dir,
         "bomb.sub",
         &format!(
-            "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/sh\n\
+            "{image}executable = /bin/sh\n\
              transfer_executable = false\narguments = \"-c '{FORK_BOMB}'\"\n\
              transfer_output_files = count\nerror = bomb.err\noutput = bomb.out\nlog = bomb.log\n\
              +PetrelPidsLimit = 100000\nqueue\n"
@@ -116,6 +128,12 @@ fn fork_bomb_is_contained(runtimes: &str) {
         if rows.is_empty() {
             break;
         }
+        assert_ne!(
+            rows[0][0],
+            "5",
+            "held: {:?}",
+            pool.af(false, "true", &["HoldReason"])
+        );
         assert!(
             started.elapsed() < Duration::from_secs(90),
             "the fork bomb did not end: {rows:?}\n{}",
@@ -175,6 +193,19 @@ fn fork_bomb_is_contained_by_the_pids_limit_runc() {
         return;
     }
     fork_bomb_is_contained("runc");
+}
+
+#[test]
+fn fork_bomb_is_contained_by_the_pids_limit_charliecloud() {
+    if !common::need(common::which("ch-run").is_some(), "ch-run") {
+        return;
+    }
+    fork_bomb_is_contained("charliecloud");
+}
+
+#[test]
+fn fork_bomb_is_contained_by_the_pids_limit_on_the_host() {
+    fork_bomb_is_contained("host");
 }
 
 #[test]

@@ -21,7 +21,7 @@ pub const STARTER_LOG: &str = "starter.log";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StarterTask {
     pub job: JobId,
-    /// Dynamic slot name (`slot1_3`); the container is `petrel_<cluster>_<proc>_<slot>`.
+    /// Dynamic slot name (`slot1_3`); the container is `petrel_<cluster>_<proc>_<slot>_<pool>`.
     pub slot: String,
     pub scratch: PathBuf,
     pub cpus: u32,
