@@ -97,10 +97,16 @@ mod tests {
         let long = format!("{}X{}", "(".repeat(100_000), ")".repeat(100_000));
         let e = excerpt(&long, 20);
         assert!(e.len() < 100, "{e}");
-        assert!(e.starts_with("((((((((((") && e.ends_with("))))))))))"), "{e}");
+        assert!(
+            e.starts_with("((((((((((") && e.ends_with("))))))))))"),
+            "{e}"
+        );
         assert!(e.contains("200001 bytes"), "{e}");
         // Never splits a character.
         let wide = "é".repeat(50);
-        assert_eq!(excerpt(&wide, 4), format!("éé[... 92 of 100 bytes left out ...]éé"));
+        assert_eq!(
+            excerpt(&wide, 4),
+            format!("éé[... 92 of 100 bytes left out ...]éé")
+        );
     }
 }

@@ -59,11 +59,12 @@ fn read_ad(path: &str) -> Result<ClassAd> {
         path: path.into(),
         message: e.to_string(),
     })?;
-    make_ad(&text, true)
-        .ok_or_else(|| Error::Usage(format!(
+    make_ad(&text, true).ok_or_else(|| {
+        Error::Usage(format!(
             "Unable to turn file '{}' into a ClassAd.",
             crate::error::excerpt(path, crate::error::QUOTE_LIMIT)
-        )))
+        ))
+    })
 }
 
 /// Run `classad_eval` over `args` (without the program name), appending

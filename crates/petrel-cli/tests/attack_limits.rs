@@ -176,10 +176,7 @@ fn fork_bomb_is_contained(runtimes: &str) {
          transfer_executable = false\narguments = fine\noutput = after.out\nlog = after.log\nqueue\n",
     );
     pool.until_q(&format!("ClusterId == {ok}"), 0, 60);
-    assert_eq!(
-        fs::read_to_string(dir.join("after.out")).unwrap(),
-        "fine\n"
-    );
+    assert_eq!(fs::read_to_string(dir.join("after.out")).unwrap(), "fine\n");
 }
 
 #[test]
@@ -277,8 +274,13 @@ fn writing_past_request_disk_is_held_while_the_job_runs() {
 
 /// `program args` as the test user with its stdout a pipe nobody reads any more.
 fn into_closed_pipe(pool: &Pool, dir: &Path, program: &Path, args: &[&str]) -> Ran {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
+    // The write end of a pipe whose only reader, `true`, has exited.
+    let mut reader = Command::new("true")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let writer = reader.stdin.take().unwrap();
+    reader.wait().unwrap();
     let mut cmd = match As::User.ids() {
         Some((uid, gid)) if common::is_root() => {
             let mut c = Command::new("setpriv");
@@ -358,7 +360,10 @@ fn commands_end_quietly_when_their_output_pipe_is_closed() {
 
 #[test]
 fn a_limit_that_cannot_be_applied_is_warned_of_before_the_job_runs() {
-    if !common::need(common::test_user().is_some() || !common::is_root(), "the test user") {
+    if !common::need(
+        common::test_user().is_some() || !common::is_root(),
+        "the test user",
+    ) {
         return;
     }
     let tmp = common::open_tempdir();
@@ -423,7 +428,10 @@ fn errors_quote_huge_and_deeply_nested_input_only_in_part() {
     for (name, text) in [
         (
             "deep.sub",
-            format!("executable = /bin/true\n+Foo = {}\nqueue\n", "(".repeat(200_000)),
+            format!(
+                "executable = /bin/true\n+Foo = {}\nqueue\n",
+                "(".repeat(200_000)
+            ),
         ),
         (
             "value.sub",
@@ -434,11 +442,17 @@ fn errors_quote_huge_and_deeply_nested_input_only_in_part() {
         ),
         (
             "universe.sub",
-            format!("executable = /bin/true\nuniverse = {}\nqueue\n", "X".repeat(200_000)),
+            format!(
+                "executable = /bin/true\nuniverse = {}\nqueue\n",
+                "X".repeat(200_000)
+            ),
         ),
         (
             "line.sub",
-            format!("executable = /bin/true\n{} junk\nqueue\n", "=".repeat(200_000)),
+            format!(
+                "executable = /bin/true\n{} junk\nqueue\n",
+                "=".repeat(200_000)
+            ),
         ),
     ] {
         let path = dir.join(name);

@@ -204,6 +204,9 @@ mod tests {
         assert!(msg.ends_with("expected a whole number"), "{msg}");
         assert!(msg.contains("bytes left out"), "{msg}");
         let short = SubmitError::new(Location::new("job.sub", 1, 0), ErrorKind::NoQueue);
-        assert_eq!(short.to_string(), "job.sub:1: no queue statement: nothing to submit");
+        assert_eq!(
+            short.to_string(),
+            "job.sub:1: no queue statement: nothing to submit"
+        );
     }
 }

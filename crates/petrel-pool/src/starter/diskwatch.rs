@@ -7,7 +7,7 @@
 //! second, a poll's walk stops at [`POLL_BUDGET`] (its answer is then a lower bound, which
 //! is still a sound reason to hold), and the thread ends the moment the job does.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -79,7 +79,7 @@ impl DiskWatch {
 }
 
 fn watch(
-    scratch: &PathBuf,
+    scratch: &Path,
     file: &Path,
     limit_kib: Option<u64>,
     stopped: &mpsc::Receiver<()>,

@@ -153,16 +153,11 @@ pub(crate) fn run_spec(
     };
     let disk = {
         let handle = handle.clone();
-        super::diskwatch::DiskWatch::start(
-            &task.scratch,
-            spool,
-            launch.disk_limit_kib,
-            move || {
-                if let Err(e) = handle.signal(rustix::process::Signal::KILL.as_raw()) {
-                    tracing::warn!("stopping the job over its disk request: {e}");
-                }
-            },
-        )
+        super::diskwatch::DiskWatch::start(&task.scratch, spool, launch.disk_limit_kib, move || {
+            if let Err(e) = handle.signal(rustix::process::Signal::KILL.as_raw()) {
+                tracing::warn!("stopping the job over its disk request: {e}");
+            }
+        })
     };
     let waited = handle.wait();
     let over_disk = disk.and_then(super::diskwatch::DiskWatch::finish);
