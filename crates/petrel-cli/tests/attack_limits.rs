@@ -101,10 +101,11 @@ fn fork_bomb_is_contained(runtimes: &str) {
     if runtimes != "embedded" && runtimes != "host" {
         pool.until_slot("ContainerRuntimes", runtimes, 60);
     }
-    let image = if runtimes == "host" {
-        ""
-    } else {
-        "universe = container\ncontainer_image = @ROOTFS@\n"
+    let docker_image = (runtimes == "docker").then(|| DockerImage::import(&pool.rootfs));
+    let image = match (runtimes, &docker_image) {
+        ("host", _) => String::new(),
+        (_, Some(d)) => format!("universe = docker\ndocker_image = {}\n", d.0),
+        _ => "universe = container\ncontainer_image = @ROOTFS@\n".to_string(),
     };
     let dir = user_dir(&pool);
     let before = host_pids();
@@ -172,8 +173,10 @@ fn fork_bomb_is_contained(runtimes: &str) {
         &pool,
         &dir,
         "after.sub",
-        "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/echo\n\
-         transfer_executable = false\narguments = fine\noutput = after.out\nlog = after.log\nqueue\n",
+        &format!(
+            "{image}executable = /bin/echo\ntransfer_executable = false\narguments = fine\n\
+             output = after.out\nlog = after.log\nqueue\n"
+        ),
     );
     pool.until_q(&format!("ClusterId == {ok}"), 0, 60);
     assert_eq!(fs::read_to_string(dir.join("after.out")).unwrap(), "fine\n");
@@ -198,6 +201,45 @@ fn fork_bomb_is_contained_by_the_pids_limit_charliecloud() {
         return;
     }
     fork_bomb_is_contained("charliecloud");
+}
+
+/// A busybox image in Docker's own store, named for this test, removed afterwards.
+struct DockerImage(String);
+
+impl DockerImage {
+    fn import(rootfs: &Path) -> DockerImage {
+        let name = format!("petrel-test/busybox-limits:{}", std::process::id());
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "tar -C '{}' -c . | docker import - {name} >/dev/null",
+                rootfs.display()
+            ))
+            .status()
+            .expect("docker import");
+        assert!(status.success(), "docker import failed");
+        DockerImage(name)
+    }
+}
+
+impl Drop for DockerImage {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rmi", "--force", &self.0])
+            .output();
+    }
+}
+
+#[test]
+fn fork_bomb_is_contained_by_the_pids_limit_docker() {
+    let works = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !common::need(works, "a running Docker Engine") {
+        return;
+    }
+    fork_bomb_is_contained("docker");
 }
 
 #[test]

@@ -216,11 +216,22 @@ impl PoolConfig {
             validation_block: Duration::from_secs(
                 number("CONTAINER_VALIDATION_BLOCK_TIME")?.unwrap_or(600),
             ),
-            job_pids_limit: match number("JOB_PIDS_LIMIT")?.unwrap_or(DEFAULT_JOB_PIDS_LIMIT) {
-                0 => None,
-                n => Some(n),
-            },
+            job_pids_limit: job_pids_limit(&get)?,
         })
+    }
+}
+
+/// `JOB_PIDS_LIMIT`: a whole number, 0 for no limit, [`DEFAULT_JOB_PIDS_LIMIT`] unset.
+fn job_pids_limit(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<u64>, PoolError> {
+    let Some(v) = get("JOB_PIDS_LIMIT") else {
+        return Ok(Some(DEFAULT_JOB_PIDS_LIMIT));
+    };
+    match v.parse::<u64>() {
+        Ok(0) => Ok(None),
+        Ok(n) => Ok(Some(n)),
+        Err(_) => Err(PoolError::Config(format!(
+            "JOB_PIDS_LIMIT = {v}: expected a whole number (0: no limit)"
+        ))),
     }
 }
 
@@ -404,6 +415,24 @@ mod tests {
         assert!(e.to_string().contains("mostly"), "{e}");
         let e = container_policy(&settings("CONTAINER_DEFAULT_IMAGE = el9\n")).unwrap_err();
         assert!(e.to_string().contains("absolute path"), "{e}");
+    }
+
+    #[test]
+    fn pids_limit_has_a_default_and_zero_turns_it_off() {
+        assert_eq!(
+            job_pids_limit(&settings("")).unwrap(),
+            Some(DEFAULT_JOB_PIDS_LIMIT)
+        );
+        assert_eq!(
+            job_pids_limit(&settings("JOB_PIDS_LIMIT = 64\n")).unwrap(),
+            Some(64)
+        );
+        assert_eq!(
+            job_pids_limit(&settings("JOB_PIDS_LIMIT = 0\n")).unwrap(),
+            None
+        );
+        let e = job_pids_limit(&settings("JOB_PIDS_LIMIT = lots\n")).unwrap_err();
+        assert!(e.to_string().contains("lots"), "{e}");
     }
 
     #[test]
