@@ -452,7 +452,7 @@ fn assert_bounded(r: &Ran, what: &str, says: &str) {
 
 #[test]
 fn errors_quote_huge_and_deeply_nested_input_only_in_part() {
-    let Some(pool) = root_pool("") else {
+    let Some(pool) = root_pool("PERIODIC_EXPR_INTERVAL = 1\n") else {
         return;
     };
     let dir = user_dir(&pool);
@@ -505,6 +505,36 @@ fn errors_quote_huge_and_deeply_nested_input_only_in_part() {
         let r = user_cmd(&pool, &dir, &["submit", name]);
         assert_bounded(&r, &format!("submit {name}"), name);
     }
+    // A hold reason quotes what the user wrote, bounded too.
+    let c = user_submit(
+        &pool,
+        &dir,
+        "reason.sub",
+        &format!(
+            "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/sleep\n\
+             transfer_executable = false\narguments = 60\nlog = reason.log\n\
+             periodic_hold = JobStatus == 2\nperiodic_hold_reason = \"{}\"\nqueue\n",
+            "R".repeat(100_000)
+        ),
+    );
+    pool.until_q(&format!("ClusterId == {c} && JobStatus == 5"), 1, 60);
+    let reason = user_cmd(
+        &pool,
+        &dir,
+        &[
+            "q",
+            "-constraint",
+            &format!("ClusterId == {c}"),
+            "-af",
+            "HoldReason",
+        ],
+    );
+    assert_eq!(reason.code, Some(0), "{}", reason.stderr);
+    assert!(
+        reason.stdout.starts_with("RRRR") && reason.stdout.len() < 5000,
+        "{} bytes of HoldReason",
+        reason.stdout.len()
+    );
     // What the daemon refuses is bounded as well.
     for args in [
         vec!["q", "-constraint", deep.as_str()],
