@@ -249,8 +249,41 @@ fn fork_bomb_is_contained_by_the_pids_limit_on_the_host() {
 
 #[test]
 fn writing_past_request_disk_is_held_while_the_job_runs() {
-    let Some(pool) = root_pool("PERIODIC_EXPR_INTERVAL = 1\n") else {
+    disk_is_watched("embedded");
+}
+
+#[test]
+fn writing_past_request_disk_is_held_while_the_job_runs_runc() {
+    if !common::need(common::which("runc").is_some(), "runc") {
         return;
+    }
+    disk_is_watched("runc");
+}
+
+#[test]
+fn writing_past_request_disk_is_held_while_the_job_runs_on_the_host() {
+    disk_is_watched("host");
+}
+
+/// A job over its `request_disk` held while it runs, by `runtimes` (`host`: no container).
+fn disk_is_watched(runtimes: &str) {
+    let engines = if runtimes == "host" {
+        "embedded"
+    } else {
+        runtimes
+    };
+    let Some(pool) = root_pool(&format!(
+        "PERIODIC_EXPR_INTERVAL = 1\nCONTAINER_RUNTIMES = {engines}\n"
+    )) else {
+        return;
+    };
+    if runtimes != "embedded" && runtimes != "host" {
+        pool.until_slot("ContainerRuntimes", runtimes, 60);
+    }
+    let image = if runtimes == "host" {
+        ""
+    } else {
+        "universe = container\ncontainer_image = @ROOTFS@\n"
     };
     let dir = user_dir(&pool);
     // Proc 0 writes 20 MB into a 2 MB request; proc 1 writes 5 MB into 100 MB and runs on.
@@ -258,12 +291,13 @@ fn writing_past_request_disk_is_held_while_the_job_runs() {
         &pool,
         &dir,
         "disk.sub",
-        "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/sh\n\
-         transfer_executable = false\nlog = disk.log\n\
-         arguments = \"-c 'head -c 20000000 /dev/urandom > big; sleep 300'\"\n\
-         request_disk = 2048\nqueue\n\
-         arguments = \"-c 'head -c 5000000 /dev/urandom > some; sleep 300'\"\n\
-         request_disk = 102400\nqueue\n",
+        &format!(
+            "{image}executable = /bin/sh\ntransfer_executable = false\nlog = disk.log\n\
+             arguments = \"-c 'head -c 20000000 /dev/urandom > big; sleep 300'\"\n\
+             request_disk = 2048\nqueue\n\
+             arguments = \"-c 'head -c 5000000 /dev/urandom > some; sleep 300'\"\n\
+             request_disk = 102400\nqueue\n"
+        ),
     );
     let submitted = Instant::now();
     pool.until_q(
