@@ -62,5 +62,51 @@ pub enum Error {
     },
 }
 
+/// How many characters of the user's input an error message quotes at most.
+pub const QUOTE_LIMIT: usize = 80;
+
+/// `text` as an error message quotes it: whole when it has at most `limit` characters,
+/// else its start and its end around a note of how much was left out, so that a huge or
+/// hostile input never comes back in full (nor fills a terminal or a log).
+pub fn excerpt(text: &str, limit: usize) -> String {
+    let chars = text.chars().count();
+    if chars <= limit {
+        return text.to_string();
+    }
+    let head = limit.div_ceil(2);
+    let tail = limit / 2;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(chars - tail).collect();
+    format!(
+        "{start}[... {} of {} bytes left out ...]{end}",
+        text.len() - start.len() - end.len(),
+        text.len()
+    )
+}
+
 /// Result alias for this crate.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_keep_short_text_and_bound_long_text() {
+        assert_eq!(excerpt("[a=1]", 10), "[a=1]");
+        let long = format!("{}X{}", "(".repeat(100_000), ")".repeat(100_000));
+        let e = excerpt(&long, 20);
+        assert!(e.len() < 100, "{e}");
+        assert!(
+            e.starts_with("((((((((((") && e.ends_with("))))))))))"),
+            "{e}"
+        );
+        assert!(e.contains("200001 bytes"), "{e}");
+        // Never splits a character.
+        let wide = "é".repeat(50);
+        assert_eq!(
+            excerpt(&wide, 4),
+            format!("éé[... 92 of 100 bytes left out ...]éé")
+        );
+    }
+}

@@ -79,7 +79,7 @@ mod value;
 
 pub use ast::{BinaryOp, Expr, Name, UnaryOp};
 pub use classad::ClassAd;
-pub use error::{Error, Position, Result};
+pub use error::{excerpt, Error, Position, Result, QUOTE_LIMIT};
 pub use eval::{eval, eval_attr, eval_in, Semantics};
 pub use parser::{
     parse_classad, parse_classad_any, parse_expr, parse_expr_with as parse_expr_with_limits,

@@ -59,8 +59,12 @@ fn read_ad(path: &str) -> Result<ClassAd> {
         path: path.into(),
         message: e.to_string(),
     })?;
-    make_ad(&text, true)
-        .ok_or_else(|| Error::Usage(format!("Unable to turn file '{path}' into a ClassAd.")))
+    make_ad(&text, true).ok_or_else(|| {
+        Error::Usage(format!(
+            "Unable to turn file '{}' into a ClassAd.",
+            crate::error::excerpt(path, crate::error::QUOTE_LIMIT)
+        ))
+    })
 }
 
 /// Run `classad_eval` over `args` (without the program name), appending
@@ -109,7 +113,8 @@ pub fn classad_eval_to(args: &[String], out: &mut String) -> Result<EvalToolStat
                     }
                     let expr = parse_expr(arg).map_err(|_| {
                         Error::Usage(format!(
-                            "Unable to turn '{arg}' into a ClassAd or an expression."
+                            "Unable to turn '{}' into a ClassAd or an expression.",
+                            crate::error::excerpt(arg, crate::error::QUOTE_LIMIT)
                         ))
                     })?;
                     let v =

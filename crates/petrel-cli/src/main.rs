@@ -96,6 +96,7 @@ fn arguments() -> Vec<std::ffi::OsString> {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse_from(arguments());
     if matches!(cli.command, Command::Starter(_)) {
         init_starter_logging();
@@ -123,11 +124,48 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("petrel: {err:#}");
+            // Errors quote what they were given (a daemon's refusal, a parser's); however
+            // long that was, the message stays readable.
+            let message = petrel_classad::excerpt(&format!("{err:#}"), ERROR_LIMIT);
+            eprintln!("petrel: {message}");
             ExitCode::from(commands::EXIT_PETREL_ERROR)
         }
     }
+}
+
+/// The most characters of an error message `petrel` prints.
+const ERROR_LIMIT: usize = 4096;
+
+/// Output into a pipe whose reader has gone (`petrel history -long | head -1`) ends the
+/// command quietly and successfully, as Unix tools end; Rust ignores SIGPIPE, so the write
+/// fails with EPIPE instead. A command that returns the error is caught in `main`; a
+/// `println!` panics, and the release build aborts on panics, so the panic hook ends the
+/// process first. Any other panic goes to the default hook.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
+/// Whether a command failed only because its output pipe was closed.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn init_logging(verbose: u8) {

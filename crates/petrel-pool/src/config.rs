@@ -114,6 +114,12 @@ pub struct PoolConfig {
     pub validation_block: Duration,
     /// What one user's clients may cost the daemon.
     pub clients: ClientLimits,
+    /// The most processes and threads one job may have at once (`JOB_PIDS_LIMIT`; 0: no
+    /// limit). HTCondor sets none; petrel does, so that a fork bomb in one job cannot take
+    /// the host's pid space from every other user. The default leaves room for any real
+    /// job (parallel builds, thread pools of a many-core node) while staying far below the
+    /// kernel's usual `pid_max` (32768 to 4194304).
+    pub job_pids_limit: Option<u64>,
 }
 
 /// Bounds on what clients may hold of the daemon, so that no user can starve it for
@@ -151,6 +157,9 @@ impl Default for ClientLimits {
         }
     }
 }
+
+/// `JOB_PIDS_LIMIT` when the configuration does not set it.
+pub const DEFAULT_JOB_PIDS_LIMIT: u64 = 4096;
 
 /// Programs the starter runs around a job, all host paths.
 ///
@@ -249,6 +258,7 @@ impl PoolConfig {
                 number("CONTAINER_VALIDATION_BLOCK_TIME")?.unwrap_or(600),
             ),
             clients: client_limits(&number)?,
+            job_pids_limit: job_pids_limit(&get)?,
         })
     }
 }
@@ -276,6 +286,18 @@ fn client_limits(
         jobs_per_owner: at_least_1("MAX_JOBS_PER_OWNER", d.jobs_per_owner)?,
         jobs_submitted: at_least_1("MAX_JOBS_SUBMITTED", d.jobs_submitted)?,
     })
+/// `JOB_PIDS_LIMIT`: a whole number, 0 for no limit, [`DEFAULT_JOB_PIDS_LIMIT`] unset.
+fn job_pids_limit(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<u64>, PoolError> {
+    let Some(v) = get("JOB_PIDS_LIMIT") else {
+        return Ok(Some(DEFAULT_JOB_PIDS_LIMIT));
+    };
+    match v.parse::<u64>() {
+        Ok(0) => Ok(None),
+        Ok(n) => Ok(Some(n)),
+        Err(_) => Err(PoolError::Config(format!(
+            "JOB_PIDS_LIMIT = {v}: expected a whole number (0: no limit)"
+        ))),
+    }
 }
 
 fn container_policy(get: &dyn Fn(&str) -> Option<String>) -> Result<PoolPolicy, PoolError> {
@@ -458,6 +480,24 @@ mod tests {
         assert!(e.to_string().contains("mostly"), "{e}");
         let e = container_policy(&settings("CONTAINER_DEFAULT_IMAGE = el9\n")).unwrap_err();
         assert!(e.to_string().contains("absolute path"), "{e}");
+    }
+
+    #[test]
+    fn pids_limit_has_a_default_and_zero_turns_it_off() {
+        assert_eq!(
+            job_pids_limit(&settings("")).unwrap(),
+            Some(DEFAULT_JOB_PIDS_LIMIT)
+        );
+        assert_eq!(
+            job_pids_limit(&settings("JOB_PIDS_LIMIT = 64\n")).unwrap(),
+            Some(64)
+        );
+        assert_eq!(
+            job_pids_limit(&settings("JOB_PIDS_LIMIT = 0\n")).unwrap(),
+            None
+        );
+        let e = job_pids_limit(&settings("JOB_PIDS_LIMIT = lots\n")).unwrap_err();
+        assert!(e.to_string().contains("lots"), "{e}");
     }
 
     #[test]

@@ -256,6 +256,7 @@ fn scheduler(shared: Arc<Shared>) {
         }
         if last_periodic.elapsed() >= periodic_every {
             last_periodic = Instant::now();
+            core.refresh_running_usage();
             core.periodic();
         }
         for (id, slot, want) in core.negotiate() {

@@ -32,10 +32,21 @@ pub struct Hold {
     pub subcode: i64,
 }
 
+/// The longest `HoldReason` in characters. Reasons quote what the user wrote (an image
+/// name, a file name, a `periodic_hold_reason` expression's value), which can be huge; the
+/// start and the end of a longer one are kept.
+pub const MAX_REASON_CHARS: usize = 2048;
+
 impl Hold {
     pub fn new(code: i64, subcode: i64, reason: impl Into<String>) -> Hold {
+        let reason = reason.into();
+        let reason = if reason.len() > MAX_REASON_CHARS {
+            petrel_classad::excerpt(&reason, MAX_REASON_CHARS)
+        } else {
+            reason
+        };
         Hold {
-            reason: reason.into(),
+            reason,
             code,
             subcode,
         }
@@ -51,5 +62,28 @@ impl Hold {
                  {peak_mib} megabytes.  Consider resubmitting with a higher request_memory."
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hold_reasons_quote_huge_input_only_in_part() {
+        let name = "x".repeat(500_000);
+        let h = Hold::new(
+            INVALID_DOCKER_IMAGE,
+            0,
+            format!("invalid image name '{name}': bad"),
+        );
+        assert!(
+            h.reason.len() < MAX_REASON_CHARS + 100,
+            "{}",
+            h.reason.len()
+        );
+        assert!(h.reason.starts_with("invalid image name 'xxx"));
+        assert!(h.reason.ends_with("': bad"));
+        assert_eq!(Hold::new(1, 0, "short").reason, "short");
     }
 }

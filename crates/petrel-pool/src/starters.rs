@@ -25,6 +25,18 @@ use crate::machine::Resources;
 use crate::queue::Claim;
 use crate::starter::task::{self, StarterTask};
 
+/// The job ad attribute that states the job's pids limit (`JOB_PIDS_LIMIT`).
+pub const PIDS_LIMIT_ATTR: &str = "PetrelPidsLimit";
+
+/// `PetrelPidsLimit`'s value: the limit, or undefined when the pool sets none (shadowing
+/// whatever a user's submit file wrote under that name).
+fn pids_limit_value(limit: Option<u64>) -> petrel_classad::Value {
+    match limit {
+        Some(n) => petrel_classad::Value::Int(i64::try_from(n).unwrap_or(i64::MAX)),
+        None => petrel_classad::Value::Undefined,
+    }
+}
+
 /// Signals a starter's whole process group (the starter forwards to the container).
 pub fn signal_starter(pid: u32, sig: Signal) {
     if let Some(p) = Pid::from_raw(pid as i32) {
@@ -136,6 +148,9 @@ impl Core {
             "RemoteHost",
             petrel_classad::Value::string(format!("{slot}@{}", self.machine.hostname)),
         );
+        let pids_limit = self.config.job_pids_limit;
+        // The limit in force, set here whatever the user's ad said (it is the pool's).
+        ad.insert_value(PIDS_LIMIT_ATTR, pids_limit_value(pids_limit));
         fs::write(spool.join(task::JOB_AD_FILE), ad.to_old_syntax())
             .map_err(|e| PoolError::io(format!("writing the job ad in {}", spool.display()), e))?;
         let task = StarterTask {
@@ -152,6 +167,7 @@ impl Core {
             container: decision.choice,
             image_reference: decision.image,
             hooks: self.config.hooks.clone(),
+            pids_limit,
         };
         task::write_json(&spool.join(task::TASK_FILE), &task)?;
         let log = fs::File::create(spool.join(task::STARTER_LOG))
@@ -193,6 +209,8 @@ impl Core {
             job.set_int("PetrelClaimCpus", want.cpus as i64);
             job.set_int("PetrelClaimMemory", want.memory_mib as i64);
             job.set_int("PetrelClaimDisk", want.disk_kib as i64);
+            job.ad
+                .insert_value(PIDS_LIMIT_ATTR, pids_limit_value(pids_limit));
             job.claim = Some(Claim {
                 slot: slot.to_string(),
                 cpus: want.cpus,
@@ -218,6 +236,23 @@ impl Core {
             },
         );
         Ok(child)
+    }
+
+    /// Copies what each running job's starter last measured (`usage.json` in its spool)
+    /// into `DiskUsage`, as HTCondor's shadow updates it from the starter while the job
+    /// runs; never lowers it below what submit or an earlier run recorded.
+    pub fn refresh_running_usage(&mut self) {
+        for job in self.queue.jobs.values_mut() {
+            let Some(claim) = &job.claim else { continue };
+            let file = claim.spool.join(crate::starter::USAGE_FILE);
+            let Ok(u) = task::read_json::<crate::starter::RunningUsage>(&file) else {
+                continue;
+            };
+            let now_kib = i64::try_from(u.disk_kib).unwrap_or(i64::MAX);
+            if now_kib > job.int("DiskUsage").unwrap_or(0) {
+                job.set_int("DiskUsage", now_kib);
+            }
+        }
     }
 
     /// After a restart: re-attaches to starters still running, finishes those that ended

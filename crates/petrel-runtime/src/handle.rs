@@ -53,11 +53,20 @@ pub struct Usage {
 /// SIGUSR2, SIGQUIT) are blocked in the calling thread, and those another process sends to
 /// the caller are passed on to the job. (Terminal signals reach the job directly.)
 pub fn run(spec: &ContainerSpec) -> Result<Outcome, RuntimeError> {
+    run_warning(spec, |_| {})
+}
+
+/// [`run`], calling `not_applied` with the limits that could not be applied once that is
+/// known and before the job starts, so a warning about them comes before the job's output.
+pub fn run_warning(
+    spec: &ContainerSpec,
+    not_applied: impl FnOnce(&[NotApplied]),
+) -> Result<Outcome, RuntimeError> {
     // Blocked for the whole run: a SIGTERM to the caller is queued and passed on, rather
     // than killing the caller (and with it, by the parent-death signal, the container).
     let _mask = MaskGuard::block(&FORWARDED);
     let signals = init::signalfd(&FORWARDED).ok();
-    launch(spec, signals)?.wait()
+    launch(spec, signals, not_applied)?.wait()
 }
 
 /// Starts the container and returns once the job's command has been exec'd.
@@ -72,7 +81,7 @@ pub fn run(spec: &ContainerSpec) -> Result<Outcome, RuntimeError> {
 /// caller died): call it from a thread that outlives the container, such as the main one.
 /// The `Container` itself may be used and dropped from any thread.
 pub fn start(spec: &ContainerSpec) -> Result<Container, RuntimeError> {
-    launch(spec, None)
+    launch(spec, None, |_| {})
 }
 
 /// A started container. Dropping it without [`Container::wait`] kills it and cleans up.
@@ -95,7 +104,11 @@ pub struct Container {
     _state: Option<StateDir>,
 }
 
-fn launch(spec: &ContainerSpec, forward: Option<OwnedFd>) -> Result<Container, RuntimeError> {
+fn launch(
+    spec: &ContainerSpec,
+    forward: Option<OwnedFd>,
+    before_start: impl FnOnce(&[NotApplied]),
+) -> Result<Container, RuntimeError> {
     let started = Instant::now();
     // SAFETY: getuid/getgid have no preconditions and cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
@@ -106,6 +119,7 @@ fn launch(spec: &ContainerSpec, forward: Option<OwnedFd>) -> Result<Container, R
     } else {
         (None, Vec::new())
     };
+    before_start(&not_applied);
     let (pid, report) = container::spawn(&prepared, cgroup.as_ref(), uid, gid)?;
     let mut container = Container {
         name,

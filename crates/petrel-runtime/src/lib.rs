@@ -71,7 +71,7 @@ mod statedir;
 pub use cgroups::NotApplied;
 pub use enter::{exec_in, ExecSpec};
 pub use error::{RuntimeError, SetupFailure};
-pub use handle::{run, start, Container, Outcome, Usage};
+pub use handle::{run, run_warning, start, Container, Outcome, Usage};
 pub use init::JobStatus;
 pub use seccomp::BLOCKED_SYSCALLS;
 pub use spec::{

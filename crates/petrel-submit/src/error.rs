@@ -36,8 +36,11 @@ impl fmt::Display for Location {
 }
 
 /// A submit description that cannot be turned into job ads. Nothing is produced.
+///
+/// Its message quotes the offending text only in part when that is long (a value, a line,
+/// a macro's expansion can be megabytes): see [`excerpt`].
 #[derive(Debug, thiserror::Error)]
-#[error("{location}: {kind}")]
+#[error("{location}: {}", excerpt(&kind.to_string(), MESSAGE_LIMIT))]
 pub struct SubmitError {
     /// Where the offending text is.
     pub location: Location,
@@ -155,5 +158,55 @@ pub enum ErrorKind {
     NoQueue,
 }
 
+/// How many characters of an error's message (which quotes the user's text) are shown.
+pub const MESSAGE_LIMIT: usize = 400;
+
+/// `text` as an error message quotes it: whole when it has at most `limit` characters,
+/// else its start and its end around a note of how much was left out, so that a huge or
+/// hostile input never comes back in full (nor fills a terminal or a log).
+pub fn excerpt(text: &str, limit: usize) -> String {
+    let chars = text.chars().count();
+    if chars <= limit {
+        return text.to_string();
+    }
+    let head = limit.div_ceil(2);
+    let tail = limit / 2;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(chars - tail).collect();
+    format!(
+        "{start}[... {} of {} bytes left out ...]{end}",
+        text.len() - start.len() - end.len(),
+        text.len()
+    )
+}
+
 /// Result alias for this crate.
 pub type Result<T> = std::result::Result<T, SubmitError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_quote_long_text_only_in_part() {
+        let value = "x".repeat(200_000);
+        let e = SubmitError::new(
+            Location::new("job.sub", 3, 1),
+            ErrorKind::BadValue {
+                command: "request_cpus".into(),
+                value,
+                expected: "a whole number".into(),
+            },
+        );
+        let msg = e.to_string();
+        assert!(msg.len() < MESSAGE_LIMIT + 100, "{} bytes", msg.len());
+        assert!(msg.starts_with("job.sub:3:1: request_cpus = xxx"), "{msg}");
+        assert!(msg.ends_with("expected a whole number"), "{msg}");
+        assert!(msg.contains("bytes left out"), "{msg}");
+        let short = SubmitError::new(Location::new("job.sub", 1, 0), ErrorKind::NoQueue);
+        assert_eq!(
+            short.to_string(),
+            "job.sub:1: no queue statement: nothing to submit"
+        );
+    }
+}

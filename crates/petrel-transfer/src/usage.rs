@@ -26,6 +26,10 @@ pub struct DiskUsage {
     pub kib: u64,
     /// Bytes in files.
     pub bytes: u64,
+    /// Bytes the files take on disk (their blocks: a sparse file counts only what it
+    /// holds), rounded up to KiB. This is what a disk limit compares, since the apparent
+    /// size of a sparse file takes no space.
+    pub allocated_kib: u64,
     /// Directory entries looked at.
     pub entries: u64,
     /// False when the walk stopped early (time budget, a directory deeper than petrel
@@ -55,6 +59,7 @@ pub fn disk_usage_within(scratch: &Path, budget: Duration) -> DiskUsage {
         return u;
     };
     let mut seen_links: HashSet<(u64, u64)> = HashSet::new();
+    let mut allocated: u64 = 0;
     let mut stack: Vec<Dir> = match Dir::read_from(root.fd()) {
         Ok(d) => vec![d],
         Err(_) => {
@@ -121,10 +126,12 @@ pub fn disk_usage_within(scratch: &Path, budget: Duration) -> DiskUsage {
                     continue;
                 }
                 u.bytes += u64::try_from(st.st_size).unwrap_or(0);
+                allocated += u64::try_from(st.st_blocks).unwrap_or(0).saturating_mul(512);
             }
         }
     }
     u.kib = u.bytes.div_ceil(1024);
+    u.allocated_kib = allocated.div_ceil(1024);
     u
 }
 
@@ -146,6 +153,20 @@ mod tests {
         assert_eq!(u.bytes, 5000);
         assert_eq!(u.kib, 5);
         assert_eq!(disk_usage(s), 5);
+        // Blocks: at least what was written, in whole file system blocks.
+        assert!(u.allocated_kib >= 5, "{u:?}");
+    }
+
+    #[test]
+    fn allocated_size_ignores_the_holes_of_sparse_files() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let f = std::fs::File::create(t.path().join("sparse")).expect("create");
+        f.set_len(1 << 30).expect("set_len");
+        std::fs::write(t.path().join("full"), vec![1u8; 1 << 20]).expect("write");
+        let u = disk_usage_within(t.path(), Duration::from_secs(10));
+        assert!(u.kib >= (1 << 20), "{u:?}");
+        assert!(u.allocated_kib >= 1024, "{u:?}");
+        assert!(u.allocated_kib < 4096, "the hole counted: {u:?}");
     }
 
     #[test]

@@ -95,7 +95,7 @@ impl<'s> Parser<'s> {
         Error::Parse {
             pos: position(self.src, at),
             expected: expected.into(),
-            found: found.into(),
+            found: crate::error::excerpt(found, crate::error::QUOTE_LIMIT),
         }
     }
 

@@ -99,7 +99,10 @@ fn parse_line(ad: &mut ClassAd, line: &str, lineno: usize, limits: &ParseLimits)
                 column: indent + 1,
             },
             expected: "an attribute name".into(),
-            found: format!("{name:?}"),
+            found: format!(
+                "{:?}",
+                crate::error::excerpt(name, crate::error::QUOTE_LIMIT)
+            ),
         });
     }
     let rhs = &trimmed[eq + 1..];

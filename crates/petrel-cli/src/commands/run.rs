@@ -130,19 +130,20 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let image = open_image(&args.image)?;
     let spec = build_spec(&args, &image)?;
-    let outcome = match petrel_runtime::run(&spec) {
+    // The warning comes before the job starts: after it, it would be lost in (or long
+    // after) the job's own output.
+    let warn = |missed: &[petrel_runtime::NotApplied]| {
+        for m in missed {
+            eprintln!("petrel: warning: --{} not applied: {}", m.limit, m.reason);
+        }
+    };
+    let outcome = match petrel_runtime::run_warning(&spec, warn) {
         Ok(outcome) => outcome,
         Err(err) => {
             eprintln!("petrel: {err}");
             return Ok(err.exit_status());
         }
     };
-    for missed in &outcome.not_applied {
-        eprintln!(
-            "petrel: warning: --{} not applied: {}",
-            missed.limit, missed.reason
-        );
-    }
     if let Some(path) = &args.stats_json {
         write_stats(path, &outcome)?;
     }

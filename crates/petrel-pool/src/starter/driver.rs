@@ -139,7 +139,7 @@ pub(crate) fn job_spec(task: &StarterTask, launch: &Launch, image: JobImage) -> 
     spec.limits = Limits {
         cpus: Some(launch.cpus),
         memory_bytes: launch.memory_bytes,
-        pids: None,
+        pids: launch.pids,
     };
     spec.hostname = Some(launch.name.replace('_', "-"));
     spec
@@ -218,7 +218,16 @@ pub(crate) fn run_spec(
             }
         })
     };
+    let disk = {
+        let handle = handle.clone();
+        super::diskwatch::DiskWatch::start(&task.scratch, spool, launch.disk_limit_kib, move || {
+            if let Err(e) = handle.signal(rustix::process::Signal::KILL.as_raw()) {
+                tracing::warn!("stopping the job over its disk request: {e}");
+            }
+        })
+    };
     let waited = handle.wait();
+    let over_disk = disk.and_then(super::diskwatch::DiskWatch::finish);
     if let Some(f) = forwarder {
         f.close();
     }
@@ -226,6 +235,13 @@ pub(crate) fn run_spec(
         tracing::warn!("cleaning up {}: {e}", launch.name);
     }
     usage.wall_secs = elapsed_secs(started);
+    if let Some(e) = over_disk {
+        if let Ok(exit) = &waited {
+            ending(exit, task, usage);
+        }
+        usage.disk_kib = e.used_kib;
+        return Ok(super::diskwatch::hold(e));
+    }
     let exit = waited.map_err(|e| failure(e, launch, report))?;
     Ok(ending(&exit, task, usage))
 }

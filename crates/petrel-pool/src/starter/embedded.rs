@@ -116,6 +116,7 @@ pub(crate) fn run(
     spec.limits = Limits {
         memory_bytes: launch.memory_bytes,
         cpus: Some(launch.cpus),
+        pids: launch.pids,
         ..Limits::default()
     };
     spec.name = Some(launch.name.clone());
@@ -145,7 +146,9 @@ pub(crate) fn run(
             }
         })
     });
+    let disk = disk_watch(spool, task, launch, container.pid());
     let outcome = container.wait();
+    let over_disk = disk.and_then(super::diskwatch::DiskWatch::finish);
     if let Some(handle) = forwarder {
         handle.close();
     }
@@ -162,6 +165,10 @@ pub(crate) fn run(
         .iter()
         .map(|n| format!("{}: {}", n.limit, n.reason))
         .collect();
+    if let Some(e) = over_disk {
+        usage.disk_kib = e.used_kib;
+        return Ok(super::diskwatch::hold(e));
+    }
     let ended = match outcome.status {
         JobStatus::Exited(code) => Ending::Exited { code },
         JobStatus::Signaled(sig) => Ending::Signaled { signal: sig },
@@ -172,6 +179,29 @@ pub(crate) fn run(
         outcome.oom_killed,
         ended,
     ))
+}
+
+/// Watches the scratch directory; over the disk request, kills the container's init
+/// (which ends every process in it) through a pidfd, so a late kill cannot hit a reused pid.
+fn disk_watch(
+    spool: &Path,
+    task: &StarterTask,
+    launch: &Launch,
+    init: i32,
+) -> Option<super::diskwatch::DiskWatch> {
+    use rustix::process::{pidfd_open, pidfd_send_signal, Pid, PidfdFlags, Signal};
+    let pidfd = Pid::from_raw(init).and_then(|p| {
+        pidfd_open(p, PidfdFlags::empty())
+            .map_err(|e| tracing::warn!("no pidfd for the container's init: {e}"))
+            .ok()
+    });
+    super::diskwatch::DiskWatch::start(&task.scratch, spool, launch.disk_limit_kib, move || {
+        if let Some(fd) = &pidfd {
+            if let Err(e) = pidfd_send_signal(fd, Signal::KILL) {
+                tracing::warn!("stopping the job over its disk request: {e}");
+            }
+        }
+    })
 }
 
 /// Whose fault a runtime error is: the image's and command's are the job's, the rest the

@@ -309,6 +309,7 @@ mod tests {
             container: Default::default(),
             image_reference: None,
             hooks,
+            pids_limit: None,
         }
     }
 

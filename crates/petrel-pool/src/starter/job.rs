@@ -212,7 +212,11 @@ pub(crate) struct Launch {
     pub user: Option<(u32, u32)>,
     pub memory_bytes: Option<u64>,
     pub cpus: f64,
-    /// `petrel_<cluster>_<proc>_<slot>`.
+    /// The most processes and threads the job may have.
+    pub pids: Option<u64>,
+    /// The scratch space the job may use (its explicit `request_disk`), KiB.
+    pub disk_limit_kib: Option<u64>,
+    /// `petrel_<cluster>_<proc>_<slot>_<pool>` (see [`container_name`]).
     pub name: String,
 }
 
@@ -512,11 +516,28 @@ pub(crate) fn build_launch(
         user: as_owner.then_some((task.uid, task.gid)),
         memory_bytes: (task.memory_mib > 0).then_some(task.memory_mib << 20),
         cpus: f64::from(task.cpus.max(1)),
-        name: format!(
-            "petrel_{}_{}_{}",
-            task.job.cluster, task.job.proc, task.slot
-        ),
+        pids: task.pids_limit,
+        disk_limit_kib: super::explicit_disk_request(ad),
+        name: container_name(task),
     })
+}
+
+/// `petrel_<cluster>_<proc>_<slot>_<pool>`. The pool part (a hash of the execute
+/// directory) keeps two pools on one host apart: with the same cluster, proc and slot they
+/// would share a cgroup and a runtime's container id, and one job's start would kill the
+/// other's processes as the leftovers of an earlier run. Within one pool the name stays
+/// the same across runs of a job, so a crashed run's leftovers are still found.
+fn container_name(task: &StarterTask) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut pool = std::collections::hash_map::DefaultHasher::new();
+    task.scratch.parent().hash(&mut pool);
+    format!(
+        "petrel_{}_{}_{}_{:08x}",
+        task.job.cluster,
+        task.job.proc,
+        task.slot,
+        pool.finish() as u32
+    )
 }
 
 /// Passes the signals sent to the starter (`enter::FORWARDED`: SIGTERM, SIGINT, SIGHUP, … by
@@ -537,4 +558,39 @@ pub(crate) fn forward_signals(
         })
         .ok()?;
     Some(handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::JobId;
+
+    fn task(scratch: &str) -> StarterTask {
+        StarterTask {
+            job: JobId::new(1, 0),
+            slot: "slot1_1".into(),
+            scratch: PathBuf::from(scratch),
+            cpus: 1,
+            memory_mib: 128,
+            disk_kib: 1024,
+            uid: 1000,
+            gid: 1000,
+            hostname: "node".into(),
+            runtimes: vec!["embedded".into()],
+            container: Default::default(),
+            image_reference: None,
+            hooks: Default::default(),
+            pids_limit: None,
+        }
+    }
+
+    #[test]
+    fn container_names_differ_between_pools_and_not_between_runs() {
+        let a = container_name(&task("/var/lib/petrel/execute/dir_1_0"));
+        let again = container_name(&task("/var/lib/petrel/execute/dir_1_0"));
+        let other_pool = container_name(&task("/tmp/pool/execute/dir_1_0"));
+        assert!(a.starts_with("petrel_1_0_slot1_1_"), "{a}");
+        assert_eq!(a, again);
+        assert_ne!(a, other_pool);
+    }
 }

@@ -14,6 +14,7 @@
 //! programs ([`hooks`]): the prepare-job hook after the input transfer, validation
 //! scripts inside the job's container (`validate`), the job-exit hook at the end.
 
+mod diskwatch;
 mod driver;
 mod embedded;
 pub mod hooks;
@@ -30,10 +31,11 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use petrel_classad::ClassAd;
 
 use crate::error::PoolError;
-use crate::holdcodes::{self, Hold};
+use crate::holdcodes::Hold;
 use crate::policy::ContainerChoice;
 use task::{Ending, StarterResult, StarterTask, Usage};
 
+pub use diskwatch::{RunningUsage, USAGE_FILE};
 pub use host::HOST_RUNTIME;
 pub use petrel_transfer::{STDERR_NAME, STDOUT_NAME};
 
@@ -149,19 +151,10 @@ fn run_job(
     if let Ending::Hold(_) | Ending::Requeue { .. } = ending {
         return ending;
     }
-    usage.disk_kib = petrel_transfer::disk_usage(&task.scratch);
-    if let Some(limit) = explicit_disk_request(ad) {
-        if usage.disk_kib > limit {
-            return Ending::Hold(Hold::new(
-                holdcodes::JOB_OUT_OF_RESOURCES,
-                holdcodes::SUBCODE_DISK,
-                format!(
-                    "Job has exceeded its disk request: the scratch directory used {} KiB, and \
-                     request_disk was {} KiB.  Consider resubmitting with a higher request_disk.",
-                    usage.disk_kib, limit
-                ),
-            ));
-        }
+    let (used, exceeded) = diskwatch::final_check(&task.scratch, explicit_disk_request(ad));
+    usage.disk_kib = used;
+    if let Some(e) = exceeded {
+        return diskwatch::hold(e);
     }
     if transfers {
         usage.transfers.output_started = Some(unix_now_f64());
@@ -206,7 +199,7 @@ fn as_owner<T>(
 
 /// `request_disk` when the user set it (a literal); the default follows `DiskUsage` and is
 /// not a limit.
-fn explicit_disk_request(ad: &ClassAd) -> Option<u64> {
+pub(crate) fn explicit_disk_request(ad: &ClassAd) -> Option<u64> {
     let e = ad.lookup("RequestDisk")?;
     e.as_literal()?.as_int().map(|v| v.max(0) as u64)
 }

@@ -21,7 +21,7 @@ pub const STARTER_LOG: &str = "starter.log";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StarterTask {
     pub job: JobId,
-    /// Dynamic slot name (`slot1_3`); the container is `petrel_<cluster>_<proc>_<slot>`.
+    /// Dynamic slot name (`slot1_3`); the container is `petrel_<cluster>_<proc>_<slot>_<pool>`.
     pub slot: String,
     pub scratch: PathBuf,
     pub cpus: u32,
@@ -43,6 +43,9 @@ pub struct StarterTask {
     /// Execute-side hooks and validation scripts.
     #[serde(default)]
     pub hooks: ExecuteHooks,
+    /// The most processes and threads the job may have (`JOB_PIDS_LIMIT`); `None`: none.
+    #[serde(default)]
+    pub pids_limit: Option<u64>,
 }
 
 /// How the job ended, from the starter's point of view.
