@@ -84,12 +84,22 @@ fn check_ad(ad: &ClassAd) {
             }
         }
     }
-    settles(
-        ad,
-        "old-syntax",
-        ClassAd::to_old_syntax,
-        old_syntax::parse_old_classad,
-    );
+    // Old syntax, as in HTCondor, has no quoted attribute names ('a b', 'true') and no
+    // escapes, so a string holding a line break has no one-line form: such ads have no
+    // old-syntax form to check (the pool refuses such names at submit; for such strings
+    // see fuzz/open/classad_text).
+    let plain = ad
+        .iter()
+        .all(|(name, _)| petrel_classad::unparse::unparse_name(name) == name)
+        && ad.to_old_syntax().lines().count() == ad.len();
+    if plain {
+        settles(
+            ad,
+            "old-syntax",
+            ClassAd::to_old_syntax,
+            old_syntax::parse_old_classad,
+        );
+    }
     settles(ad, "new-syntax", ClassAd::to_new_syntax, parse_classad);
     settles(ad, "JSON", ClassAd::to_json, json::ad_from_json);
 }
