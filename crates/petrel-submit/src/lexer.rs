@@ -223,7 +223,11 @@ mod tests {
     #[test]
     fn a_key_with_a_multibyte_character_near_its_start_is_no_panic() {
         // Found by fuzzing: slicing the key at byte 3 split the 'µ' of "uµiverse".
-        for text in ["u\u{b5}iverse = x\nqueue\n", "ab\u{e9}x = 1\n", "my\u{b5} = 1\n"] {
+        for text in [
+            "u\u{b5}iverse = x\nqueue\n",
+            "ab\u{e9}x = 1\n",
+            "my\u{b5} = 1\n",
+        ] {
             let _ = lex(text, "t.sub");
         }
         assert!(lex("my.\u{e9}t\u{e9} = 1\n", "t.sub").is_err());
