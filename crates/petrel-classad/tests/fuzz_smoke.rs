@@ -1,5 +1,5 @@
-//! A deterministic, in-suite version of the parser fuzz target
-//! (`fuzz/fuzz_targets/parse.rs`): corpus lines are mutated (bytes
+//! A deterministic, in-suite version of the `classad_text` fuzz target
+//! (`crates/petrel-fuzz`, run by `scripts/fuzz.sh`): corpus lines are mutated (bytes
 //! replaced, inserted, deleted, spliced) and fed to every parser, the
 //! unparser and the evaluator. Nothing may panic.
 

@@ -34,7 +34,9 @@ pub struct ImageConfig {
 }
 
 impl ImageConfig {
-    pub(crate) fn from_oci(cfg: &oci_spec::image::ImageConfiguration) -> ImageConfig {
+    /// The runtime's view of a parsed OCI config.
+    #[doc(hidden)]
+    pub fn from_oci(cfg: &oci_spec::image::ImageConfiguration) -> ImageConfig {
         let mut out = ImageConfig {
             platform: Some(match cfg.variant() {
                 Some(v) => format!("{}/{}/{v}", cfg.os(), cfg.architecture()),

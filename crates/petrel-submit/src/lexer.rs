@@ -179,8 +179,15 @@ fn classify(line: &str, loc: &Location) -> Result<StmtKind> {
     let value = line[eq + 1..].trim().to_string();
     let key = if let Some(attr) = raw_key.strip_prefix('+') {
         format!("MY.{}", attr.trim())
-    } else if raw_key.len() > 3 && raw_key[..3].eq_ignore_ascii_case("my.") {
-        format!("MY.{}", &raw_key[3..])
+    } else if let Some(attr) = raw_key
+        .get(..3)
+        .filter(|p| p.eq_ignore_ascii_case("my."))
+        .and_then(|_| raw_key.get(3..))
+        .filter(|a| !a.is_empty())
+    {
+        // `get`, not slicing: the key is the user's text, and its third byte may fall
+        // inside a multi-byte character.
+        format!("MY.{attr}")
     } else {
         raw_key.to_string()
     };
@@ -211,6 +218,19 @@ mod tests {
             .into_iter()
             .map(|s| s.kind)
             .collect()
+    }
+
+    #[test]
+    fn a_key_with_a_multibyte_character_near_its_start_is_no_panic() {
+        // Found by fuzzing: slicing the key at byte 3 split the 'µ' of "uµiverse".
+        for text in [
+            "u\u{b5}iverse = x\nqueue\n",
+            "ab\u{e9}x = 1\n",
+            "my\u{b5} = 1\n",
+        ] {
+            let _ = lex(text, "t.sub");
+        }
+        assert!(lex("my.\u{e9}t\u{e9} = 1\n", "t.sub").is_err());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! A deterministic, in-process fuzz run (the cargo-fuzz target in `fuzz/` goes further):
+//! A deterministic, in-process fuzz run (the `submit` target of `scripts/fuzz.sh` goes further):
 //! mutations of the corpus must never panic or hang, and always give ads or an error.
 
 use std::path::Path;

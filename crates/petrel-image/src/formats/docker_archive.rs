@@ -85,12 +85,27 @@ impl BlobSource for Archive {
 pub(crate) fn import(
     store: &Store,
     path: &Path,
-    mut names: Vec<String>,
+    names: Vec<String>,
     own_tags: bool,
     progress: &dyn Progress,
 ) -> Result<PullOutcome> {
     let path = super::source_path(path, "open archive")?;
-    let mut ar = Archive::open(&path)?;
+    let (ar, resolved) = resolve(&path, names, own_tags)?;
+    store.install(resolved, &ar, progress)
+}
+
+/// What importing the archive at `path` would install: the manifest synthesised from its
+/// `manifest.json`, and the names its `RepoTags` give. Reads the archive as `import`
+/// does, without a store, so that hostile archives can be tried on their own.
+#[doc(hidden)]
+pub fn inspect(path: &Path) -> Result<(Vec<u8>, Vec<String>)> {
+    let (_, r) = resolve(path, Vec::new(), true)?;
+    Ok((r.manifest_bytes, r.names))
+}
+
+/// Reads the archive's `manifest.json` and config and locates its layers.
+fn resolve(path: &Path, mut names: Vec<String>, own_tags: bool) -> Result<(Archive, Resolved)> {
+    let mut ar = Archive::open(path)?;
     let what = format!("manifest.json in {}", path.display());
     let bytes = super::read_capped(ar.member("manifest.json")?, MAX_METADATA_BYTES, &what)?;
     let entries: Vec<Entry> =
@@ -118,7 +133,7 @@ pub(crate) fn import(
             .map(|m| m.1)
             .unwrap_or(0);
         let mut head = [0u8; 4];
-        let n = ar.member(l)?.read(&mut head).ctx("read layer", &path)?;
+        let n = ar.member(l)?.read(&mut head).ctx("read layer", path)?;
         let media = super::sniff_layer_type(&head[..n]);
         // The blob digest the manifest will name (verified again while installing):
         // named by the path in newer archives (`blobs/sha256/<hex>`), equal to the
@@ -133,7 +148,7 @@ pub(crate) fn import(
             Some(d) => d,
             None => {
                 let mut h = HashingReader::new(ar.member(l)?);
-                h.drain().ctx("read layer", &path)?;
+                h.drain().ctx("read layer", path)?;
                 h.finish().0
             }
         };
@@ -154,5 +169,5 @@ pub(crate) fn import(
         source: format!("docker-archive:{}", path.display()),
         names,
     };
-    store.install(resolved, &ar, progress)
+    Ok((ar, resolved))
 }

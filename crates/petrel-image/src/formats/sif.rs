@@ -59,10 +59,19 @@ fn le_i32(b: &[u8], at: usize) -> i32 {
 
 /// Finds the primary squashfs root partition of the SIF file at `path`.
 pub fn find_root_partition(path: &Path) -> Result<Partition> {
-    let what = format!("SIF file {}", path.display());
-    let bad = |reason: String| Error::format(&what, reason);
     let mut f = std::fs::File::open(path).ctx("open", path)?;
     let file_len = f.metadata().ctx("stat", path)?.len();
+    read_root_partition(&mut f, file_len, &format!("SIF file {}", path.display()))
+}
+
+/// [`find_root_partition`] of a SIF image of `file_len` bytes read from `f`; `what`
+/// names it in errors.
+pub fn read_root_partition(
+    f: &mut (impl Read + Seek),
+    file_len: u64,
+    what: &str,
+) -> Result<Partition> {
+    let bad = |reason: String| Error::format(what, reason);
     let mut h = [0u8; HEADER_LEN];
     f.read_exact(&mut h)
         .map_err(|e| bad(format!("reading header: {e}")))?;
@@ -81,7 +90,8 @@ pub fn find_root_partition(path: &Path) -> Result<Partition> {
     if (d_size as u64) < needed || d_off as u64 + needed > file_len {
         return Err(bad("descriptor table runs past the end of the file".into()));
     }
-    f.seek(SeekFrom::Start(d_off as u64)).ctx("seek", path)?;
+    f.seek(SeekFrom::Start(d_off as u64))
+        .map_err(|e| bad(format!("seeking to the descriptors: {e}")))?;
     let mut table = vec![0u8; needed as usize];
     f.read_exact(&mut table)
         .map_err(|e| bad(format!("reading descriptors: {e}")))?;
