@@ -286,6 +286,8 @@ fn client_limits(
         jobs_per_owner: at_least_1("MAX_JOBS_PER_OWNER", d.jobs_per_owner)?,
         jobs_submitted: at_least_1("MAX_JOBS_SUBMITTED", d.jobs_submitted)?,
     })
+}
+
 /// `JOB_PIDS_LIMIT`: a whole number, 0 for no limit, [`DEFAULT_JOB_PIDS_LIMIT`] unset.
 fn job_pids_limit(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<u64>, PoolError> {
     let Some(v) = get("JOB_PIDS_LIMIT") else {
