@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::DockerImage;
+
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
@@ -22,33 +24,6 @@ fn docker_works() -> bool {
         .args(["version", "--format", "{{.Server.Version}}"])
         .output()
         .is_ok_and(|o| o.status.success())
-}
-
-/// A busybox image in Docker's store, removed at the end of the test.
-struct DockerImage(String);
-
-impl DockerImage {
-    fn import(rootfs: &std::path::Path, tag: &str) -> DockerImage {
-        let name = format!("petrel-attack/{tag}:{}", std::process::id());
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "tar -C '{}' -c . | docker import - {name} >/dev/null",
-                rootfs.display()
-            ))
-            .status()
-            .expect("docker import");
-        assert!(status.success(), "docker import failed");
-        DockerImage(name)
-    }
-}
-
-impl Drop for DockerImage {
-    fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["rmi", "--force", &self.0])
-            .output();
-    }
 }
 
 /// A directory of the test user's inside the pool's work directory, to submit from.
@@ -164,7 +139,7 @@ fn docker_pool() -> Option<(Pool, DockerImage)> {
     {
         return None;
     }
-    let image = DockerImage::import(&pool.rootfs, "anyimage");
+    let image = DockerImage::import(&pool.rootfs, "petrel-attack/anyimage");
     pool.until_slot("HasDocker", "true", 90);
     Some((pool, image))
 }
@@ -267,7 +242,7 @@ fn option_like_command_environment_and_paths_are_only_data() {
     {
         return;
     }
-    let image = DockerImage::import(&pool.rootfs, "argv");
+    let image = DockerImage::import(&pool.rootfs, "petrel-attack/argv");
     let layout = pool.work.join("layout");
     let copied = Command::new("skopeo")
         .arg("copy")
@@ -412,7 +387,7 @@ fn ssh_commands_that_look_like_options_are_only_commands() {
     {
         return;
     }
-    let image = DockerImage::import(&pool.rootfs, "ssh");
+    let image = DockerImage::import(&pool.rootfs, "petrel-attack/ssh");
     pool.until_slot("ContainerRuntimes", "docker,runc,charliecloud", 120);
     let uid = As::User.uid().to_string();
     let heads = [

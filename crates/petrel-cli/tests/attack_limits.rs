@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::DockerImage;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -101,7 +103,8 @@ fn fork_bomb_is_contained(runtimes: &str) {
     if runtimes != "embedded" && runtimes != "host" {
         pool.until_slot("ContainerRuntimes", runtimes, 60);
     }
-    let docker_image = (runtimes == "docker").then(|| DockerImage::import(&pool.rootfs));
+    let docker_image = (runtimes == "docker")
+        .then(|| DockerImage::import(&pool.rootfs, "petrel-test/busybox-limits"));
     let image = match (runtimes, &docker_image) {
         ("host", _) => String::new(),
         (_, Some(d)) => format!("universe = docker\ndocker_image = {}\n", d.0),
@@ -201,33 +204,6 @@ fn fork_bomb_is_contained_by_the_pids_limit_charliecloud() {
         return;
     }
     fork_bomb_is_contained("charliecloud");
-}
-
-/// A busybox image in Docker's own store, named for this test, removed afterwards.
-struct DockerImage(String);
-
-impl DockerImage {
-    fn import(rootfs: &Path) -> DockerImage {
-        let name = format!("petrel-test/busybox-limits:{}", std::process::id());
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "tar -C '{}' -c . | docker import - {name} >/dev/null",
-                rootfs.display()
-            ))
-            .status()
-            .expect("docker import");
-        assert!(status.success(), "docker import failed");
-        DockerImage(name)
-    }
-}
-
-impl Drop for DockerImage {
-    fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["rmi", "--force", &self.0])
-            .output();
-    }
 }
 
 #[test]

@@ -5,8 +5,9 @@
 
 mod common;
 
+use common::DockerImage;
+
 use std::fs;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -116,33 +117,6 @@ fn jobs_land_only_where_their_image_kind_runs() {
     }
 }
 
-/// A busybox image in Docker's own store, named for this test, removed afterwards.
-struct DockerImage(String);
-
-impl DockerImage {
-    fn import(rootfs: &Path) -> DockerImage {
-        let name = format!("petrel-test/busybox:{}", std::process::id());
-        let status = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "tar -C '{}' -c . | docker import - {name} >/dev/null",
-                rootfs.display()
-            ))
-            .status()
-            .expect("docker import");
-        assert!(status.success(), "docker import failed");
-        DockerImage(name)
-    }
-}
-
-impl Drop for DockerImage {
-    fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["rmi", "--force", &self.0])
-            .output();
-    }
-}
-
 #[test]
 fn docker_universe_runs_through_docker_with_the_embedded_runtime_disabled() {
     let Some(pool) = Pool::as_root("CONTAINER_RUNTIMES = docker\n") else {
@@ -151,7 +125,7 @@ fn docker_universe_runs_through_docker_with_the_embedded_runtime_disabled() {
     if !common::need(docker_works(), "a running Docker Engine") {
         return;
     }
-    let image = DockerImage::import(&pool.rootfs);
+    let image = DockerImage::import(&pool.rootfs, "petrel-test/busybox");
     pool.until_slot("HasDocker", "true", 90);
     assert_eq!(
         pool.cmd(&["status", "-af", "ContainerRuntimes"])

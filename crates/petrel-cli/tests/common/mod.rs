@@ -271,3 +271,30 @@ pub fn run_sh(who: As, rootfs: &Path, opts: &[&str], script: &str) -> Ran {
         .expect("run petrel");
     out.into()
 }
+
+/// A busybox image in Docker's own store, named `REPO:PID`, removed when dropped.
+pub struct DockerImage(pub String);
+
+impl DockerImage {
+    pub fn import(rootfs: &Path, repo: &str) -> DockerImage {
+        let name = format!("{repo}:{}", std::process::id());
+        let status = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "tar -C '{}' -c . | docker import - {name} >/dev/null",
+                rootfs.display()
+            ))
+            .status()
+            .expect("docker import");
+        assert!(status.success(), "docker import failed");
+        DockerImage(name)
+    }
+}
+
+impl Drop for DockerImage {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rmi", "--force", &self.0])
+            .output();
+    }
+}
