@@ -9,12 +9,11 @@ mod common;
 use common::DockerImage;
 
 use std::fs;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::pool::Pool;
-use common::{As, Ran};
+use common::pool::{cluster_of, Pool};
+use common::As;
 
 /// What a host-root job would print: the first line of `/etc/shadow` starts `root:`.
 const SHADOW_MARK: &str = "root:";
@@ -24,42 +23,6 @@ fn docker_works() -> bool {
         .args(["version", "--format", "{{.Server.Version}}"])
         .output()
         .is_ok_and(|o| o.status.success())
-}
-
-/// A directory of the test user's inside the pool's work directory, to submit from.
-fn user_dir(pool: &Pool, name: &str) -> PathBuf {
-    let dir = pool.work.join(name);
-    fs::create_dir_all(&dir).unwrap();
-    common::give_to_user(&dir, As::User);
-    dir
-}
-
-/// Submits `text` as the unprivileged user from `dir`.
-fn submit_as_user(pool: &Pool, dir: &std::path::Path, text: &str) -> Ran {
-    let file = dir.join("job.sub");
-    fs::write(
-        &file,
-        text.replace("@ROOTFS@", &pool.rootfs.to_string_lossy()),
-    )
-    .unwrap();
-    common::give_to_user(&file, As::User);
-    common::petrel(As::User)
-        .args(["submit", "job.sub"])
-        .env("PETREL_POOL_DIR", &pool.dir)
-        .current_dir(dir)
-        .output()
-        .expect("run petrel")
-        .into()
-}
-
-fn cluster_of(r: &Ran) -> i64 {
-    assert_eq!(r.code, Some(0), "submit failed: {}{}", r.stdout, r.stderr);
-    r.stdout
-        .lines()
-        .find(|l| l.contains("submitted to cluster"))
-        .and_then(|l| l.trim_end_matches('.').rsplit(' ').next())
-        .and_then(|c| c.parse().ok())
-        .expect("cluster number")
 }
 
 /// Waits until job `c.0` is held or has left the queue; returns (status, hold code,
@@ -150,7 +113,7 @@ fn docker_image_that_is_an_option_gives_no_host_root() {
     let Some((pool, image)) = docker_pool() else {
         return;
     };
-    let dir = user_dir(&pool, "issue");
+    let dir = pool.dir_of(As::User, "issue");
     let text = format!(
         "universe = docker\ndocker_image = --volume=/:/host\nexecutable = --user=0:0\n\
          transfer_executable = false\n\
@@ -158,7 +121,7 @@ fn docker_image_that_is_an_option_gives_no_host_root() {
          output = out\nerror = err\nlog = log\nqueue\n",
         image.0
     );
-    let r = submit_as_user(&pool, &dir, &text);
+    let r = pool.submit_in(As::User, &dir, "job.sub", &text);
     assert_ne!(r.code, Some(0), "submitted: {}{}", r.stdout, r.stderr);
     assert!(
         r.stderr.contains("docker_image") && r.stderr.contains("--volume=/:/host"),
@@ -187,7 +150,7 @@ fn docker_image_option_sent_as_a_raw_attribute_is_held_not_run() {
     .into_iter()
     .enumerate()
     {
-        let dir = user_dir(&pool, &format!("raw{i}"));
+        let dir = pool.dir_of(As::User, &format!("raw{i}"));
         let text = format!(
             "universe = docker\ndocker_image = {img}\n+DockerImage = \"{bad}\"\n\
              executable = --user=0:0\ntransfer_executable = false\n\
@@ -195,7 +158,7 @@ fn docker_image_option_sent_as_a_raw_attribute_is_held_not_run() {
              output = out\nerror = err\nlog = log\nqueue\n",
             img = image.0
         );
-        let c = cluster_of(&submit_as_user(&pool, &dir, &text));
+        let c = cluster_of(&pool.submit_in(As::User, &dir, "job.sub", &text));
         let (status, code, reason) = settle(&pool, c, 60);
         assert_no_host_root(&dir, bad);
         assert_eq!(status, "5", "{bad}: not held ({code} {reason})");
@@ -275,10 +238,11 @@ fn option_like_command_environment_and_paths_are_only_data() {
     for (i, head) in universes.iter().enumerate() {
         let what = head.lines().last().unwrap_or_default();
         // The command itself: option-looking words after the image are its arguments.
-        let dir = user_dir(&pool, &format!("args{i}"));
-        let c = cluster_of(&submit_as_user(
-            &pool,
+        let dir = pool.dir_of(As::User, &format!("args{i}"));
+        let c = cluster_of(&pool.submit_in(
+            As::User,
             &dir,
+            "job.sub",
             &format!(
                 "{head}executable = /bin/sh\ntransfer_executable = false\n\
                  arguments = {hostile_args}\nenvironment = {hostile_env}\n\
@@ -291,10 +255,11 @@ fn option_like_command_environment_and_paths_are_only_data() {
         assert_no_host_root(&dir, what);
 
         // An option as the executable is a command the image lacks: held, never run.
-        let dir = user_dir(&pool, &format!("exe{i}"));
-        let c = cluster_of(&submit_as_user(
-            &pool,
+        let dir = pool.dir_of(As::User, &format!("exe{i}"));
+        let c = cluster_of(&pool.submit_in(
+            As::User,
             &dir,
+            "job.sub",
             &format!(
                 "{head}executable = --user=0:0\ntransfer_executable = false\n\
                  arguments = \"--privileged /bin/sh -c 'id -u; cat /host/etc/shadow'\"\n\
@@ -317,10 +282,11 @@ fn option_like_command_environment_and_paths_are_only_data() {
 
         // A target directory that a mount option would split into more mounts.
         for target in ["/srv:/host", "/srv,/:/host"] {
-            let dir = user_dir(&pool, &format!("target{i}"));
-            let c = cluster_of(&submit_as_user(
-                &pool,
+            let dir = pool.dir_of(As::User, &format!("target{i}"));
+            let c = cluster_of(&pool.submit_in(
+                As::User,
                 &dir,
+                "job.sub",
                 &format!(
                     "{head}executable = /bin/sh\ntransfer_executable = false\n\
                      arguments = \"-c 'id -u; cat /host/etc/shadow'\"\n\
@@ -344,10 +310,11 @@ fn option_like_command_environment_and_paths_are_only_data() {
     }
     // A container image that is an option, sent past submit's check.
     for rt in ["docker", "runc", "charliecloud"] {
-        let dir = user_dir(&pool, &format!("img-{rt}"));
-        let c = cluster_of(&submit_as_user(
-            &pool,
+        let dir = pool.dir_of(As::User, &format!("img-{rt}"));
+        let c = cluster_of(&pool.submit_in(
+            As::User,
             &dir,
+            "job.sub",
             &format!(
                 "universe = container\ncontainer_image = {img}\ncontainer_runtime = {rt}\n\
                  +ContainerImage = \"--volume=/:/host\"\nexecutable = /bin/sh\n\
@@ -398,10 +365,11 @@ fn ssh_commands_that_look_like_options_are_only_commands() {
     ];
     for (i, head) in heads.iter().enumerate() {
         let what = head.lines().last().unwrap_or_default();
-        let dir = user_dir(&pool, &format!("ssh{i}"));
-        let c = cluster_of(&submit_as_user(
-            &pool,
+        let dir = pool.dir_of(As::User, &format!("ssh{i}"));
+        let c = cluster_of(&pool.submit_in(
+            As::User,
             &dir,
+            "job.sub",
             &format!(
                 "{head}executable = /bin/sh\ntransfer_executable = false\n\
                  arguments = \"-c 'sleep 120'\"\noutput = out\nerror = err\nlog = log\nqueue\n"
@@ -487,10 +455,11 @@ fn hooks_get_job_text_only_in_their_environment() {
     }
     // Root's pool runs before its users submit.
     pool.until_slot("HasContainer", "true", 60);
-    let dir = user_dir(&pool, "hook");
-    let c = cluster_of(&submit_as_user(
-        &pool,
+    let dir = pool.dir_of(As::User, "hook");
+    let c = cluster_of(&pool.submit_in(
+        As::User,
         &dir,
+        "job.sub",
         "universe = container\ncontainer_image = @ROOTFS@\n\
          +ContainerImage = \"--volume=/:/host\"\nexecutable = /bin/sh\n\
          transfer_executable = false\narguments = \"-c 'id -u'\"\n\
@@ -544,10 +513,11 @@ fn validation_scripts_get_job_text_only_in_their_environment() {
     pool.until_slot("ContainerRuntimes", "runc", 120);
     // (ch-run binds nothing read-only, so it runs no validation scripts.)
     let rt = "runc";
-    let dir = user_dir(&pool, &format!("validate-{rt}"));
-    let c = cluster_of(&submit_as_user(
-        &pool,
+    let dir = pool.dir_of(As::User, &format!("validate-{rt}"));
+    let c = cluster_of(&pool.submit_in(
+        As::User,
         &dir,
+        "job.sub",
         &format!(
             "universe = container\ncontainer_image = @ROOTFS@\ncontainer_runtime = {rt}\n\
              executable = /bin/sh\ntransfer_executable = false\n\
@@ -565,10 +535,11 @@ fn validation_scripts_get_job_text_only_in_their_environment() {
     );
     assert_no_host_root(&dir, rt);
 
-    let dir = user_dir(&pool, &format!("validate-target-{rt}"));
-    let c = cluster_of(&submit_as_user(
-        &pool,
+    let dir = pool.dir_of(As::User, &format!("validate-target-{rt}"));
+    let c = cluster_of(&pool.submit_in(
+        As::User,
         &dir,
+        "job.sub",
         &format!(
             "universe = container\ncontainer_image = @ROOTFS@\ncontainer_runtime = {rt}\n\
              executable = /bin/sh\ntransfer_executable = false\n\

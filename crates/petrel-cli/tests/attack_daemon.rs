@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::pool::Pool;
+use common::pool::{cluster_of, Pool};
 use common::{As, Ran};
 
 /// A client that speaks the pool's framing (4-byte big-endian length, then JSON):
@@ -74,52 +74,6 @@ fn perl() -> Option<PathBuf> {
     found
 }
 
-/// A directory of `who`'s own inside the pool's work directory, for their submit files,
-/// logs and outputs.
-fn home_of(pool: &Pool, who: As) -> PathBuf {
-    let dir = pool.work.join(who.name());
-    fs::create_dir_all(&dir).unwrap();
-    common::give_to_user(&dir, who);
-    dir
-}
-
-fn run_in(pool: &Pool, who: As, dir: &Path, args: &[&str]) -> Ran {
-    common::petrel(who)
-        .args(args)
-        .env("PETREL_POOL_DIR", &pool.dir)
-        .current_dir(dir)
-        .output()
-        .expect("run petrel")
-        .into()
-}
-
-/// Writes a submit file in `dir` (`@ROOTFS@` replaced) and submits it as `who`.
-fn submit_as(pool: &Pool, who: As, dir: &Path, name: &str, text: &str) -> Ran {
-    let path = dir.join(name);
-    fs::write(
-        &path,
-        text.replace("@ROOTFS@", &pool.rootfs.to_string_lossy()),
-    )
-    .unwrap();
-    common::give_to_user(&path, who);
-    run_in(pool, who, dir, &["submit", name])
-}
-
-fn cluster_of(r: &Ran) -> i64 {
-    assert_eq!(r.code, Some(0), "submit failed: {}{}", r.stdout, r.stderr);
-    let line = r
-        .stdout
-        .lines()
-        .find(|l| l.contains("submitted to cluster"))
-        .expect("summary");
-    line.trim_end_matches('.')
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// Runs the raw client as `who`; the script lives in the pool's work directory.
 fn raw(pool: &Pool, who: As, args: &[&str]) -> Command {
     let script = pool.work.join("raw.pl");
@@ -169,7 +123,7 @@ fn forged_identity_attributes_are_refused_or_overwritten() {
         return;
     };
     assert_eq!(pool.cmd(&["pool", "start"]).code, Some(0));
-    let home = home_of(&pool, As::User);
+    let home = pool.home_of(As::User);
     let (uid, gid) = As::User.ids().unwrap();
     let base = "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/true\n\
                 transfer_executable = false\nhold = true\n";
@@ -190,7 +144,7 @@ fn forged_identity_attributes_are_refused_or_overwritten() {
                 value.to_string()
             };
             let text = format!("{base}+{attr} = {v}\n{queue}\n");
-            let r = submit_as(&pool, As::User, &home, "forged.sub", &text);
+            let r = pool.submit_in(As::User, &home, "forged.sub", &text);
             assert_ne!(r.code, Some(0), "{attr} at {level} level was queued");
             assert!(
                 r.stderr.contains(attr) && r.stderr.contains("set by the pool"),
@@ -207,7 +161,7 @@ fn forged_identity_attributes_are_refused_or_overwritten() {
         ("QDate", "$(Process)"),
     ] {
         let text = format!("{base}+{attr} = {value}\nqueue 2\n");
-        let r = submit_as(&pool, As::User, &home, "forged.sub", &text);
+        let r = pool.submit_in(As::User, &home, "forged.sub", &text);
         assert_ne!(r.code, Some(0), "per-proc {attr} was queued");
         assert!(r.stderr.contains("set by the pool"), "{attr}: {}", r.stderr);
     }
@@ -223,8 +177,8 @@ fn forged_identity_attributes_are_refused_or_overwritten() {
          +QDate = 1\n+ClusterId = 1\n+NumJobStarts = 99\nqueue\n",
         "localhost"
     );
-    let c = cluster_of(&submit_as(&pool, As::User, &home, "owner.sub", &text));
-    let r = run_in(&pool, As::User, &home, &["wait", "-wait", "60", "id.log"]);
+    let c = cluster_of(&pool.submit_in(As::User, &home, "owner.sub", &text));
+    let r = pool.run_in(As::User, &home, &["wait", "-wait", "60", "id.log"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
     let out = fs::read_to_string(home.join("id.out")).unwrap();
     let lines: Vec<&str> = out.lines().collect();
@@ -395,9 +349,8 @@ fn the_queue_log_and_job_files_are_not_readable_by_other_users() {
     )
     .unwrap();
     assert_eq!(pool.cmd(&["pool", "start"]).code, Some(0));
-    let home = home_of(&pool, As::User);
-    let c = cluster_of(&submit_as(
-        &pool,
+    let home = pool.home_of(As::User);
+    let c = cluster_of(&pool.submit_in(
         As::User,
         &home,
         "secret.sub",
@@ -406,14 +359,13 @@ fn the_queue_log_and_job_files_are_not_readable_by_other_users() {
          environment = \"SECRET=hunter2-token\"\ntransfer_executable = false\n\
          transfer_output_files = scratch.txt\nlog = s.log\nqueue\n",
     ));
-    let r = run_in(&pool, As::User, &home, &["wait", "-wait", "60", "s.log"]);
+    let r = pool.run_in(As::User, &home, &["wait", "-wait", "60", "s.log"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
     // The owner reached their own scratch directory, which was theirs alone.
     let scratch = fs::read_to_string(home.join("scratch.txt")).unwrap();
     assert!(scratch.starts_with("drwx------"), "{scratch}");
     // A second job, held, keeps the secret in the queue while the files are looked at.
-    submit_as(
-        &pool,
+    pool.submit_in(
         As::User,
         &home,
         "held.sub",
@@ -490,7 +442,7 @@ fn the_queue_log_and_job_files_are_not_readable_by_other_users() {
         .unwrap()
         .into();
     assert_ne!(listing.code, Some(0), "{}", listing.stdout);
-    let theirs = run_in(&pool, As::Other, &pool.work, &["q", "-long"]);
+    let theirs = pool.run_in(As::Other, &pool.work, &["q", "-long"]);
     assert!(!theirs.stdout.contains("hunter2"), "{}", theirs.stdout);
     let _ = c;
 }
@@ -533,10 +485,10 @@ fn idle_connections_of_one_user_do_not_lock_out_the_others() {
     let connected = lines.next().unwrap().unwrap();
     assert_eq!(connected, "connected 300");
     // While the user holds every connection they may, the others are served.
-    let home = home_of(&pool, As::Other);
+    let home = pool.home_of(As::Other);
     for who in [As::Other, As::Root] {
         let t = Instant::now();
-        let r = run_in(&pool, who, &home, &["q", "-totals"]);
+        let r = pool.run_in(who, &home, &["q", "-totals"]);
         assert_eq!(r.code, Some(0), "{who:?}: {}{}", r.stdout, r.stderr);
         assert!(t.elapsed() < Duration::from_secs(10));
     }
@@ -554,7 +506,7 @@ fn idle_connections_of_one_user_do_not_lock_out_the_others() {
     );
     assert!(late.contains("no request for 8 s"), "{late}");
     assert!(child.wait().unwrap().success());
-    let r = run_in(&pool, As::User, &home, &["q", "-totals"]);
+    let r = pool.run_in(As::User, &home, &["q", "-totals"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
 }
 
@@ -636,27 +588,27 @@ fn a_user_may_not_queue_more_than_max_jobs_per_owner() {
         return;
     };
     assert_eq!(pool.cmd(&["pool", "start"]).code, Some(0));
-    let home = home_of(&pool, As::User);
+    let home = pool.home_of(As::User);
     let held = |n: usize| {
         format!(
             "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/true\n\
              transfer_executable = false\nhold = true\nqueue {n}\n"
         )
     };
-    let r = submit_as(&pool, As::User, &home, "six.sub", &held(6));
+    let r = pool.submit_in(As::User, &home, "six.sub", &held(6));
     assert_ne!(r.code, Some(0));
     assert!(
         r.stderr.contains("MAX_JOBS_PER_OWNER") && r.stderr.contains("Nothing was queued"),
         "{}",
         r.stderr
     );
-    cluster_of(&submit_as(&pool, As::User, &home, "five.sub", &held(5)));
-    let r = submit_as(&pool, As::User, &home, "one.sub", &held(1));
+    cluster_of(&pool.submit_in(As::User, &home, "five.sub", &held(5)));
+    let r = pool.submit_in(As::User, &home, "one.sub", &held(1));
     assert!(r.stderr.contains("has 5 jobs"), "{}", r.stderr);
     assert_eq!(pool.af(false, "true", &["ProcId"]).len(), 5);
     // Another user has their own share.
-    let other = home_of(&pool, As::Other);
-    cluster_of(&submit_as(&pool, As::Other, &other, "two.sub", &held(2)));
+    let other = pool.home_of(As::Other);
+    cluster_of(&pool.submit_in(As::Other, &other, "two.sub", &held(2)));
 }
 
 #[test]
@@ -709,7 +661,7 @@ fn a_pool_planted_in_tmp_for_another_user_is_refused() {
     let r = attacker(&["pool", "start"]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
 
-    let home = home_of(&pool, As::User);
+    let home = pool.home_of(As::User);
     let sub = home.join("victim.sub");
     fs::write(
         &sub,
@@ -822,7 +774,7 @@ fn a_socket_served_by_another_user_is_refused_after_connecting() {
         .unwrap();
     assert!(chown.success());
     fs::set_permissions(&socket, fs::Permissions::from_mode(0o666)).unwrap();
-    let home = home_of(&pool, As::User);
+    let home = pool.home_of(As::User);
     let r: Ran = common::petrel(As::User)
         .args(["q"])
         .env("PETREL_POOL_DIR", &dir)
@@ -876,4 +828,43 @@ fn an_empty_or_corrupt_queue_database_is_refused_and_kept() {
         assert!(r.stderr.contains(why), "{}", r.stderr);
         assert_eq!(fs::read(&db).unwrap(), content, "the database was changed");
     }
+}
+
+/// A string that the old (`condor_q -long`) syntax cannot carry, a newline, in one
+/// user's job must not stop root's pool: after a restart both users' jobs are queued,
+/// root's `q` reads every ad, and the string is still what the user wrote.
+#[test]
+fn a_string_with_a_newline_does_not_stop_the_pool_after_a_restart() {
+    if !users_ready() {
+        return;
+    }
+    let Some(pool) = Pool::as_root("") else {
+        return;
+    };
+    assert_eq!(pool.cmd(&["pool", "start"]).code, Some(0));
+    let held = "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/true\n\
+                transfer_executable = false\nhold = true\n";
+    let home = pool.home_of(As::User);
+    let mine = cluster_of(&pool.submit_in(
+        As::User,
+        &home,
+        "newline.sub",
+        &format!("{held}+Note = \"one\\nNote = 2\\\\\"\nqueue\n"),
+    ));
+    let other = pool.home_of(As::Other);
+    let theirs =
+        cluster_of(&pool.submit_in(As::Other, &other, "plain.sub", &format!("{held}queue\n")));
+    let r = pool.cmd(&["pool", "stop"]);
+    assert_eq!(r.code, Some(0), "pool stop: {}{}", r.stdout, r.stderr);
+    let r = pool.cmd(&["pool", "start"]);
+    assert_eq!(r.code, Some(0), "pool start: {}{}", r.stdout, r.stderr);
+    let mut clusters: Vec<i64> = (pool.af(false, "true", &["ClusterId"]).iter())
+        .map(|row| row[0].parse().unwrap())
+        .collect();
+    clusters.sort_unstable();
+    assert_eq!(clusters, vec![mine, theirs], "{}", pool.diagnose());
+    let r = pool.run_in(As::User, &home, &["q", "-json", &mine.to_string()]);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let ads: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(ads[0]["Note"], "one\nNote = 2\\", "{}", r.stdout);
 }

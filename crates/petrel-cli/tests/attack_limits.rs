@@ -13,52 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::pool::Pool;
+use common::pool::{cluster_of, Pool};
 use common::{As, Ran};
-
-/// A directory of the test user's in the pool's work directory (root owns the rest).
-fn user_dir(pool: &Pool) -> PathBuf {
-    let dir = pool.work.join("user");
-    fs::create_dir_all(&dir).unwrap();
-    common::give_to_user(&dir, As::User);
-    dir
-}
-
-/// `petrel ARGS` as the test user, in `dir`, against the pool.
-fn user_cmd(pool: &Pool, dir: &Path, args: &[&str]) -> Ran {
-    common::petrel(As::User)
-        .args(args)
-        .env("PETREL_POOL_DIR", &pool.dir)
-        .current_dir(dir)
-        .output()
-        .expect("run petrel")
-        .into()
-}
-
-/// Writes `text` (with `@ROOTFS@` replaced) as the user's submit file and submits it as
-/// the user; returns the cluster.
-fn user_submit(pool: &Pool, dir: &Path, name: &str, text: &str) -> i64 {
-    let path = dir.join(name);
-    fs::write(
-        &path,
-        text.replace("@ROOTFS@", &pool.rootfs.to_string_lossy()),
-    )
-    .unwrap();
-    common::give_to_user(&path, As::User);
-    let r = user_cmd(pool, dir, &["submit", name]);
-    assert_eq!(r.code, Some(0), "submit: {}{}", r.stdout, r.stderr);
-    let line = r
-        .stdout
-        .lines()
-        .find(|l| l.contains("submitted to cluster"))
-        .expect("summary");
-    line.trim_end_matches('.')
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
 
 /// A root pool with `config`, started by root, with the test user; `None` to skip.
 fn root_pool(config: &str) -> Option<Pool> {
@@ -110,19 +66,38 @@ fn fork_bomb_is_contained(runtimes: &str) {
         (_, Some(d)) => format!("universe = docker\ndocker_image = {}\n", d.0),
         _ => "universe = container\ncontainer_image = @ROOTFS@\n".to_string(),
     };
-    let dir = user_dir(&pool);
-    let before = host_pids();
-    let cluster = user_submit(
-        &pool,
-        &dir,
-        "bomb.sub",
-        &format!(
-            "{image}executable = /bin/sh\n\
-             transfer_executable = false\narguments = \"-c '{FORK_BOMB}'\"\n\
-             transfer_output_files = count\nerror = bomb.err\noutput = bomb.out\nlog = bomb.log\n\
-             +PetrelPidsLimit = 100000\nqueue\n"
-        ),
+    let dir = pool.dir_of(As::User, "user");
+    let bomb = format!(
+        "{image}executable = /bin/sh\n\
+         transfer_executable = false\narguments = \"-c '{FORK_BOMB}'\"\n\
+         transfer_output_files = count\nerror = bomb.err\noutput = bomb.out\nlog = bomb.log\n"
     );
+    // The user may not raise the pool's limit for their own job: the submit is refused
+    // whole, and nothing of it is queued.
+    let forged = dir.join("forged.sub");
+    fs::write(
+        &forged,
+        format!("{bomb}+PetrelPidsLimit = 100000\nqueue\n")
+            .replace("@ROOTFS@", &pool.rootfs.to_string_lossy()),
+    )
+    .unwrap();
+    common::give_to_user(&forged, As::User);
+    let r = pool.run_in(As::User, &dir, &["submit", "forged.sub"]);
+    assert_ne!(
+        r.code,
+        Some(0),
+        "a forged pids limit was queued: {}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("PetrelPidsLimit is set by the pool"),
+        "{}",
+        r.stderr
+    );
+    assert!(pool.af(false, "true", &["ClusterId"]).is_empty());
+    let before = host_pids();
+    let cluster =
+        cluster_of(&pool.submit_in(As::User, &dir, "bomb.sub", &format!("{bomb}queue\n")));
     // The job ends by itself (its shell dies when fork fails; the rest go with its container).
     let started = Instant::now();
     let mut peak = before;
@@ -164,7 +139,7 @@ fn fork_bomb_is_contained(runtimes: &str) {
         peak < before + 150,
         "host processes went from {before} to {peak}"
     );
-    // The pool's limit is in the job's ad; the user's own value for it changed nothing.
+    // The pool's limit is in the job's ad.
     let ad = pool.af(
         true,
         &format!("ClusterId == {cluster}"),
@@ -172,15 +147,15 @@ fn fork_bomb_is_contained(runtimes: &str) {
     );
     assert_eq!(ad, vec![vec![FORK_LIMIT.to_string()]]);
     // The pool still serves.
-    let ok = user_submit(
-        &pool,
+    let ok = cluster_of(&pool.submit_in(
+        As::User,
         &dir,
         "after.sub",
         &format!(
             "{image}executable = /bin/echo\ntransfer_executable = false\narguments = fine\n\
              output = after.out\nlog = after.log\nqueue\n"
         ),
-    );
+    ));
     pool.until_q(&format!("ClusterId == {ok}"), 0, 60);
     assert_eq!(fs::read_to_string(dir.join("after.out")).unwrap(), "fine\n");
 }
@@ -261,10 +236,10 @@ fn disk_is_watched(runtimes: &str) {
     } else {
         "universe = container\ncontainer_image = @ROOTFS@\n"
     };
-    let dir = user_dir(&pool);
+    let dir = pool.dir_of(As::User, "user");
     // Proc 0 writes 20 MB into a 2 MB request; proc 1 writes 5 MB into 100 MB and runs on.
-    let cluster = user_submit(
-        &pool,
+    let cluster = cluster_of(&pool.submit_in(
+        As::User,
         &dir,
         "disk.sub",
         &format!(
@@ -274,7 +249,7 @@ fn disk_is_watched(runtimes: &str) {
              arguments = \"-c 'head -c 5000000 /dev/urandom > some; sleep 300'\"\n\
              request_disk = 102400\nqueue\n"
         ),
-    );
+    ));
     let submitted = Instant::now();
     pool.until_q(
         &format!("ClusterId == {cluster} && ProcId == 0 && JobStatus == 5"),
@@ -320,7 +295,7 @@ fn disk_is_watched(runtimes: &str) {
         assert!(Instant::now() < deadline, "DiskUsage stayed at {used}");
         std::thread::sleep(Duration::from_millis(250));
     }
-    let r = user_cmd(&pool, &dir, &["rm", &cluster.to_string()]);
+    let r = pool.run_in(As::User, &dir, &["rm", &cluster.to_string()]);
     assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
 }
 
@@ -364,14 +339,14 @@ fn commands_end_quietly_when_their_output_pipe_is_closed() {
     let Some(pool) = root_pool("") else {
         return;
     };
-    let dir = user_dir(&pool);
-    let cluster = user_submit(
-        &pool,
+    let dir = pool.dir_of(As::User, "user");
+    let cluster = cluster_of(&pool.submit_in(
+        As::User,
         &dir,
         "one.sub",
         "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/true\n\
          transfer_executable = false\nlog = one.log\nqueue 3\n",
-    );
+    ));
     pool.until_q(&format!("ClusterId == {cluster}"), 0, 60);
     // HTCondor's names run the same code.
     let names = dir.join("bin");
@@ -465,16 +440,16 @@ fn errors_quote_huge_and_deeply_nested_input_only_in_part() {
     let Some(pool) = root_pool("PERIODIC_EXPR_INTERVAL = 1\n") else {
         return;
     };
-    let dir = user_dir(&pool);
+    let dir = pool.dir_of(As::User, "user");
     // Each under the kernel's 128 KiB limit on one argument.
     let deep = format!("{}1{}", "(".repeat(60_000), ")".repeat(60_000));
     let open = "[".repeat(120_000);
     let long_string = format!("[a=\"{}", "x".repeat(120_000));
     for (what, input) in [("nested", &deep), ("open", &open), ("string", &long_string)] {
-        let r = user_cmd(&pool, &dir, &["classad-eval", "[a=1]", input]);
+        let r = pool.run_in(As::User, &dir, &["classad-eval", "[a=1]", input]);
         assert_bounded(&r, &format!("classad-eval {what}"), "bytes left out");
     }
-    let r = user_cmd(&pool, &dir, &["classad-eval", &open]);
+    let r = pool.run_in(As::User, &dir, &["classad-eval", &open]);
     assert_bounded(&r, "classad-eval an ad", "Unable to turn");
 
     for (name, text) in [
@@ -510,14 +485,14 @@ fn errors_quote_huge_and_deeply_nested_input_only_in_part() {
         let path = dir.join(name);
         fs::write(&path, text).unwrap();
         common::give_to_user(&path, As::User);
-        let r = user_cmd(&pool, &dir, &["submit", "-dry-run", name]);
+        let r = pool.run_in(As::User, &dir, &["submit", "-dry-run", name]);
         assert_bounded(&r, &format!("submit -dry-run {name}"), name);
-        let r = user_cmd(&pool, &dir, &["submit", name]);
+        let r = pool.run_in(As::User, &dir, &["submit", name]);
         assert_bounded(&r, &format!("submit {name}"), name);
     }
     // A hold reason quotes what the user wrote, bounded too.
-    let c = user_submit(
-        &pool,
+    let c = cluster_of(&pool.submit_in(
+        As::User,
         &dir,
         "reason.sub",
         &format!(
@@ -526,10 +501,10 @@ fn errors_quote_huge_and_deeply_nested_input_only_in_part() {
              periodic_hold = JobStatus == 2\nperiodic_hold_reason = \"{}\"\nqueue\n",
             "R".repeat(100_000)
         ),
-    );
+    ));
     pool.until_q(&format!("ClusterId == {c} && JobStatus == 5"), 1, 60);
-    let reason = user_cmd(
-        &pool,
+    let reason = pool.run_in(
+        As::User,
         &dir,
         &[
             "q",
@@ -551,7 +526,7 @@ fn errors_quote_huge_and_deeply_nested_input_only_in_part() {
         vec!["rm", "-constraint", deep.as_str()],
         vec!["hold", "-constraint", long_string.as_str()],
     ] {
-        let r = user_cmd(&pool, &dir, &args);
+        let r = pool.run_in(As::User, &dir, &args);
         assert_bounded(&r, &format!("{} -constraint", args[0]), "petrel");
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::pool::Pool;
+use common::pool::{cluster_of, Pool};
 use common::{give_to_user, need, As, Ran};
 
 const SECRET: &str = "root-only-marker-5f1c";
@@ -54,14 +54,6 @@ fn root_pool_env(config: &str, env: &[(&str, &str)]) -> Option<(Pool, PathBuf)> 
     Some((pool, store))
 }
 
-/// A directory of `who`'s own, which the others can read.
-fn home(pool: &Pool, who: As) -> PathBuf {
-    let dir = pool.work.join(who.name());
-    fs::create_dir_all(&dir).unwrap();
-    give_to_user(&dir, who);
-    dir
-}
-
 /// A root-only (0700) directory holding a busybox image that would print the secret, a
 /// program, a data file.
 fn secret_dir(pool: &Pool) -> PathBuf {
@@ -81,35 +73,6 @@ fn secret_dir(pool: &Pool) -> PathBuf {
     fs::write(secret.join("data"), SECRET).unwrap();
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o700)).unwrap();
     secret
-}
-
-/// Submits `text` as `who` from `dir`.
-fn submit_as(pool: &Pool, who: As, dir: &Path, name: &str, text: &str) -> Ran {
-    let path = dir.join(name);
-    fs::write(&path, text).unwrap();
-    give_to_user(&path, who);
-    common::petrel(who)
-        .args(["submit", name])
-        .env("PETREL_POOL_DIR", &pool.dir)
-        .current_dir(dir)
-        .output()
-        .expect("run petrel")
-        .into()
-}
-
-fn cluster_of(r: &Ran) -> i64 {
-    assert_eq!(r.code, Some(0), "submit failed: {}{}", r.stdout, r.stderr);
-    let line = r
-        .stdout
-        .lines()
-        .find(|l| l.contains("submitted to cluster"))
-        .expect("summary");
-    line.trim_end_matches('.')
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 /// Waits until every job of `cluster` is held or has left the queue; returns
@@ -165,7 +128,7 @@ fn no_leak_in(dir: &Path) {
 /// What became of one job `who` submitted: refused at submit (`Err` with the error),
 /// or held (`Ok` with the hold reason). A job that ran to completion fails the test.
 fn attempt(pool: &Pool, who: As, dir: &Path, text: &str) -> Result<String, String> {
-    let r = submit_as(pool, who, dir, "attempt.sub", text);
+    let r = pool.submit_in(who, dir, "attempt.sub", text);
     if r.code != Some(0) {
         return Err(r.stderr);
     }
@@ -200,7 +163,7 @@ fn images_in_root_only_directories_are_refused_in_every_spelling() {
         return;
     };
     let secret = secret_dir(&pool);
-    let alice = home(&pool, As::User);
+    let alice = pool.home_of(As::User);
     std::os::unix::fs::symlink(secret.join("img"), alice.join("link")).unwrap();
     let job = |extra: &str| {
         format!(
@@ -285,7 +248,7 @@ fn images_in_root_only_directories_are_refused_in_every_spelling() {
             "universe = container\nexecutable = /bin/cat\ntransfer_executable = false\n\
              arguments = /MINE\noutput = out\ncontainer_image = {image}\nqueue\n"
         );
-        let c = cluster_of(&submit_as(&pool, As::User, &alice, "own.sub", &text));
+        let c = cluster_of(&pool.submit_in(As::User, &alice, "own.sub", &text));
         assert!(settle(&pool, c, 1).is_empty(), "{}", pool.diagnose());
         assert_eq!(
             fs::read_to_string(alice.join("out")).unwrap(),
@@ -303,7 +266,7 @@ fn executables_inputs_initialdir_and_logs_in_root_only_directories_are_refused()
         return;
     };
     let secret = secret_dir(&pool);
-    let alice = home(&pool, As::User);
+    let alice = pool.home_of(As::User);
     std::os::unix::fs::symlink(secret.join("data"), alice.join("data-link")).unwrap();
     let head = format!(
         "universe = container\ncontainer_image = {}\noutput = {}/out\n",
@@ -344,8 +307,7 @@ fn executables_inputs_initialdir_and_logs_in_root_only_directories_are_refused()
         format!("{}/../secret/job.log", alice.display()),
         "/proc/job.log".to_string(),
     ] {
-        let r = submit_as(
-            &pool,
+        let r = pool.submit_in(
             As::User,
             &alice,
             "log.sub",
@@ -362,8 +324,7 @@ fn executables_inputs_initialdir_and_logs_in_root_only_directories_are_refused()
     }
     assert!(!secret.join("job.log").exists());
     // An ordinary log is still accepted, and written by the user.
-    let r = submit_as(
-        &pool,
+    let r = pool.submit_in(
         As::User,
         &alice,
         "ok.sub",
@@ -462,8 +423,8 @@ fn one_users_archive_never_answers_another_users_registry_reference() {
         .unwrap()
         .port();
     let tag = format!("127.0.0.1:{port}/busybox:latest");
-    let alice = home(&pool, As::User);
-    let bob = home(&pool, As::Other);
+    let alice = pool.home_of(As::User);
+    let bob = pool.home_of(As::Other);
     archive(&pool.rootfs, &alice.join("a.tar"), &tag, |b| {
         add_file(b, "MARK", b"alice's content\n", 0o644)
     });
@@ -474,7 +435,7 @@ fn one_users_archive_never_answers_another_users_registry_reference() {
              transfer_executable = false\narguments = \"-c 'cat /MARK'\"\noutput = out\nqueue\n"
         )
     };
-    let a = cluster_of(&submit_as(&pool, As::User, &alice, "a.sub", &job("a.tar")));
+    let a = cluster_of(&pool.submit_in(As::User, &alice, "a.sub", &job("a.tar")));
     assert!(settle(&pool, a, 1).is_empty(), "alice's job did not run");
     assert_eq!(
         fs::read_to_string(alice.join("out")).unwrap(),
@@ -482,13 +443,7 @@ fn one_users_archive_never_answers_another_users_registry_reference() {
     );
     for reference in [format!("docker://{tag}"), tag.clone()] {
         let _ = fs::remove_file(bob.join("out"));
-        let b = cluster_of(&submit_as(
-            &pool,
-            As::Other,
-            &bob,
-            "b.sub",
-            &job(&reference),
-        ));
+        let b = cluster_of(&pool.submit_in(As::Other, &bob, "b.sub", &job(&reference)));
         let held = settle(&pool, b, 1);
         let out = fs::read_to_string(bob.join("out")).unwrap_or_default();
         assert!(
@@ -510,7 +465,7 @@ fn setuid_programs_and_devices_from_a_jobs_image_never_reach_the_store() {
     let Some((pool, store)) = root_pool() else {
         return;
     };
-    let alice = home(&pool, As::User);
+    let alice = pool.home_of(As::User);
     let busybox = fs::read(pool.rootfs.join("bin/busybox")).unwrap();
     archive(&pool.rootfs, &alice.join("p.tar"), "priv:1", |b| {
         add_file(b, "bin/rootshell", &busybox, 0o4755);
@@ -519,8 +474,7 @@ fn setuid_programs_and_devices_from_a_jobs_image_never_reach_the_store() {
         add_device(b, "dev/evilsda", tar::EntryType::Block);
     });
     give_to_user(&alice, As::User);
-    let c = cluster_of(&submit_as(
-        &pool,
+    let c = cluster_of(&pool.submit_in(
         As::User,
         &alice,
         "p.sub",
@@ -620,7 +574,7 @@ fn every_runtime_runs_the_users_own_images_and_none_reaches_root_only_ones() {
             .status()
             .unwrap();
         assert!(st.success());
-        let alice = home(&pool, As::User);
+        let alice = pool.home_of(As::User);
         let own = alice.join("own");
         assert!(Command::new("cp")
             .arg("-a")
@@ -654,13 +608,7 @@ fn every_runtime_runs_the_users_own_images_and_none_reaches_root_only_ones() {
         }
         for image in own_images {
             let _ = fs::remove_file(alice.join("out"));
-            let c = cluster_of(&submit_as(
-                &pool,
-                As::User,
-                &alice,
-                "own.sub",
-                &job(image, "/MINE"),
-            ));
+            let c = cluster_of(&pool.submit_in(As::User, &alice, "own.sub", &job(image, "/MINE")));
             let held = settle(&pool, c, 1);
             assert!(
                 held.is_empty(),
@@ -698,7 +646,7 @@ fn an_image_over_the_unpacked_size_cap_is_held_and_leaves_nothing() {
     let Some((pool, store)) = root_pool_env("", &[("PETREL_IMAGE_MAX_UNPACKED_SIZE", "8M")]) else {
         return;
     };
-    let alice = home(&pool, As::User);
+    let alice = pool.home_of(As::User);
     let zeros = vec![0u8; 32 << 20];
     archive(&pool.rootfs, &alice.join("bomb.tar"), "bomb:1", |b| {
         add_file(b, "zeros", &zeros, 0o644)

@@ -155,7 +155,7 @@ impl Core {
         };
         let project = |ad: &ClassAd| -> String {
             if attrs.is_empty() {
-                return ad.to_old_syntax();
+                return ad.to_new_syntax();
             }
             let mut out = ClassAd::new();
             for a in attrs {
@@ -163,7 +163,7 @@ impl Core {
                     out.insert(a, e.clone());
                 }
             }
-            out.to_old_syntax()
+            out.to_new_syntax()
         };
         if history {
             let mut parsed_ok = Vec::new();
@@ -399,7 +399,7 @@ impl Core {
         let at = now();
         job.set_int("CompletionDate", at);
         let uid = job.cluster.owner_uid;
-        let text = job.full_ad().to_old_syntax();
+        let text = job.full_ad().to_new_syntax();
         let Some((_, empty)) = self.queue.remove(id) else {
             return Ok(());
         };
@@ -412,7 +412,7 @@ impl Core {
     /// Writes a job's proc ad to the store.
     pub fn persist(&mut self, id: JobId) -> Result<(), PoolError> {
         if let Some(job) = self.queue.get(id) {
-            let text = job.ad.to_old_syntax();
+            let text = job.ad.to_new_syntax();
             self.store.update_job(id, &text)?;
         }
         Ok(())

@@ -390,10 +390,10 @@ fn handle(shared: &Arc<Shared>, peer: &Peer, request: Request) -> Result<Respons
         }
         Request::Status => {
             let core = shared.lock();
-            let mut slots = vec![core.machine.free_ad().to_old_syntax()];
+            let mut slots = vec![core.machine.free_ad().to_new_syntax()];
             for name in core.machine.dynamic.keys() {
                 if let Some(ad) = core.machine.dynamic_ad(name) {
-                    slots.push(ad.to_old_syntax());
+                    slots.push(ad.to_new_syntax());
                 }
             }
             Response::Status { slots }

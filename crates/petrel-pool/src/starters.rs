@@ -151,7 +151,7 @@ impl Core {
         let pids_limit = self.config.job_pids_limit;
         // The limit in force, set here whatever the user's ad said (it is the pool's).
         ad.insert_value(PIDS_LIMIT_ATTR, pids_limit_value(pids_limit));
-        fs::write(spool.join(task::JOB_AD_FILE), ad.to_old_syntax())
+        fs::write(spool.join(task::JOB_AD_FILE), ad.to_new_syntax())
             .map_err(|e| PoolError::io(format!("writing the job ad in {}", spool.display()), e))?;
         let task = StarterTask {
             job: id,

@@ -65,11 +65,11 @@ impl Core {
                     "ProcId {proc} is negative or repeated"
                 )));
             }
-            texts.push(pad.to_old_syntax());
+            texts.push(pad.to_new_syntax());
             parsed.push((proc, pad));
         }
         drop(procs);
-        let cluster_text = ad.to_old_syntax();
+        let cluster_text = ad.to_new_syntax();
         self.store.insert_cluster(
             cluster,
             peer.uid,
@@ -369,6 +369,32 @@ mod tests {
         let before = full_ads(&core);
         drop(core);
         assert_eq!(full_ads(&open(dir.path())), before);
+    }
+
+    /// Old-syntax text cannot carry a newline inside a string (HTCondor prints it raw);
+    /// the queue must still read such a job back, or one user's string would stop the
+    /// pool from opening its queue after a restart.
+    #[test]
+    fn strings_with_newlines_and_backslashes_survive_a_restart() {
+        let (dir, mut core, peer, cluster) = pool();
+        let odd = r#""a\nb\\n\"c\"\r\t""#;
+        let cluster_ad = text(&[("Cmd", "\"/bin/true\""), ("Note", odd)]);
+        let list: Procs = vec![vec![
+            ("ProcId".to_string(), "0".to_string()),
+            ("ProcNote".to_string(), odd.to_string()),
+        ]];
+        core.submit(&peer, cluster, cluster_ad, procs(&list))
+            .unwrap();
+        let id = JobId::new(cluster, 0);
+        let want = Some("a\nb\\n\"c\"\r\t".to_string());
+        drop(core);
+        let core = open(dir.path());
+        let job = core.queue.get(id).expect("the job is still queued");
+        assert_eq!(job.string("Note"), want);
+        assert_eq!(job.string("ProcNote"), want);
+        let texts = core.query(&peer, None, &[], false, None).unwrap();
+        let back = ClassAd::parse(&texts[0]).unwrap();
+        assert_eq!(back.eval_attr("Note").as_str().map(str::to_string), want);
     }
 
     #[test]

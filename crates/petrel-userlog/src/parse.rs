@@ -359,8 +359,9 @@ fn resources(l: &mut Lines) -> Vec<ResourceUsage> {
     let alloc_end = rest
         .find("Allocated")
         .map(|i| req_end + i + "Allocated".len());
-    // As in HTCondor, an "Assigned" column exists only after an "Allocated" one.
-    let assigned_at = alloc_end.and(rest.find("Assigned")).map(|i| req_end + i);
+    // HTCondor's writer heads an "Assigned" column when any row has an assignment, with
+    // or without "Allocated" before it (its reader then drops the column); read both.
+    let assigned_at = rest.find("Assigned").map(|i| req_end + i);
     while let Some(line) = l.peek() {
         let Some(c) = tbl(line) else { break };
         l.next();
@@ -584,6 +585,31 @@ mod tests {
         assert_eq!(t.resources[1].usage, Some(36.0));
         assert_eq!(t.resources[1].allocated, Some(7_812_480.0));
         assert_eq!(t.resources[2].usage, Some(0.25));
+    }
+
+    /// HTCondor heads "Assigned" without "Allocated" when no row has an allocation; the
+    /// assignment must still be read (a fuzzed log found it dropped).
+    #[test]
+    fn assigned_column_without_allocated_is_read() {
+        let body: Vec<String> = [
+            "\t(1) Normal termination (return value 0)",
+            "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Remote Usage",
+            "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Local Usage",
+            "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Total Remote Usage",
+            "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Total Local Usage",
+            "\t0  -  Run Bytes Sent By Job",
+            "\tPartitionable Resources :    Usage  Request           Assigned",
+            "\t   Cpus                 :                 1           ",
+            "\t   GPUs                 :                 1           GPU-1a2b",
+        ]
+        .map(String::from)
+        .to_vec();
+        let Event::Terminated(t) = parse_event(5, "Job terminated.", &body).unwrap() else {
+            panic!()
+        };
+        assert_eq!(t.resources[0].assigned, None);
+        assert_eq!(t.resources[1].assigned.as_deref(), Some("GPU-1a2b"));
+        assert_eq!(t.resources[1].request, Some(1.0));
     }
 
     #[test]

@@ -60,37 +60,50 @@ impl Pool {
     }
 
     pub fn cmd_as(&self, who: As, args: &[&str]) -> Ran {
+        self.run_in(who, &self.work, args)
+    }
+
+    /// Writes a submit file (with `@ROOTFS@` replaced) and submits it; returns the cluster.
+    pub fn submit(&self, name: &str, text: &str) -> i64 {
+        cluster_of(&self.submit_in(self.who, &self.work, name, text))
+    }
+
+    /// A directory `name` of `who`'s own in the work directory (which root owns in a root
+    /// pool), for their submit files, logs and outputs; others can read it.
+    pub fn dir_of(&self, who: As, name: &str) -> PathBuf {
+        let dir = self.work.join(name);
+        fs::create_dir_all(&dir).unwrap();
+        super::give_to_user(&dir, who);
+        dir
+    }
+
+    /// `who`'s directory named after them ([`Pool::dir_of`]).
+    pub fn home_of(&self, who: As) -> PathBuf {
+        self.dir_of(who, who.name())
+    }
+
+    /// `petrel ARGS` as `who`, in `dir`, against this pool.
+    pub fn run_in(&self, who: As, dir: &Path, args: &[&str]) -> Ran {
         super::petrel(who)
             .args(args)
             .env("PETREL_POOL_DIR", &self.dir)
-            .current_dir(&self.work)
+            .current_dir(dir)
             .output()
             .expect("run petrel")
             .into()
     }
 
-    /// Writes a submit file (with `@ROOTFS@` replaced) and submits it; returns the cluster.
-    pub fn submit(&self, name: &str, text: &str) -> i64 {
-        let path = self.work.join(name);
+    /// Writes submit file `name` in `dir` (`@ROOTFS@` replaced), owned by `who`, and
+    /// submits it as `who`; returns what `petrel submit` did.
+    pub fn submit_in(&self, who: As, dir: &Path, name: &str, text: &str) -> Ran {
+        let path = dir.join(name);
         fs::write(
             &path,
             text.replace("@ROOTFS@", &self.rootfs.to_string_lossy()),
         )
         .unwrap();
-        super::give_to_user(&path, self.who);
-        let r = self.cmd(&["submit", name]);
-        assert_eq!(r.code, Some(0), "submit failed: {}{}", r.stdout, r.stderr);
-        let line = r
-            .stdout
-            .lines()
-            .find(|l| l.contains("submitted to cluster"))
-            .expect("summary");
-        line.trim_end_matches('.')
-            .rsplit(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
+        super::give_to_user(&path, who);
+        self.run_in(who, dir, &["submit", name])
     }
 
     pub fn wait_log(&self, log: &str, secs: u64) {
@@ -217,4 +230,15 @@ impl Drop for Pool {
     fn drop(&mut self) {
         let _ = self.cmd(&["pool", "stop"]);
     }
+}
+
+/// The cluster a successful `petrel submit` reported (the test fails otherwise).
+pub fn cluster_of(r: &Ran) -> i64 {
+    assert_eq!(r.code, Some(0), "submit failed: {}{}", r.stdout, r.stderr);
+    r.stdout
+        .lines()
+        .find(|l| l.contains("submitted to cluster"))
+        .and_then(|l| l.trim_end_matches('.').rsplit(' ').next())
+        .and_then(|c| c.parse().ok())
+        .expect("the cluster number in submit's summary")
 }
