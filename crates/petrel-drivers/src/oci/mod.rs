@@ -9,6 +9,7 @@
 //! `/petrel/<name>` keeps the peak memory and CPU time for crun, which has no `--keep`.
 
 pub mod config;
+pub mod rootfs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -119,6 +120,15 @@ impl OciRuntime {
         args
     }
 
+    /// Where the runtime will mount something in the container's root.
+    fn targets(&self, spec: &JobSpec) -> Vec<String> {
+        let mut targets: Vec<String> = spec.all_binds().into_iter().map(|b| b.target).collect();
+        if spec.init && self.init.is_some() {
+            targets.push(INIT_TARGET.to_string());
+        }
+        targets
+    }
+
     fn global_args(&self) -> Vec<String> {
         vec![
             "--root".to_string(),
@@ -203,10 +213,28 @@ impl Runtime for OciRuntime {
     fn start(&self, spec: &JobSpec) -> Result<Box<dyn Handle>, DriverError> {
         spec.validate()?;
         let shared = self.shared()?;
-        let oci = self.config_for(spec)?;
+        let mut oci = self.config_for(spec)?;
         spec.image.check_present()?;
         shared.remove_stale(&spec.name);
+        let root = User::current().uid == 0;
         let bundle = crate::host::job_dir(&self.state_dir.join("bundles"), &spec.name)?;
+        let overlay = match &spec.image {
+            JobImage::Rootfs(dir)
+                if root
+                    && !rootfs::has_mount_points(
+                        dir,
+                        self.targets(spec).iter().map(String::as_str),
+                    ) =>
+            {
+                Some(rootfs::Overlay::mount(dir, bundle.path())?)
+            }
+            _ => None,
+        };
+        if let (Some(overlay), Some(r)) = (&overlay, oci.root()) {
+            let mut r = r.clone();
+            r.set_path(overlay.path().to_path_buf());
+            oci.set_root(Some(r));
+        }
         oci.save(bundle.path().join("config.json")).map_err(|e| {
             DriverError::slot(
                 ErrorKind::Io,
@@ -223,11 +251,11 @@ impl Runtime for OciRuntime {
             &spec.stderr,
             uses_init.then_some(init_diagnostic as fn(&str) -> bool),
         )?;
-        let root = User::current().uid == 0;
         let user = spec.user.unwrap_or(User::current());
         Ok(Box::new(OciHandle {
             shared,
             job: JobProcess::new(&spec.name, child),
+            overlay: Mutex::new(overlay),
             bundle: Mutex::new(Some(bundle)),
             cgroup: root.then(|| CgroupPath::new(&cgroup_parent(&spec.name))),
             leaf: root.then(|| CgroupPath::new(&format!("{}/ctr", cgroup_parent(&spec.name)))),
@@ -307,6 +335,8 @@ impl Shared {
 struct OciHandle {
     shared: Arc<Shared>,
     job: JobProcess,
+    /// The job's root when the image lacked a mount point; inside the bundle.
+    overlay: Mutex<Option<rootfs::Overlay>>,
     bundle: Mutex<Option<tempfile::TempDir>>,
     /// `/petrel/<name>`: outlives the container's own cgroup, keeping peak memory and CPU.
     cgroup: Option<CgroupPath>,
@@ -359,6 +389,9 @@ impl OciHandle {
         }
         if let Some(cg) = &self.cgroup {
             cg.remove();
+        }
+        if let Ok(mut overlay) = self.overlay.lock() {
+            overlay.take();
         }
         if let Ok(mut bundle) = self.bundle.lock() {
             bundle.take();
