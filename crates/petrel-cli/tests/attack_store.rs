@@ -41,10 +41,9 @@ fn root_pool_env(config: &str, env: &[(&str, &str)]) -> Option<(Pool, PathBuf)> 
         .args(["q"])
         .env("PETREL_POOL_DIR", &pool.dir)
         .env("PETREL_IMAGE_STORE", &store)
-        // Squashfs files are extracted (through the descriptor opened as the user) and
-        // so go through the store's own checks. (Mounted with squashfuse, a user's job
-        // is refused /srv by the embedded runtime; that is not about this store.)
-        .env("PETREL_SQUASHFS", "extract")
+        // No PETREL_SQUASHFS: root's starter must extract a user's squashfs file by
+        // itself (through the descriptor opened as the user), never mount it.
+        .env_remove("PETREL_SQUASHFS")
         .envs(env.iter().copied())
         .current_dir(&pool.work)
         .output()

@@ -79,10 +79,7 @@ pub(crate) fn prepare(
                     _prepared: None,
                 });
             }
-            let store = super::job::open_store()?;
-            let prepared = store
-                .prepare(&o.via_fd)
-                .map_err(|e| image_hold(name, &o.explain(&e.to_string())))?;
+            let prepared = super::job::prepare_owner_file(name, &o)?;
             let image = JobImage::Rootfs(prepared.rootfs.clone());
             if !runtime.accepts(&image) {
                 return Err(image_hold(

@@ -55,16 +55,7 @@ pub(crate) fn prepare(name: &str, source: ImageSource) -> Result<Image, Ending> 
             });
         }
         ImageSource::OwnerFile(o) => {
-            let prepared = super::job::open_store()?.prepare(&o.via_fd).map_err(|e| {
-                hold(
-                    holdcodes::INVALID_DOCKER_IMAGE,
-                    0,
-                    format!(
-                        "cannot get container image '{name}': {}",
-                        o.explain(&e.to_string())
-                    ),
-                )
-            })?;
+            let prepared = super::job::prepare_owner_file(name, &o)?;
             return Ok(Image {
                 rootfs: prepared.rootfs.clone(),
                 config: prepared.config.clone(),

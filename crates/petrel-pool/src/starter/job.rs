@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use petrel_classad::ClassAd;
 use petrel_drivers::{EngineRef, ImageKind, JobImage, Runtime};
-use petrel_image::{ImageConfig, ImageRef, Store};
+use petrel_image::{ImageConfig, ImageRef, PreparedImage, Store};
 use petrel_transfer::{StdMode, TransferPlan};
 
 use super::in_scratch;
@@ -333,6 +333,33 @@ pub(crate) fn open_store() -> Result<Store, Ending> {
     }
     .map_err(|e| Ending::Requeue {
         reason: format!("cannot open the image store: {e}"),
+    })
+}
+
+/// Prepares an image file the job's owner supplied (SIF, squashfs, archive, layout),
+/// read through the descriptor opened as the owner. A root starter extracts squashfs
+/// and SIF files rather than mounting them, unless the admin chose a way
+/// (`PETREL_SQUASHFS`): the kernel's squashfs code is not written to resist hostile
+/// images, and a squashfuse mount made by root is not reachable by the job's owner.
+pub(crate) fn prepare_owner_file(name: &str, o: &OwnedPath) -> Result<PreparedImage, Ending> {
+    use petrel_image::formats::squashfs::SquashfsMode;
+    let mut store = open_store()?;
+    if rustix::process::geteuid().is_root() && store.options().squashfs == SquashfsMode::Auto {
+        let mut opts = store.options().clone();
+        opts.squashfs = SquashfsMode::Extract;
+        store = Store::open_with(store.root(), opts).map_err(|e| Ending::Requeue {
+            reason: format!("cannot open the image store: {e}"),
+        })?;
+    }
+    store.prepare(&o.via_fd).map_err(|e| {
+        hold(
+            holdcodes::INVALID_DOCKER_IMAGE,
+            0,
+            format!(
+                "cannot get container image '{name}': {}",
+                o.explain(&e.to_string())
+            ),
+        )
     })
 }
 
