@@ -5,6 +5,8 @@
 #
 # Usage: bench/startup.sh [PETREL_BINARY]   (default: the static release build of
 #        scripts/build-release.sh)
+# Environment: PETREL_BASELINE=BINARY adds an earlier build to the same run, to show a
+#        change's effect beside the peers.
 # Needs: hyperfine, busybox-static, bubblewrap, charliecloud-runtime (ch-run), runc, util-linux.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,9 @@ rootfs="$work/rootfs"
 export USER=${USER:-$(id -un)}  # ch-run refuses to start without it
 commands=(-n "unshare (floor)" "unshare --user --map-root-user --mount --pid --fork /bin/true")
 commands+=(-n "petrel run" "$petrel run $rootfs -- /bin/true")
+if [ -n "${PETREL_BASELINE:-}" ]; then
+  commands+=(-n "petrel run (baseline)" "$(realpath "$PETREL_BASELINE") run $rootfs -- /bin/true")
+fi
 if command -v bwrap >/dev/null; then
   commands+=(-n "bwrap" "bwrap --unshare-user --unshare-pid --unshare-ipc --unshare-uts --ro-bind $rootfs / --proc /proc --dev /dev --tmpfs /tmp /bin/true")
 fi

@@ -9,6 +9,7 @@ mod common;
 use common::DockerImage;
 
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,14 @@ fn docker_works() -> bool {
         .args(["version", "--format", "{{.Server.Version}}"])
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// Submits `text` as the test user from a new directory `name` of theirs; returns the
+/// directory and the cluster.
+fn user_job(pool: &Pool, name: &str, text: &str) -> (PathBuf, i64) {
+    let dir = pool.dir_of(As::User, name);
+    let c = cluster_of(&pool.submit_in(As::User, &dir, "job.sub", text));
+    (dir, c)
 }
 
 /// Waits until job `c.0` is held or has left the queue; returns (status, hold code,
@@ -93,6 +102,21 @@ fn assert_no_host_root(dir: &std::path::Path, what: &str) {
         !out.lines().any(|l| l.trim() == "0" || l.contains("uid=0(")),
         "{what}: the job ran as root: {out}"
     );
+}
+
+/// Asserts that job `c.0` is held with `code` for a reason naming `naming`, that nothing
+/// in `dir` shows host root, and removes the job; returns the reason.
+fn assert_held(pool: &Pool, c: i64, code: &str, naming: &str, dir: &Path, what: &str) -> String {
+    let (status, got, reason) = settle(pool, c, 120);
+    assert_eq!(
+        (status.as_str(), got.as_str()),
+        ("5", code),
+        "{what}: {reason}"
+    );
+    assert!(reason.contains(naming), "{what}: {reason}");
+    assert_no_host_root(dir, what);
+    assert_eq!(pool.cmd(&["rm", &c.to_string()]).code, Some(0));
+    reason
 }
 
 fn docker_pool() -> Option<(Pool, DockerImage)> {
@@ -238,83 +262,59 @@ fn option_like_command_environment_and_paths_are_only_data() {
     for (i, head) in universes.iter().enumerate() {
         let what = head.lines().last().unwrap_or_default();
         // The command itself: option-looking words after the image are its arguments.
-        let dir = pool.dir_of(As::User, &format!("args{i}"));
-        let c = cluster_of(&pool.submit_in(
-            As::User,
-            &dir,
-            "job.sub",
+        let (dir, c) = user_job(
+            &pool,
+            &format!("args{i}"),
             &format!(
                 "{head}executable = /bin/sh\ntransfer_executable = false\n\
                  arguments = {hostile_args}\nenvironment = {hostile_env}\n\
                  output = out\nerror = err\nlog = log\nqueue\n"
             ),
-        ));
+        );
         exit_code(&pool, c);
         let out = fs::read_to_string(dir.join("out")).unwrap_or_default();
         assert_eq!(out, format!("{uid}\ndone\n"), "{what}: {}", outputs(&dir));
         assert_no_host_root(&dir, what);
 
         // An option as the executable is a command the image lacks: held, never run.
-        let dir = pool.dir_of(As::User, &format!("exe{i}"));
-        let c = cluster_of(&pool.submit_in(
-            As::User,
-            &dir,
-            "job.sub",
+        let (dir, c) = user_job(
+            &pool,
+            &format!("exe{i}"),
             &format!(
                 "{head}executable = --user=0:0\ntransfer_executable = false\n\
                  arguments = \"--privileged /bin/sh -c 'id -u; cat /host/etc/shadow'\"\n\
                  output = out\nerror = err\nlog = log\nqueue\n"
             ),
-        ));
-        let (status, code, reason) = settle(&pool, c, 120);
+        );
+        let (status, _, _) = settle(&pool, c, 120);
         assert_no_host_root(&dir, what);
         if status == "4" {
             assert_ne!(exit_code(&pool, c), "0", "{what}: --user=0:0 ran");
         } else {
-            assert_eq!(
-                (status.as_str(), code.as_str()),
-                ("5", "6"),
-                "{what}: {reason}"
-            );
-            assert!(reason.contains("--user=0:0"), "{what}: {reason}");
-            assert_eq!(pool.cmd(&["rm", &c.to_string()]).code, Some(0));
+            assert_held(&pool, c, "6", "--user=0:0", &dir, what);
         }
 
         // A target directory that a mount option would split into more mounts.
         for target in ["/srv:/host", "/srv,/:/host"] {
-            let dir = pool.dir_of(As::User, &format!("target{i}"));
-            let c = cluster_of(&pool.submit_in(
-                As::User,
-                &dir,
-                "job.sub",
+            let (dir, c) = user_job(
+                &pool,
+                &format!("target{i}"),
                 &format!(
                     "{head}executable = /bin/sh\ntransfer_executable = false\n\
                      arguments = \"-c 'id -u; cat /host/etc/shadow'\"\n\
                      +ContainerTargetDir = \"{target}\"\n\
                      output = out\nerror = err\nlog = log\nqueue\n"
                 ),
-            ));
-            let (status, code, reason) = settle(&pool, c, 120);
-            assert_eq!(
-                (status.as_str(), code.as_str()),
-                ("5", "6"),
-                "{what} {target}: {reason}"
             );
-            assert!(
-                reason.contains("target dir") && reason.contains(target),
-                "{reason}"
-            );
-            assert_no_host_root(&dir, what);
-            assert_eq!(pool.cmd(&["rm", &c.to_string()]).code, Some(0));
+            let reason = assert_held(&pool, c, "6", target, &dir, what);
+            assert!(reason.contains("target dir"), "{reason}");
         }
     }
     // A container image that is an option, sent past submit's check.
     for rt in ["docker", "runc", "charliecloud"] {
-        let dir = pool.dir_of(As::User, &format!("img-{rt}"));
-        let c = cluster_of(&pool.submit_in(
-            As::User,
-            &dir,
-            "job.sub",
+        let (dir, c) = user_job(
+            &pool,
+            &format!("img-{rt}"),
             &format!(
                 "universe = container\ncontainer_image = {img}\ncontainer_runtime = {rt}\n\
                  +ContainerImage = \"--volume=/:/host\"\nexecutable = /bin/sh\n\
@@ -326,16 +326,8 @@ fn option_like_command_environment_and_paths_are_only_data() {
                     "@ROOTFS@"
                 }
             ),
-        ));
-        let (status, code, reason) = settle(&pool, c, 120);
-        assert_eq!(
-            (status.as_str(), code.as_str()),
-            ("5", "35"),
-            "{rt}: {reason}"
         );
-        assert!(reason.contains("--volume=/:/host"), "{rt}: {reason}");
-        assert_no_host_root(&dir, rt);
-        assert_eq!(pool.cmd(&["rm", &c.to_string()]).code, Some(0));
+        assert_held(&pool, c, "35", "--volume=/:/host", &dir, rt);
     }
 }
 
@@ -365,16 +357,14 @@ fn ssh_commands_that_look_like_options_are_only_commands() {
     ];
     for (i, head) in heads.iter().enumerate() {
         let what = head.lines().last().unwrap_or_default();
-        let dir = pool.dir_of(As::User, &format!("ssh{i}"));
-        let c = cluster_of(&pool.submit_in(
-            As::User,
-            &dir,
-            "job.sub",
+        let (_, c) = user_job(
+            &pool,
+            &format!("ssh{i}"),
             &format!(
                 "{head}executable = /bin/sh\ntransfer_executable = false\n\
                  arguments = \"-c 'sleep 120'\"\noutput = out\nerror = err\nlog = log\nqueue\n"
             ),
-        ));
+        );
         pool.until_q(&format!("ClusterId == {c} && JobStatus == 2"), 1, 60);
         let job = format!("{c}.0");
         let ssh = |args: &[&str]| {
@@ -455,16 +445,14 @@ fn hooks_get_job_text_only_in_their_environment() {
     }
     // Root's pool runs before its users submit.
     pool.until_slot("HasContainer", "true", 60);
-    let dir = pool.dir_of(As::User, "hook");
-    let c = cluster_of(&pool.submit_in(
-        As::User,
-        &dir,
-        "job.sub",
+    let (dir, c) = user_job(
+        &pool,
+        "hook",
         "universe = container\ncontainer_image = @ROOTFS@\n\
          +ContainerImage = \"--volume=/:/host\"\nexecutable = /bin/sh\n\
          transfer_executable = false\narguments = \"-c 'id -u'\"\n\
          output = out\nerror = err\nlog = log\nqueue\n",
-    ));
+    );
     let (status, code, reason) = settle(&pool, c, 60);
     assert_eq!((status.as_str(), code.as_str()), ("5", "35"), "{reason}");
     let seen = hooks.join(format!("seen.{c}.0"));
@@ -513,11 +501,9 @@ fn validation_scripts_get_job_text_only_in_their_environment() {
     pool.until_slot("ContainerRuntimes", "runc", 120);
     // (ch-run binds nothing read-only, so it runs no validation scripts.)
     let rt = "runc";
-    let dir = pool.dir_of(As::User, &format!("validate-{rt}"));
-    let c = cluster_of(&pool.submit_in(
-        As::User,
-        &dir,
-        "job.sub",
+    let (dir, c) = user_job(
+        &pool,
+        &format!("validate-{rt}"),
         &format!(
             "universe = container\ncontainer_image = @ROOTFS@\ncontainer_runtime = {rt}\n\
              executable = /bin/sh\ntransfer_executable = false\n\
@@ -525,7 +511,7 @@ fn validation_scripts_get_job_text_only_in_their_environment() {
              environment = \"X='--volume=/:/host --privileged'\"\n\
              output = out\nerror = err\nlog = log\nqueue\n"
         ),
-    ));
+    );
     exit_code(&pool, c);
     assert_eq!(
         fs::read_to_string(dir.join("out")).unwrap_or_default(),
@@ -535,11 +521,9 @@ fn validation_scripts_get_job_text_only_in_their_environment() {
     );
     assert_no_host_root(&dir, rt);
 
-    let dir = pool.dir_of(As::User, &format!("validate-target-{rt}"));
-    let c = cluster_of(&pool.submit_in(
-        As::User,
-        &dir,
-        "job.sub",
+    let (dir, c) = user_job(
+        &pool,
+        &format!("validate-target-{rt}"),
         &format!(
             "universe = container\ncontainer_image = @ROOTFS@\ncontainer_runtime = {rt}\n\
              executable = /bin/sh\ntransfer_executable = false\n\
@@ -547,14 +531,6 @@ fn validation_scripts_get_job_text_only_in_their_environment() {
              +ContainerTargetDir = \"/srv,/:/host\"\n\
              output = out\nerror = err\nlog = log\nqueue\n"
         ),
-    ));
-    let (status, code, reason) = settle(&pool, c, 120);
-    assert_eq!(
-        (status.as_str(), code.as_str()),
-        ("5", "6"),
-        "{rt}: {reason}"
     );
-    assert!(reason.contains("target dir"), "{rt}: {reason}");
-    assert_no_host_root(&dir, rt);
-    assert_eq!(pool.cmd(&["rm", &c.to_string()]).code, Some(0));
+    assert_held(&pool, c, "6", "target dir", &dir, rt);
 }

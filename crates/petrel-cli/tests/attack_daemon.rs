@@ -81,15 +81,8 @@ fn raw(pool: &Pool, who: As, args: &[&str]) -> Command {
         fs::write(&script, RAW_CLIENT).unwrap();
         fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
     }
-    let (uid, gid) = who.ids().expect("an unprivileged user");
-    let mut c = Command::new("setpriv");
-    c.args([
-        format!("--reuid={uid}"),
-        format!("--regid={gid}"),
-        "--clear-groups".into(),
-        "--".into(),
-        "perl".into(),
-    ]);
+    assert!(who.ids().is_some(), "an unprivileged user");
+    let mut c = common::run_as(who, "perl");
     c.arg(&script).args(args).stdin(Stdio::null());
     c
 }
@@ -114,15 +107,23 @@ fn users_ready() -> bool {
         && common::need(common::other_user().is_some(), "the second test user")
 }
 
+/// Root's pool with `config`, started, when the test users (and, for the raw client,
+/// perl) are there; `None` skips the test.
+fn started(config: &str, raw_client: bool) -> Option<Pool> {
+    if !users_ready() || (raw_client && perl().is_none()) {
+        return None;
+    }
+    let pool = Pool::as_root(config)?;
+    let r = pool.cmd(&["pool", "start"]);
+    assert_eq!(r.code, Some(0), "pool start: {}{}", r.stdout, r.stderr);
+    Some(pool)
+}
+
 #[test]
 fn forged_identity_attributes_are_refused_or_overwritten() {
-    if !users_ready() {
-        return;
-    }
-    let Some(pool) = Pool::as_root("") else {
+    let Some(pool) = started("", false) else {
         return;
     };
-    assert_eq!(pool.cmd(&["pool", "start"]).code, Some(0));
     let home = pool.home_of(As::User);
     let (uid, gid) = As::User.ids().unwrap();
     let base = "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/true\n\
@@ -213,16 +214,9 @@ fn forged_identity_attributes_are_refused_or_overwritten() {
 
 #[test]
 fn raw_frames_cannot_forge_what_the_daemon_owns() {
-    if !users_ready() {
-        return;
-    }
-    if perl().is_none() {
-        return;
-    }
-    let Some(pool) = Pool::as_root("") else {
+    let Some(pool) = started("", true) else {
         return;
     };
-    assert_eq!(pool.cmd(&["pool", "start"]).code, Some(0));
     let socket = pool.dir.join("pool.sock").to_string_lossy().into_owned();
     let submit = |cluster: i64, cluster_ad: serde_json::Value, proc: serde_json::Value| {
         frames(
@@ -465,17 +459,12 @@ fn daemon_pid(pool: &Pool) -> u64 {
 
 #[test]
 fn idle_connections_of_one_user_do_not_lock_out_the_others() {
-    if !users_ready() {
-        return;
-    }
-    if perl().is_none() {
-        return;
-    }
-    let Some(pool) = Pool::as_root("MAX_CONNECTIONS_PER_USER = 50\nCLIENT_IDLE_TIMEOUT = 8\n")
-    else {
+    let Some(pool) = started(
+        "MAX_CONNECTIONS_PER_USER = 50\nCLIENT_IDLE_TIMEOUT = 8\n",
+        true,
+    ) else {
         return;
     };
-    assert_eq!(pool.cmd(&["pool", "start"]).code, Some(0));
     let socket = pool.dir.join("pool.sock").to_string_lossy().into_owned();
     let mut child = raw(&pool, As::User, &["hold", &socket, "300", "8"])
         .stdout(Stdio::piped())
@@ -512,17 +501,12 @@ fn idle_connections_of_one_user_do_not_lock_out_the_others() {
 
 #[test]
 fn unfinished_huge_messages_cost_the_daemon_little_and_are_dropped() {
-    if !users_ready() {
-        return;
-    }
-    if perl().is_none() {
-        return;
-    }
-    let Some(pool) = Pool::as_root("MAX_CLIENT_MEMORY_PER_USER = 16\nCLIENT_MESSAGE_TIMEOUT = 3\n")
-    else {
+    let Some(pool) = started(
+        "MAX_CLIENT_MEMORY_PER_USER = 16\nCLIENT_MESSAGE_TIMEOUT = 3\n",
+        true,
+    ) else {
         return;
     };
-    assert_eq!(pool.cmd(&["pool", "start"]).code, Some(0));
     let pid = daemon_pid(&pool);
     let before = rss_kib(pid);
     let socket = pool.dir.join("pool.sock").to_string_lossy().into_owned();
@@ -581,13 +565,9 @@ fn unfinished_huge_messages_cost_the_daemon_little_and_are_dropped() {
 
 #[test]
 fn a_user_may_not_queue_more_than_max_jobs_per_owner() {
-    if !users_ready() {
-        return;
-    }
-    let Some(pool) = Pool::as_root("MAX_JOBS_PER_OWNER = 5\n") else {
+    let Some(pool) = started("MAX_JOBS_PER_OWNER = 5\n", false) else {
         return;
     };
-    assert_eq!(pool.cmd(&["pool", "start"]).code, Some(0));
     let home = pool.home_of(As::User);
     let held = |n: usize| {
         format!(
@@ -835,13 +815,9 @@ fn an_empty_or_corrupt_queue_database_is_refused_and_kept() {
 /// root's `q` reads every ad, and the string is still what the user wrote.
 #[test]
 fn a_string_with_a_newline_does_not_stop_the_pool_after_a_restart() {
-    if !users_ready() {
-        return;
-    }
-    let Some(pool) = Pool::as_root("") else {
+    let Some(pool) = started("", false) else {
         return;
     };
-    assert_eq!(pool.cmd(&["pool", "start"]).code, Some(0));
     let held = "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/true\n\
                 transfer_executable = false\nhold = true\n";
     let home = pool.home_of(As::User);

@@ -308,20 +308,7 @@ fn into_closed_pipe(pool: &Pool, dir: &Path, program: &Path, args: &[&str]) -> R
         .unwrap();
     let writer = reader.stdin.take().unwrap();
     reader.wait().unwrap();
-    let mut cmd = match As::User.ids() {
-        Some((uid, gid)) if common::is_root() => {
-            let mut c = Command::new("setpriv");
-            c.args([
-                format!("--reuid={uid}"),
-                format!("--regid={gid}"),
-                "--clear-groups".into(),
-                "--".into(),
-            ]);
-            c.arg(program);
-            c
-        }
-        _ => Command::new(program),
-    };
+    let mut cmd = common::run_as(As::User, program);
     let out = cmd
         .args(args)
         .env("PETREL_POOL_DIR", &pool.dir)

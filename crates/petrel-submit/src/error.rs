@@ -161,24 +161,8 @@ pub enum ErrorKind {
 /// How many characters of an error's message (which quotes the user's text) are shown.
 pub const MESSAGE_LIMIT: usize = 400;
 
-/// `text` as an error message quotes it: whole when it has at most `limit` characters,
-/// else its start and its end around a note of how much was left out, so that a huge or
-/// hostile input never comes back in full (nor fills a terminal or a log).
-pub fn excerpt(text: &str, limit: usize) -> String {
-    let chars = text.chars().count();
-    if chars <= limit {
-        return text.to_string();
-    }
-    let head = limit.div_ceil(2);
-    let tail = limit / 2;
-    let start: String = text.chars().take(head).collect();
-    let end: String = text.chars().skip(chars - tail).collect();
-    format!(
-        "{start}[... {} of {} bytes left out ...]{end}",
-        text.len() - start.len() - end.len(),
-        text.len()
-    )
-}
+/// Error messages quote the user's text through ClassAd's own bound (one rule for both).
+pub use petrel_classad::excerpt;
 
 /// Result alias for this crate.
 pub type Result<T> = std::result::Result<T, SubmitError>;

@@ -559,23 +559,29 @@ mod tests {
         assert!(parse_rusage("\tUsr 0 00:00, Sys 0 00:00:00").is_none());
     }
 
+    /// A terminate event's lines up to its resource table.
+    const TERMINATED_HEAD: [&str; 6] = [
+        "\t(1) Normal termination (return value 0)",
+        "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Remote Usage",
+        "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Local Usage",
+        "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Total Remote Usage",
+        "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Total Local Usage",
+        "\t0  -  Run Bytes Sent By Job",
+    ];
+
     #[test]
     fn usage_table_with_empty_cells_and_padding() {
         // As HTCondor writes it when a column mixes fractions and integers.
-        let body: Vec<String> = [
-            "\t(1) Normal termination (return value 0)",
-            "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Remote Usage",
-            "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Local Usage",
-            "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Total Remote Usage",
-            "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Total Local Usage",
-            "\t0  -  Run Bytes Sent By Job",
-            "\tPartitionable Resources :    Usage  Request Allocated ",
-            "\t   Cpus                 :                 1         1 ",
-            "\t   Disk (KB)            :    36           1   7812480 ",
-            "\t   Memory (MB)          :     0.25        1      1024 ",
-        ]
-        .map(String::from)
-        .to_vec();
+        let body: Vec<String> = TERMINATED_HEAD
+            .iter()
+            .chain(&[
+                "\tPartitionable Resources :    Usage  Request Allocated ",
+                "\t   Cpus                 :                 1         1 ",
+                "\t   Disk (KB)            :    36           1   7812480 ",
+                "\t   Memory (MB)          :     0.25        1      1024 ",
+            ])
+            .map(|l| l.to_string())
+            .collect();
         let Event::Terminated(t) = parse_event(5, "Job terminated.", &body).unwrap() else {
             panic!()
         };
@@ -591,19 +597,15 @@ mod tests {
     /// assignment must still be read (a fuzzed log found it dropped).
     #[test]
     fn assigned_column_without_allocated_is_read() {
-        let body: Vec<String> = [
-            "\t(1) Normal termination (return value 0)",
-            "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Remote Usage",
-            "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Run Local Usage",
-            "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Total Remote Usage",
-            "\t\tUsr 0 00:00:00, Sys 0 00:00:00  -  Total Local Usage",
-            "\t0  -  Run Bytes Sent By Job",
-            "\tPartitionable Resources :    Usage  Request           Assigned",
-            "\t   Cpus                 :                 1           ",
-            "\t   GPUs                 :                 1           GPU-1a2b",
-        ]
-        .map(String::from)
-        .to_vec();
+        let body: Vec<String> = TERMINATED_HEAD
+            .iter()
+            .chain(&[
+                "\tPartitionable Resources :    Usage  Request           Assigned",
+                "\t   Cpus                 :                 1           ",
+                "\t   GPUs                 :                 1           GPU-1a2b",
+            ])
+            .map(|l| l.to_string())
+            .collect();
         let Event::Terminated(t) = parse_event(5, "Job terminated.", &body).unwrap() else {
             panic!()
         };

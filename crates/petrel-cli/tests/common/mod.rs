@@ -207,10 +207,10 @@ pub fn modes() -> Vec<As> {
     modes
 }
 
-/// A `petrel` command run as `who`.
-pub fn petrel(who: As) -> Command {
-    let bin = petrel_bin();
-    let mut cmd = match (who.ids(), is_root()) {
+/// `program` run as `who` (through `setpriv` when the tests run as root and `who` is a
+/// test user; as the caller otherwise), with no supplementary groups.
+pub fn run_as(who: As, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match (who.ids(), is_root()) {
         (Some((uid, gid)), true) => {
             let mut c = Command::new("setpriv");
             c.args([
@@ -221,12 +221,17 @@ pub fn petrel(who: As) -> Command {
                 "--clear-groups".into(),
                 "--".into(),
             ]);
-            c.arg(bin);
+            c.arg(program);
             c.env_remove("XDG_RUNTIME_DIR");
             c
         }
-        _ => Command::new(bin),
-    };
+        _ => Command::new(program),
+    }
+}
+
+/// A `petrel` command run as `who`.
+pub fn petrel(who: As) -> Command {
+    let mut cmd = run_as(who, petrel_bin());
     cmd.stdin(Stdio::null());
     cmd
 }
