@@ -51,7 +51,7 @@ pub fn unparse_ad_old(ad: &ClassAd) -> String {
     // Most lines are a short name and value: one allocation for a typical ad.
     let mut s = String::with_capacity(ad.len() * 32);
     for (name, e) in ad.iter() {
-        ident(&mut s, name);
+        ident(&mut s, name, OLD);
         s.push_str(" = ");
         expr(&mut s, e, OLD);
         s.push('\n');
@@ -185,8 +185,9 @@ const RESERVED: [&str; 7] = [
     "undefined",
 ];
 
-/// Append an attribute name, quoting it with `'...'` when needed.
-fn ident(out: &mut String, name: &str) {
+/// Append an attribute name, quoting it with `'...'` when needed (escaped as the
+/// syntax's strings are, so that its parser reads the same name back).
+fn ident(out: &mut String, name: &str, mode: Mode) {
     let b = name.as_bytes();
     let plain = !b.is_empty()
         && (b[0].is_ascii_alphabetic() || b[0] == b'_')
@@ -195,14 +196,14 @@ fn ident(out: &mut String, name: &str) {
     if plain {
         out.push_str(name);
     } else {
-        quoted(out, name, b'\'', NEW);
+        quoted(out, name, b'\'', mode);
     }
 }
 
 /// An attribute name as HTCondor prints it (quoted if needed).
 pub fn unparse_name(name: &str) -> String {
     let mut s = String::new();
-    ident(&mut s, name);
+    ident(&mut s, name, NEW);
     s
 }
 
@@ -246,7 +247,7 @@ fn classad(out: &mut String, ad: &ClassAd, mode: Mode) {
         if i > 0 {
             out.push_str("; ");
         }
-        ident(out, name);
+        ident(out, name, mode);
         out.push_str(" = ");
         expr(out, e, mode);
     }
@@ -271,7 +272,7 @@ fn expr(out: &mut String, e: &Expr, mode: Mode) {
             if *absolute {
                 out.push('.');
             }
-            ident(out, name);
+            ident(out, name, mode);
         }
         Expr::Unary(op, x) => {
             out.push_str(match op {

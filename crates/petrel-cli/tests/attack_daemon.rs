@@ -844,3 +844,80 @@ fn a_string_with_a_newline_does_not_stop_the_pool_after_a_restart() {
     let ads: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(ads[0]["Note"], "one\nNote = 2\\", "{}", r.stdout);
 }
+
+/// A user who names a FIFO as their event log, or holds their log's lock for good,
+/// cannot stall the daemon for the other users: the FIFO is refused at submit, the
+/// locked log costs one bounded wait, and another user's commands and log go on.
+#[test]
+fn a_users_fifo_or_locked_log_does_not_stall_the_pool() {
+    let Some(pool) = started("", false) else {
+        return;
+    };
+    let held = "universe = container\ncontainer_image = @ROOTFS@\nexecutable = /bin/true\n\
+                transfer_executable = false\nhold = true\n";
+    let home = pool.home_of(As::User);
+    let st = common::run_as(As::User, "mkfifo")
+        .arg(home.join("fifo.log"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let r = pool.submit_in(
+        As::User,
+        &home,
+        "fifo.sub",
+        &format!("{held}log = fifo.log\nqueue\n"),
+    );
+    assert_ne!(r.code, Some(0), "a FIFO log was accepted: {}", r.stdout);
+    assert!(r.stderr.contains("not a regular file"), "{}", r.stderr);
+
+    let mine = cluster_of(&pool.submit_in(
+        As::User,
+        &home,
+        "locked.sub",
+        &format!("{held}log = locked.log\nqueue 20\n"),
+    ));
+    // --no-fork: the lock's holder is the process killed at the end.
+    let mut holder = common::run_as(As::User, "flock")
+        .arg("--no-fork")
+        .arg(home.join("locked.log"))
+        .args(["sleep", "600"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until the holder has it: a try-lock by someone else fails.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Command::new("flock")
+        .args(["-n"])
+        .arg(home.join("locked.log"))
+        .arg("true")
+        .status()
+        .unwrap()
+        .success()
+    {
+        assert!(Instant::now() < deadline, "flock never took the lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let started = Instant::now();
+    let r = pool.run_in(As::User, &home, &["rm", &mine.to_string()]);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    let other = pool.home_of(As::Other);
+    let theirs = cluster_of(&pool.submit_in(
+        As::Other,
+        &other,
+        "plain.sub",
+        &format!("{held}log = plain.log\nqueue\n"),
+    ));
+    let r = pool.run_in(As::Other, &other, &["rm", &theirs.to_string()]);
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    // The lock is held for 600 s: anything that waited for it would take that long.
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "the other user waited {:?} for a lock held by the first",
+        started.elapsed()
+    );
+    let log = fs::read_to_string(other.join("plain.log")).unwrap();
+    assert!(log.contains("Job was aborted"), "{log}");
+    let _ = holder.kill();
+    let _ = holder.wait();
+}

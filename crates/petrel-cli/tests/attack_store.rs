@@ -667,3 +667,58 @@ fn an_image_over_the_unpacked_size_cap_is_held_and_leaves_nothing() {
     assert_eq!(count_dirs(&store.join("layers")), 0);
     assert_eq!(count_dirs(&store.join("tmp")), 0);
 }
+
+/// An OCI layout whose directory anyone may read but whose blobs only its owner may is
+/// not read with root's rights for another user: that user's job is held and gets
+/// nothing of it, while the owner's own job runs it.
+#[test]
+fn a_layout_with_private_blobs_serves_only_its_owner() {
+    let Some((pool, store)) = root_pool() else {
+        return;
+    };
+    let bob = pool.home_of(As::Other);
+    let src = pool.work.join("bobs-src");
+    assert!(Command::new("cp")
+        .arg("-a")
+        .arg(&pool.rootfs)
+        .arg(&src)
+        .status()
+        .unwrap()
+        .success());
+    fs::write(src.join("SECRET"), SECRET).unwrap();
+    let scratch = pool.work.join("scratch-store");
+    let r = image_cmd(
+        &pool,
+        &scratch,
+        &["import", "--name", "bobs:1", &src.to_string_lossy()],
+    );
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    let layout = bob.join("layout");
+    let r = image_cmd(
+        &pool,
+        &scratch,
+        &["export", "bobs:1", &layout.to_string_lossy()],
+    );
+    assert_eq!(r.code, Some(0), "{}{}", r.stdout, r.stderr);
+    give_to_user(&bob, As::Other);
+    fs::set_permissions(layout.join("blobs"), fs::Permissions::from_mode(0o700)).unwrap();
+    let job = |out: &Path| {
+        format!(
+            "universe = container\ncontainer_image = {}\nexecutable = /bin/cat\n\
+             transfer_executable = false\narguments = /SECRET\noutput = {}\nqueue\n",
+            layout.display(),
+            out.display()
+        )
+    };
+    let alice = pool.home_of(As::User);
+    let outcome = attempt(&pool, As::User, &alice, &job(&alice.join("out")));
+    no_secret(&outcome, "another user's layout");
+    let reason = outcome.unwrap_or_else(|e| e);
+    assert!(reason.contains("cannot read"), "{reason}");
+    no_leak_in(&alice);
+    // Bob's own job runs his image.
+    let c = cluster_of(&pool.submit_in(As::Other, &bob, "own.sub", &job(&bob.join("out"))));
+    assert!(settle(&pool, c, 1).is_empty(), "{}", pool.diagnose());
+    assert_eq!(fs::read_to_string(bob.join("out")).unwrap(), SECRET);
+    let _ = store;
+}

@@ -365,12 +365,16 @@ fn handle(shared: &Arc<Shared>, peer: &Peer, request: Request) -> Result<Respons
             all,
             reason,
         } => {
-            let (done, skipped) = {
+            // A client's reason is stored in every job it selects: bounded first.
+            let reason =
+                reason.map(|r| petrel_classad::excerpt(&r, crate::holdcodes::MAX_REASON_CHARS));
+            let ((done, skipped), events) = {
                 let mut core = shared.lock();
                 let r = core.act(peer, action, &targets, constraint.as_deref(), all, reason)?;
-                core.events.flush();
-                r
+                (r, core.events.clone())
             };
+            // Not under the lock: a slow log must not stop the rest of the pool.
+            events.flush();
             shared.kick();
             Response::Acted { done, skipped }
         }
@@ -474,7 +478,8 @@ fn shutdown(shared: &Arc<Shared>, paths: &PoolPaths) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    shared.lock().events.flush();
+    let events = shared.lock().events.clone();
+    events.flush();
     let _ = fs::remove_file(paths.socket());
     tracing::info!("pool {} stopped", paths.dir.display());
 }

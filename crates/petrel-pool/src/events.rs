@@ -95,8 +95,14 @@ impl EventSink {
     }
 }
 
+/// How long the writer skips a log it could not write (another process held its lock
+/// past [`petrel_userlog::LOCK_WAIT`], or the disk was full): one user's log must
+/// not slow every other user's events.
+const STALLED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn writer(rx: mpsc::Receiver<Message>) {
     let mut open: HashMap<(PathBuf, u32), UserLog> = HashMap::new();
+    let mut stalled: HashMap<(PathBuf, u32), std::time::Instant> = HashMap::new();
     while let Ok(msg) = rx.recv() {
         let record = match msg {
             Message::Record(r) => r,
@@ -106,6 +112,16 @@ fn writer(rx: mpsc::Receiver<Message>) {
             }
         };
         let key = (record.path.clone(), record.uid);
+        stalled.retain(|_, since| since.elapsed() < STALLED_FOR);
+        if stalled.contains_key(&key) {
+            tracing::debug!(
+                "job {}: event not written to {}, which failed a write in the last {} s",
+                record.job,
+                record.path.display(),
+                STALLED_FOR.as_secs()
+            );
+            continue;
+        }
         // A user may remove a log between clusters; appending to the removed file would
         // lose every later event.
         if open.get(&key).is_some_and(|log| !log.is_current()) {
@@ -139,11 +155,13 @@ fn writer(rx: mpsc::Receiver<Message>) {
             };
             if let Err(e) = written {
                 tracing::warn!(
-                    "job {}: cannot write event log {}: {e}",
+                    "job {}: cannot write event log {}: {e}; its events are dropped for {} s",
                     record.job,
-                    record.path.display()
+                    record.path.display(),
+                    STALLED_FOR.as_secs()
                 );
                 open.remove(&key);
+                stalled.insert(key, std::time::Instant::now());
             }
         }
     }

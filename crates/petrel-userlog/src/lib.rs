@@ -82,4 +82,4 @@ pub use follow::{Follower, DEFAULT_POLL};
 pub use reader::{read_events, read_log, EventReader, DEFAULT_MAX_LINE, DEFAULT_MAX_RECORD};
 pub use time::{TimeFormat, TimeZone};
 pub use tracker::{JobState, JobTracker};
-pub use writer::UserLog;
+pub use writer::{UserLog, LOCK_WAIT};

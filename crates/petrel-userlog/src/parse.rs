@@ -198,7 +198,13 @@ fn parse_rusage(line: &str) -> Option<CpuUsage> {
             return None;
         }
         let n = |s: &str| s.trim().parse::<u64>().ok();
-        let secs = n(days)? * 86_400 + n(parts[0])? * 3600 + n(parts[1])? * 60 + n(parts[2])?;
+        // Checked: a hostile log's day count must not overflow (a panic in a debug
+        // build, a wrong total in a release one); such a line is simply not a time.
+        let secs = n(days)?
+            .checked_mul(86_400)?
+            .checked_add(n(parts[0])?.checked_mul(3600)?)?
+            .checked_add(n(parts[1])?.checked_mul(60)?)?
+            .checked_add(n(parts[2])?)?;
         Some(Duration::from_secs(secs))
     }
     let rest = line.trim_start().strip_prefix("Usr ")?;
@@ -557,6 +563,8 @@ mod tests {
         let u = parse_rusage("\t\tUsr 1 02:03:04, Sys 0 00:00:05  -  Run Remote Usage").unwrap();
         assert_eq!(u, CpuUsage::from_secs(86_400 + 7384, 5));
         assert!(parse_rusage("\tUsr 0 00:00, Sys 0 00:00:00").is_none());
+        let huge = "\t\tUsr 4099276460824344803 00:00:00, Sys 0 00:00:01  -  Run Local Usage";
+        assert!(parse_rusage(huge).is_none());
     }
 
     /// A terminate event's lines up to its resource table.

@@ -235,10 +235,13 @@ fn check_logs(result: &petrel_submit::SubmitResult) -> anyhow::Result<()> {
             continue;
         }
         let writable = match std::fs::symlink_metadata(&path) {
-            Ok(_) => std::fs::OpenOptions::new()
-                .append(true)
-                .open(&path)
-                .map(drop),
+            // Opened as the daemon will open it: a FIFO or device is refused, not waited on.
+            Ok(_) => petrel_userlog::UserLog::open(&path)
+                .map(drop)
+                .map_err(|e| match e {
+                    petrel_userlog::UserLogError::Io { source, .. } => source,
+                    other => std::io::Error::other(other.to_string()),
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let dir = path
                     .parent()

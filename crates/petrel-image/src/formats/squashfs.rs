@@ -137,16 +137,23 @@ fn locate(image: &ImageRef) -> Result<(PathBuf, u64, Option<u64>, &'static str)>
 }
 
 /// A digest of the file's identity, so an unchanged file is extracted once. Not its
-/// name: a file may be reached by a descriptor path, different each time.
+/// name: a file may be reached by a descriptor path, different each time. The owner and
+/// the change time are in it because no user can set them: a file made later on a
+/// reused inode, with the same size and a forged mtime, never maps onto another user's
+/// extraction. (The key is not secret, since anyone may stat a file they can reach; so
+/// it is never looked up by prefix, see `Store::resolve`.)
 fn identity(file: &Path, offset: u64) -> Result<Digest> {
     let m = std::fs::metadata(file).ctx("stat", file)?;
     let key = format!(
-        "squashfs\0{}\0{}\0{}\0{}.{}\0{offset}",
+        "squashfs\0{}\0{}\0{}\0{}.{}\0{}.{}\0{}\0{offset}",
         m.dev(),
         m.ino(),
         m.len(),
         m.mtime(),
-        m.mtime_nsec()
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+        m.uid()
     );
     Ok(Digest::of(key.as_bytes()))
 }
@@ -359,9 +366,9 @@ pub(crate) fn extract(
         if offset > 0 {
             cmd.args(["-o", &offset.to_string()]);
         }
-        if !rustix::process::geteuid().is_root() {
-            cmd.arg("-no-xattrs");
-        }
+        // No extended attributes, as root either: `trusted.*` ones (overlayfs keeps its
+        // own there) from a hostile image must not sit in trees used as overlay layers.
+        cmd.arg("-no-xattrs");
         let out = cmd
             .arg(&file)
             .output()

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use petrel_classad::ClassAd;
 use petrel_drivers::{EngineRef, ImageKind, JobImage, Runtime};
-use petrel_image::{ImageConfig, ImageRef, PreparedImage, Store};
+use petrel_image::{ImageConfig, ImageRef, PreparedImage, Store, StoreOptions};
 use petrel_transfer::{StdMode, TransferPlan};
 
 use super::in_scratch;
@@ -327,13 +327,32 @@ impl ImageSource {
 }
 
 pub(crate) fn open_store() -> Result<Store, Ending> {
-    match std::env::var_os("PETREL_IMAGE_STORE") {
-        Some(dir) => Store::open(Path::new(&dir)),
-        None => Store::open_default(),
-    }
-    .map_err(|e| Ending::Requeue {
+    open_store_with(|_| {})
+}
+
+/// The image store, with the options a root starter needs and then `adjust`'s.
+fn open_store_with(adjust: impl FnOnce(&mut StoreOptions)) -> Result<Store, Ending> {
+    let failed = |e: petrel_image::Error| Ending::Requeue {
         reason: format!("cannot open the image store: {e}"),
-    })
+    };
+    let root = match std::env::var_os("PETREL_IMAGE_STORE") {
+        Some(dir) => PathBuf::from(dir),
+        None => Store::default_root().map_err(failed)?,
+    };
+    let mut opts = StoreOptions::default();
+    if rustix::process::geteuid().is_root() {
+        // Root's starter pulls for every user. With root's own credentials
+        // (`~/.docker/config.json`, ...) any user could have a private image pulled and
+        // stored under its registry name, for everyone; only a file the admin names for
+        // the pool (`REGISTRY_AUTH_FILE` in the daemon's environment) is used.
+        opts.registry.auth_files = std::env::var_os("REGISTRY_AUTH_FILE")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .into_iter()
+            .collect();
+    }
+    adjust(&mut opts);
+    Store::open_with(&root, opts).map_err(failed)
 }
 
 /// Prepares an image file the job's owner supplied (SIF, squashfs, archive, layout),
@@ -343,14 +362,11 @@ pub(crate) fn open_store() -> Result<Store, Ending> {
 /// images, and a squashfuse mount made by root is not reachable by the job's owner.
 pub(crate) fn prepare_owner_file(name: &str, o: &OwnedPath) -> Result<PreparedImage, Ending> {
     use petrel_image::formats::squashfs::SquashfsMode;
-    let mut store = open_store()?;
-    if rustix::process::geteuid().is_root() && store.options().squashfs == SquashfsMode::Auto {
-        let mut opts = store.options().clone();
-        opts.squashfs = SquashfsMode::Extract;
-        store = Store::open_with(store.root(), opts).map_err(|e| Ending::Requeue {
-            reason: format!("cannot open the image store: {e}"),
-        })?;
-    }
+    let store = open_store_with(|opts| {
+        if rustix::process::geteuid().is_root() && opts.squashfs == SquashfsMode::Auto {
+            opts.squashfs = SquashfsMode::Extract;
+        }
+    })?;
     store.prepare(&o.via_fd).map_err(|e| {
         hold(
             holdcodes::INVALID_DOCKER_IMAGE,

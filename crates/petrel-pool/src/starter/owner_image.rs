@@ -121,6 +121,11 @@ pub(crate) fn resolve(location: &str, iwd: &Path) -> Result<Resolved, String> {
             return Err(format!("{} is not a regular file", p.display()));
         }
     }
+    if matches!(named, ImageRef::OciLayout { .. }) {
+        // Root reads the layout's files later, by name beneath this directory: each must
+        // be one the owner can read now.
+        owner_can_read_tree(&fd, p, &mut 0)?;
+    }
     let mut owned = OwnedPath {
         fd,
         via_fd: named.clone(),
@@ -131,6 +136,71 @@ pub(crate) fn resolve(location: &str, iwd: &Path) -> Result<Resolved, String> {
         ImageRef::Dir(_) => Resolved::Dir(owned),
         _ => Resolved::Store(owned),
     })
+}
+
+/// Most entries an image layout may have (blobs, directories).
+const MAX_LAYOUT_ENTRIES: usize = 100_000;
+
+/// Checks, with the caller's (the owner's) rights, that every regular file beneath the
+/// open directory `dir` can be opened for reading and every directory searched. Walks
+/// from the descriptor (never by name again), follows no symlinks (the store's reads
+/// refuse any that leave the layout, and one inside it names a file checked here), and
+/// opens without blocking, so a FIFO costs nothing.
+fn owner_can_read_tree(dir: &OwnedFd, shown: &Path, seen: &mut usize) -> Result<(), String> {
+    use rustix::fs::{Dir, FileType};
+    let unreadable = |what: &Path, e: rustix::io::Errno| {
+        format!(
+            "cannot read {}: {}",
+            what.display(),
+            std::io::Error::from(e)
+        )
+    };
+    let listing = rustix::fs::openat(
+        dir,
+        ".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .and_then(Dir::new)
+    .map_err(|e| unreadable(shown, e))?;
+    for entry in listing {
+        let entry = entry.map_err(|e| unreadable(shown, e))?;
+        let name = entry.file_name();
+        if name == c"." || name == c".." {
+            continue;
+        }
+        *seen += 1;
+        if *seen > MAX_LAYOUT_ENTRIES {
+            return Err(format!(
+                "{} has more than {MAX_LAYOUT_ENTRIES} entries",
+                shown.display()
+            ));
+        }
+        let path = shown.join(name.to_string_lossy().as_ref());
+        let common = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        let kind = match entry.file_type() {
+            // Some file systems leave the type out of the listing.
+            FileType::Unknown => {
+                rustix::fs::statat(dir, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                    .map(|st| FileType::from_raw_mode(st.st_mode))
+                    .map_err(|e| unreadable(&path, e))?
+            }
+            known => known,
+        };
+        match kind {
+            FileType::Directory => {
+                let sub = rustix::fs::openat(dir, name, common | OFlags::DIRECTORY, Mode::empty())
+                    .map_err(|e| unreadable(&path, e))?;
+                owner_can_read_tree(&sub, &path, seen)?;
+            }
+            FileType::RegularFile => {
+                rustix::fs::openat(dir, name, common, Mode::empty())
+                    .map_err(|e| unreadable(&path, e))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
