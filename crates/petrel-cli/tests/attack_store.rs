@@ -722,3 +722,78 @@ fn a_layout_with_private_blobs_serves_only_its_owner() {
     assert_eq!(fs::read_to_string(bob.join("out")).unwrap(), SECRET);
     let _ = store;
 }
+
+/// Root's store keeps a user's extracted squashfs file under a digest of the file's
+/// identity, which any user who can stat the file could compute. Typed as an image name
+/// by another user, that digest must lead nowhere.
+#[test]
+fn another_users_extracted_squashfs_is_not_reached_by_its_digest() {
+    let Some((pool, store)) = root_pool() else {
+        return;
+    };
+    if !need(common::which("mksquashfs").is_some(), "mksquashfs") {
+        return;
+    }
+    let bob = pool.home_of(As::Other);
+    let src = pool.work.join("bobs-src");
+    assert!(Command::new("cp")
+        .arg("-a")
+        .arg(&pool.rootfs)
+        .arg(&src)
+        .status()
+        .unwrap()
+        .success());
+    fs::write(src.join("SECRET"), SECRET).unwrap();
+    let sqfs = bob.join("private.sqfs");
+    assert!(Command::new("mksquashfs")
+        .arg(&src)
+        .arg(&sqfs)
+        .args(["-noappend", "-quiet", "-no-progress", "-all-root"])
+        .status()
+        .unwrap()
+        .success());
+    give_to_user(&bob, As::Other);
+    fs::set_permissions(&sqfs, fs::Permissions::from_mode(0o600)).unwrap();
+    let job = |image: &str, out: &Path| {
+        format!(
+            "universe = container\ncontainer_image = {image}\nexecutable = /bin/cat\n\
+             transfer_executable = false\narguments = /SECRET\noutput = {}\nqueue\n",
+            out.display()
+        )
+    };
+    let c = cluster_of(&pool.submit_in(
+        As::Other,
+        &bob,
+        "own.sub",
+        &job(&sqfs.to_string_lossy(), &bob.join("out")),
+    ));
+    assert!(settle(&pool, c, 1).is_empty(), "{}", pool.diagnose());
+    assert_eq!(fs::read_to_string(bob.join("out")).unwrap(), SECRET);
+    // What an attacker would compute from `stat private.sqfs`; read here from the store.
+    let extracted: Vec<String> = fs::read_dir(store.join("images"))
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            fs::read_to_string(e.path().join("meta.json")).is_ok_and(|m| m.contains("\"squashfs\""))
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(extracted.len(), 1, "{extracted:?}");
+    let alice = pool.home_of(As::User);
+    for typed in [
+        extracted[0][..16].to_string(),
+        format!("sha256:{}", extracted[0]),
+    ] {
+        // Through submit, a bare name is a file to transfer; set as a raw attribute, it
+        // reaches the starter as typed.
+        let raw = format!(
+            "{}+ContainerImage = \"{typed}\"\nqueue\n",
+            job("@ROOTFS@", &alice.join("out")).trim_end_matches("queue\n")
+        );
+        for text in [job(&typed, &alice.join("out")), raw] {
+            let outcome = attempt(&pool, As::User, &alice, &text);
+            no_secret(&outcome, &typed);
+        }
+    }
+    no_leak_in(&alice);
+}

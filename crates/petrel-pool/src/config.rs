@@ -143,6 +143,10 @@ pub struct ClientLimits {
     pub jobs_per_owner: usize,
     /// Jobs in the queue, of all users (`MAX_JOBS_SUBMITTED`, default 1000000).
     pub jobs_submitted: usize,
+    /// Bytes of job ads one user may have in the queue, as stored
+    /// (`MAX_QUEUE_MEMORY_PER_OWNER`, MiB, default 1024): the job count alone does not
+    /// bound what a user's ads cost the daemon, since an attribute may be large.
+    pub queue_bytes_per_owner: usize,
 }
 
 impl Default for ClientLimits {
@@ -154,6 +158,7 @@ impl Default for ClientLimits {
             message: Duration::from_secs(60),
             jobs_per_owner: 100_000,
             jobs_submitted: 1_000_000,
+            queue_bytes_per_owner: 1 << 30,
         }
     }
 }
@@ -285,6 +290,11 @@ fn client_limits(
         message: secs("CLIENT_MESSAGE_TIMEOUT", d.message)?,
         jobs_per_owner: at_least_1("MAX_JOBS_PER_OWNER", d.jobs_per_owner)?,
         jobs_submitted: at_least_1("MAX_JOBS_SUBMITTED", d.jobs_submitted)?,
+        queue_bytes_per_owner: at_least_1(
+            "MAX_QUEUE_MEMORY_PER_OWNER",
+            d.queue_bytes_per_owner >> 20,
+        )?
+        .saturating_mul(1 << 20),
     })
 }
 

@@ -57,6 +57,9 @@ pub struct Core {
     pub runtimes: crate::runtimes::RuntimeState,
     /// Cluster ids handed out and not yet used, with who asked for them.
     pub(crate) reserved: HashMap<i64, u32>,
+    /// Each queued cluster's owner and the bytes its ads took when stored (counted
+    /// against `MAX_QUEUE_MEMORY_PER_OWNER` until the cluster leaves the queue).
+    pub(crate) cluster_bytes: HashMap<i64, (u32, usize)>,
     pub stopping: bool,
     /// Images this slot refuses for a while: a validation script failed in them.
     pub image_marks: crate::policy::Marks,
@@ -74,7 +77,9 @@ impl Core {
         let loaded = store.load()?;
         let mut queue = Queue::default();
         let mut clusters = HashMap::new();
+        let mut cluster_bytes = HashMap::new();
         for (id, uid, text) in loaded.clusters {
+            cluster_bytes.insert(id, (uid, text.len()));
             let ad = ClassAd::parse(&text).map_err(|e| {
                 PoolError::Config(format!(
                     "cluster {id} in the queue database is unreadable: {e}"
@@ -83,6 +88,9 @@ impl Core {
             clusters.insert(id, Arc::new(Cluster::new(id, uid, ad)));
         }
         for (id, text) in loaded.jobs {
+            if let Some((_, bytes)) = cluster_bytes.get_mut(&id.cluster) {
+                *bytes += text.len();
+            }
             let Some(cluster) = clusters.get(&id.cluster) else {
                 tracing::warn!("job {id} has no cluster ad in the queue database; ignored");
                 continue;
@@ -109,6 +117,7 @@ impl Core {
             events,
             runtimes,
             reserved: HashMap::new(),
+            cluster_bytes,
             stopping: false,
             image_marks: crate::policy::Marks::default(),
         })
@@ -403,7 +412,12 @@ impl Core {
         let Some((_, empty)) = self.queue.remove(id) else {
             return Ok(());
         };
-        let empty_clusters = if empty { vec![id.cluster] } else { Vec::new() };
+        let empty_clusters = if empty {
+            self.cluster_bytes.remove(&id.cluster);
+            vec![id.cluster]
+        } else {
+            Vec::new()
+        };
         self.store
             .retire_jobs([(id, uid, at, text.as_str())], &empty_clusters)?;
         Ok(())

@@ -70,6 +70,8 @@ impl Core {
         }
         drop(procs);
         let cluster_text = ad.to_new_syntax();
+        let bytes = cluster_text.len() + texts.iter().map(String::len).sum::<usize>();
+        self.check_queue_bytes(peer, bytes)?;
         self.store.insert_cluster(
             cluster,
             peer.uid,
@@ -81,6 +83,7 @@ impl Core {
         )?;
         drop(texts);
         self.reserved.remove(&cluster);
+        self.cluster_bytes.insert(cluster, (peer.uid, bytes));
         let shared = Arc::new(Cluster::new(cluster, peer.uid, ad));
         let count = parsed.len();
         let log = user_log(&shared.ad);
@@ -139,6 +142,32 @@ impl Core {
                 "{} has {mine} jobs in the queue; {adding} more would pass the limit of {} \
                  jobs per user (MAX_JOBS_PER_OWNER). Nothing was queued",
                 peer.name, limits.jobs_per_owner
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Core {
+    /// Refuses a submit whose ads would take the submitter's queued ads past
+    /// `MAX_QUEUE_MEMORY_PER_OWNER` (root, the pool's user and super users excepted).
+    fn check_queue_bytes(&self, peer: &Peer, adding: usize) -> Result<(), PoolError> {
+        if peer.admin {
+            return Ok(());
+        }
+        let limit = self.config.clients.queue_bytes_per_owner;
+        let mine: usize = (self.cluster_bytes.values())
+            .filter(|(uid, _)| *uid == peer.uid)
+            .map(|(_, b)| b)
+            .sum();
+        if mine.saturating_add(adding) > limit {
+            return Err(PoolError::Refused(format!(
+                "{}'s queued job ads take {} MiB; this submit's {} MiB more would pass the \
+                 limit of {} MiB per user (MAX_QUEUE_MEMORY_PER_OWNER). Nothing was queued",
+                peer.name,
+                mine >> 20,
+                adding.div_ceil(1 << 20),
+                limit >> 20
             )));
         }
         Ok(())
@@ -545,6 +574,36 @@ mod tests {
         assert_eq!(job.status, crate::job::JobStatus::Held);
         assert_eq!(job.int("HoldReasonCode"), Some(15));
         assert!(job.int("QDate").unwrap() > 1);
+    }
+
+    /// A user's queued ads are bounded in bytes, not only in jobs, and the count
+    /// survives a restart.
+    #[test]
+    fn queued_ad_bytes_are_bounded_per_owner_across_restarts() {
+        let (dir, mut core, mut peer, cluster) = pool();
+        peer.admin = false;
+        core.config.clients.queue_bytes_per_owner = 1 << 20;
+        let big = format!("\"{}\"", "x".repeat(700 << 10));
+        let ad = |extra: &str| text(&[("Cmd", "\"/bin/true\""), ("Big", extra)]);
+        let one = vec![vec![("ProcId".to_string(), "0".to_string())]];
+        core.submit(&peer, cluster, ad(&big), procs(&one)).unwrap();
+        drop(core);
+        let mut core = open(dir.path());
+        core.config.clients.queue_bytes_per_owner = 1 << 20;
+        let next = core.new_cluster(&peer).unwrap();
+        let e = core
+            .submit(&peer, next, ad(&big), procs(&one))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("MAX_QUEUE_MEMORY_PER_OWNER") && e.contains("Nothing was queued"),
+            "{e}"
+        );
+        core.submit(&peer, next, ad("1"), procs(&one)).unwrap();
+        // Gone from the queue, its bytes count no more.
+        core.retire(JobId::new(cluster, 0)).unwrap();
+        let last = core.new_cluster(&peer).unwrap();
+        core.submit(&peer, last, ad(&big), procs(&one)).unwrap();
     }
 
     #[test]

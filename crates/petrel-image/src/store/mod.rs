@@ -350,14 +350,7 @@ impl Store {
         let mut found = None;
         for e in std::fs::read_dir(&dir).ctx("read", &dir)?.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
-            // A squashfs extraction is named by its file's identity, which anyone who can
-            // stat the file can compute: only its file reaches it, never a typed digest.
-            let by_identity = || {
-                Digest::parse(&format!("sha256:{n}")).is_ok_and(|d| {
-                    matches!(self.meta(&d), Ok(m) if matches!(m.kind, ImageKind::Squashfs { .. }))
-                })
-            };
-            if n.starts_with(hex) && !by_identity() {
+            if n.starts_with(hex) {
                 if found.is_some() {
                     return Err(Error::Reference {
                         input: s.to_string(),

@@ -298,7 +298,25 @@ fn locate_as_owner(
     match found {
         Ok(Resolved::Dir(o)) => Ok(ImageSource::OwnerDir(o)),
         Ok(Resolved::Store(o)) => Ok(ImageSource::OwnerFile(o)),
-        Ok(Resolved::Name(r)) => Ok(ImageSource::Store(r)),
+        Ok(Resolved::Name(r)) => {
+            // A squashfs or SIF file's extraction is stored under a digest of the file's
+            // identity, which anyone who can stat the file can compute: only the file
+            // itself, opened as its reader, leads there, never a typed name. (Answered
+            // as if it were not stored, which tells the user nothing more.)
+            if let ImageRef::Stored(_) = &r {
+                let by_identity = open_store()?.inspect(&r).is_ok_and(|info| {
+                    matches!(info.kind, petrel_image::store::ImageKind::Squashfs { .. })
+                });
+                if by_identity {
+                    return Err(hold(
+                        holdcodes::INVALID_DOCKER_IMAGE,
+                        0,
+                        format!("cannot get container image '{name}': not found: {r}"),
+                    ));
+                }
+            }
+            Ok(ImageSource::Store(r))
+        }
         Err(e) => Err(hold(
             holdcodes::INVALID_DOCKER_IMAGE,
             0,
@@ -339,6 +357,14 @@ fn open_store_with(adjust: impl FnOnce(&mut StoreOptions)) -> Result<Store, Endi
         Some(dir) => PathBuf::from(dir),
         None => Store::default_root().map_err(failed)?,
     };
+    let mut opts = store_options();
+    adjust(&mut opts);
+    Store::open_with(&root, opts).map_err(failed)
+}
+
+/// The store's options in this starter (from the environment, as `petrel image` reads
+/// them, less what a root starter must not use).
+fn store_options() -> StoreOptions {
     let mut opts = StoreOptions::default();
     if rustix::process::geteuid().is_root() {
         // Root's starter pulls for every user. With root's own credentials
@@ -351,8 +377,7 @@ fn open_store_with(adjust: impl FnOnce(&mut StoreOptions)) -> Result<Store, Endi
             .into_iter()
             .collect();
     }
-    adjust(&mut opts);
-    Store::open_with(&root, opts).map_err(failed)
+    opts
 }
 
 /// Prepares an image file the job's owner supplied (SIF, squashfs, archive, layout),
@@ -605,6 +630,22 @@ pub(crate) fn forward_signals(
 
 #[cfg(test)]
 mod tests {
+
+    /// Root's starter pulls for every user: root's own registry logins (`~/.docker`,
+    /// `$XDG_RUNTIME_DIR/containers`, `$DOCKER_CONFIG`) are never among its credentials.
+    #[test]
+    fn a_root_starter_never_uses_roots_own_registry_logins() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let files = store_options().registry.auth_files;
+        let admin = std::env::var_os("REGISTRY_AUTH_FILE").filter(|p| !p.is_empty());
+        assert_eq!(
+            files,
+            admin.map(PathBuf::from).into_iter().collect::<Vec<_>>()
+        );
+    }
+
     use super::*;
     use crate::job::JobId;
 
