@@ -62,7 +62,7 @@ fn check_expr(e: &Expr) {
         }
         rounds += 1;
         assert!(
-            rounds <= 1 + now.matches('-').count() && next.len() <= now.len(),
+            rounds <= 1 + printed.matches('-').count() && next.len() <= now.len(),
             "printing does not settle: {now:?} then {next:?}"
         );
         now = next;
