@@ -668,15 +668,9 @@ fn an_image_over_the_unpacked_size_cap_is_held_and_leaves_nothing() {
     assert_eq!(count_dirs(&store.join("tmp")), 0);
 }
 
-/// An OCI layout whose directory anyone may read but whose blobs only its owner may is
-/// not read with root's rights for another user: that user's job is held and gets
-/// nothing of it, while the owner's own job runs it.
-#[test]
-fn a_layout_with_private_blobs_serves_only_its_owner() {
-    let Some((pool, store)) = root_pool() else {
-        return;
-    };
-    let bob = pool.home_of(As::Other);
+/// A copy of the busybox image holding the secret in `/SECRET`, for another user's
+/// private image.
+fn secret_image_dir(pool: &Pool) -> PathBuf {
     let src = pool.work.join("bobs-src");
     assert!(Command::new("cp")
         .arg("-a")
@@ -686,6 +680,19 @@ fn a_layout_with_private_blobs_serves_only_its_owner() {
         .unwrap()
         .success());
     fs::write(src.join("SECRET"), SECRET).unwrap();
+    src
+}
+
+/// An OCI layout whose directory anyone may read but whose blobs only its owner may is
+/// not read with root's rights for another user: that user's job is held and gets
+/// nothing of it, while the owner's own job runs it.
+#[test]
+fn a_layout_with_private_blobs_serves_only_its_owner() {
+    let Some((pool, store)) = root_pool() else {
+        return;
+    };
+    let bob = pool.home_of(As::Other);
+    let src = secret_image_dir(&pool);
     let scratch = pool.work.join("scratch-store");
     let r = image_cmd(
         &pool,
@@ -735,15 +742,7 @@ fn another_users_extracted_squashfs_is_not_reached_by_its_digest() {
         return;
     }
     let bob = pool.home_of(As::Other);
-    let src = pool.work.join("bobs-src");
-    assert!(Command::new("cp")
-        .arg("-a")
-        .arg(&pool.rootfs)
-        .arg(&src)
-        .status()
-        .unwrap()
-        .success());
-    fs::write(src.join("SECRET"), SECRET).unwrap();
+    let src = secret_image_dir(&pool);
     let sqfs = bob.join("private.sqfs");
     assert!(Command::new("mksquashfs")
         .arg(&src)
