@@ -688,7 +688,7 @@ fn secret_image_dir(pool: &Pool) -> PathBuf {
 /// nothing of it, while the owner's own job runs it.
 #[test]
 fn a_layout_with_private_blobs_serves_only_its_owner() {
-    let Some((pool, store)) = root_pool() else {
+    let Some((pool, _store)) = root_pool() else {
         return;
     };
     let bob = pool.home_of(As::Other);
@@ -727,7 +727,6 @@ fn a_layout_with_private_blobs_serves_only_its_owner() {
     let c = cluster_of(&pool.submit_in(As::Other, &bob, "own.sub", &job(&bob.join("out"))));
     assert!(settle(&pool, c, 1).is_empty(), "{}", pool.diagnose());
     assert_eq!(fs::read_to_string(bob.join("out")).unwrap(), SECRET);
-    let _ = store;
 }
 
 /// Root's store keeps a user's extracted squashfs file under a digest of the file's

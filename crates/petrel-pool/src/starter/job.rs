@@ -630,6 +630,8 @@ pub(crate) fn forward_signals(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::job::JobId;
 
     /// Root's starter pulls for every user: root's own registry logins (`~/.docker`,
     /// `$XDG_RUNTIME_DIR/containers`, `$DOCKER_CONFIG`) are never among its credentials.
@@ -645,9 +647,6 @@ mod tests {
             admin.map(PathBuf::from).into_iter().collect::<Vec<_>>()
         );
     }
-
-    use super::*;
-    use crate::job::JobId;
 
     fn task(scratch: &str) -> StarterTask {
         StarterTask {
