@@ -159,9 +159,10 @@ impl<R: BufRead> EventReader<R> {
                 }
                 let mut s = String::from_utf8_lossy(&self.buf).into_owned();
                 s.pop();
-                if s.ends_with('\r') {
-                    s.pop();
-                }
+                // CRLF logs read as LF ones; every trailing CR goes, not just one, so a
+                // line printed back and read again is the line read the first time.
+                let kept = s.trim_end_matches('\r').len();
+                s.truncate(kept);
                 return Ok(Line::Text(s));
             }
         }
